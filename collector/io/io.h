@@ -1,0 +1,113 @@
+/*
+ * The completion-port layer: all the collector core knows about OS I/O.
+ *
+ * The interface is shaped around completions, because IOCP and io_uring
+ * both report "this operation on this connection finished, N bytes, in
+ * the buffer you gave": the core posts a read into its buffer and later
+ * receives SL_IO_READ with the byte count. epoll imitates that by doing
+ * the read() when the socket becomes readable.
+ *
+ * Each backend exports one const sl_io_backend table; its state lives in
+ * the sl_io object it allocates (no file statics).
+ *
+ * Thread contract: the backend has `workers` worker slots. Worker w calls
+ * wait(io, w, ...) from its own thread only. Every event for a connection
+ * is delivered to one worker at a time, and the core posts the next
+ * operation on a connection (read/write/release) only from the thread that
+ * received that connection's previous event, so at most one operation per
+ * connection is pending. stop_accepting, drain and wake may be called from
+ * any thread.
+ */
+#ifndef SL_IO_H
+#define SL_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_io sl_io;
+
+/* The part of a backend's connection object the core may touch. Backends
+ * embed it as their first member. */
+typedef struct sl_io_conn {
+    void *user;   /* the core's connection object; NULL until it sets it */
+    uint32_t pid; /* peer process id when the OS tells (0 unknown) */
+    uint32_t uid; /* peer user id when the OS tells (0xFFFFFFFF unknown) */
+} sl_io_conn;
+
+typedef enum sl_io_kind {
+    SL_IO_ACCEPT = 1, /* a new connection; conn->user is NULL */
+    SL_IO_READ = 2,   /* result: bytes read, 0 = end of stream, or SL_E* */
+    SL_IO_WRITE = 3,  /* result: bytes written, or SL_E* */
+} sl_io_kind;
+
+typedef struct sl_io_event {
+    sl_io_kind kind;
+    sl_io_conn *conn;
+    int64_t result;
+} sl_io_event;
+
+typedef struct sl_io_config {
+    const char *path;   /* endpoint from sl_os_pipe_path(), NUL-terminated */
+    unsigned workers;   /* worker slots (>= 1) */
+    unsigned instances; /* listening pipe instances (Windows) / accepts
+                           posted per worker (io_uring) */
+    unsigned backlog;   /* listen() backlog (POSIX) */
+    int allow_remote;   /* Windows: accept remote clients */
+} sl_io_config;
+
+typedef struct sl_io_backend {
+    const char *name; /* "iocp", "uring", "epoll" */
+    /**
+     * Creates the endpoint and starts accepting.
+     * @return 0; SL_EADDRINUSE (a live collector owns the name); SL_EEXIST
+     *         (something that is not a stale sluice socket is at the
+     *         path); SL_ENOSYS (backend unavailable here: the caller falls
+     *         back); SL_EACCES; SL_ENOMEM; others from the OS.
+     */
+    int (*open)(const sl_io_config *cfg, sl_io **out);
+    /**
+     * Waits up to timeout_ms (-1 forever) for completions of worker w and
+     * stores up to cap of them. Submits operations posted since the last
+     * call. *n may be 0 (timeout or wake).
+     */
+    int (*wait)(sl_io *io, unsigned w, sl_io_event *ev, size_t cap,
+                size_t *n, int timeout_ms);
+    /** Posts a read of up to len bytes into buf (len > 0). The buffer must
+     *  stay valid until its SL_IO_READ event. @return 0 or SL_E* (then no
+     *  event will come). */
+    int (*read)(sl_io *io, sl_io_conn *c, void *buf, size_t len);
+    /** Posts a write of len bytes from buf (a greeting). Must not raise
+     *  SIGPIPE. Completion: SL_IO_WRITE. */
+    int (*write)(sl_io *io, sl_io_conn *c, const void *buf, size_t len);
+    /** Stops accepting: closes/cancels listeners; no SL_IO_ACCEPT after
+     *  every wait() has returned once. Any thread. */
+    void (*stop_accepting)(sl_io *io);
+    /** Drain: the peer's further sends are refused, and a read on c
+     *  completes with 0 (end of stream) once the bytes the peer already
+     *  sent have been read. Any thread, while c is not yet released. */
+    void (*drain)(sl_io *io, sl_io_conn *c);
+    /** Closes and frees c. No operation may be pending on it. */
+    void (*release)(sl_io *io, sl_io_conn *c);
+    /** Makes every worker's wait() return soon. Any thread. */
+    void (*wake)(sl_io *io);
+    /** Frees everything. All connections released, workers gone. NULL is a
+     *  no-op. */
+    void (*close)(sl_io *io);
+} sl_io_backend;
+
+#ifdef _WIN32
+extern const sl_io_backend sl_io_iocp;
+#else
+extern const sl_io_backend sl_io_epoll;
+#ifdef SL_HAVE_LIBURING
+extern const sl_io_backend sl_io_uring;
+#endif
+#endif
+
+/** The compiled-in backends, in preference order, NULL-terminated. */
+extern const sl_io_backend *const sl_io_backends[];
+
+/** Looks up a backend by name. @return it, or NULL. */
+const sl_io_backend *sl_io_find(const char *name);
+
+#endif

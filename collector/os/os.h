@@ -1,0 +1,134 @@
+/*
+ * The thin OS layer: threads, locks, clocks, files, the stop signal and
+ * pipe names. os_posix.c and os_win.c implement it; nothing above this
+ * layer includes a platform header or reads errno/GetLastError().
+ * Functions return 0 or a negative SL_E* code (err.h).
+ */
+#ifndef SL_OS_H
+#define SL_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+typedef struct sl_mutex {
+    SRWLOCK lock;
+} sl_mutex;
+typedef struct sl_cond {
+    CONDITION_VARIABLE cv;
+} sl_cond;
+#else
+#include <pthread.h>
+typedef struct sl_mutex {
+    pthread_mutex_t m;
+} sl_mutex;
+typedef struct sl_cond {
+    pthread_cond_t c; /* CLOCK_MONOTONIC */
+} sl_cond;
+#endif
+
+/* ---- threads and locks ------------------------------------------------ */
+
+typedef struct sl_thread sl_thread;
+
+/** Starts fn(arg) on a new thread. @return 0, SL_ENOMEM, SL_EAGAIN. */
+int sl_os_thread_start(void (*fn)(void *), void *arg, sl_thread **out);
+/** Waits for the thread to end and frees it. NULL is a no-op. */
+void sl_os_thread_join(sl_thread *t);
+
+void sl_mutex_init(sl_mutex *m);
+void sl_mutex_destroy(sl_mutex *m);
+void sl_mutex_lock(sl_mutex *m);
+void sl_mutex_unlock(sl_mutex *m);
+void sl_cond_init(sl_cond *c);
+void sl_cond_destroy(sl_cond *c);
+void sl_cond_signal(sl_cond *c);
+void sl_cond_broadcast(sl_cond *c);
+/** Waits with m held. @return 0 when woken, SL_ETIMEDOUT. */
+int sl_cond_timedwait(sl_cond *c, sl_mutex *m, uint64_t timeout_ns);
+
+/** Gives the CPU to another thread (sched_yield / SwitchToThread). */
+void sl_os_yield(void);
+/** Sleeps at least ns nanoseconds. */
+void sl_os_sleep_ns(uint64_t ns);
+
+/* ---- clocks and identity --------------------------------------------- */
+
+/** Wall clock, ns since the Unix epoch. */
+uint64_t sl_os_now_ns(void);
+/** Monotonic clock, ns from an arbitrary start. */
+uint64_t sl_os_mono_ns(void);
+/** Online CPUs (>= 1). */
+unsigned sl_os_cpu_count(void);
+/** This process's id. */
+uint32_t sl_os_pid(void);
+/** Host name into buf (NUL-terminated, truncated). @return its length. */
+size_t sl_os_hostname(char *buf, size_t cap);
+/** 1 if fd 1 (is_stdout) or 2 is a terminal. */
+int sl_os_isatty(int is_stdout);
+
+/* ---- pipe names -------------------------------------------------------- */
+
+/**
+ * Maps a pipe NAME to the OS endpoint. POSIX: $TMPDIR/CoreFxPipe_NAME
+ * (TMPDIR defaults to /tmp), or NAME itself when it contains '/'.
+ * Windows: \\.\pipe\NAME, or NAME itself when it starts with "\\".
+ * @param out      Receives the NUL-terminated path (UTF-8).
+ * @param out_len  Receives its length without the NUL (may be NULL).
+ * @return 0, SL_EINVAL (empty name, NUL inside), SL_ENAMETOOLONG (does not
+ *         fit cap, or a Unix socket path over 107 bytes).
+ */
+int sl_os_pipe_path(const char *name, size_t name_len, char *out, size_t cap,
+                    size_t *out_len);
+
+/* ---- files (the capture writer's output) ------------------------------ */
+
+typedef struct sl_file sl_file;
+typedef struct sl_iovec {
+    const void *base;
+    size_t len;
+} sl_iovec;
+
+/**
+ * Creates a new file for writing. With force == 0 an existing file is
+ * refused with SL_EEXIST; with force != 0 it is truncated.
+ * @return 0, SL_EEXIST, SL_EACCES, SL_ENOENT, SL_ENOSPC, SL_EIO.
+ */
+int sl_os_file_create(const char *path, int force, sl_file **out);
+/**
+ * Writes all the bytes of iov[0..n) in order, retrying short writes.
+ * @return 0, SL_ENOSPC, SL_EFBIG (file size limit), SL_EIO.
+ */
+int sl_os_file_writev(sl_file *f, const sl_iovec *iov, size_t n);
+/** Flushes data to stable storage (fdatasync / FlushFileBuffers). */
+int sl_os_file_sync(sl_file *f);
+/** Closes. NULL is a no-op. @return 0 or the close error. */
+int sl_os_file_close(sl_file *f);
+
+/* ---- stop requests ------------------------------------------------------ */
+
+/**
+ * Installs the stop handlers: SIGINT/SIGTERM (and SIGPIPE ignored) on
+ * POSIX; Ctrl-C, Ctrl-Break and console close on Windows. Idempotent.
+ */
+int sl_os_stop_install(void);
+/** Waits up to timeout_ns for a stop request. @return 1 if requested. */
+int sl_os_stop_wait(uint64_t timeout_ns);
+/** Requests a stop from inside the process (any thread). */
+void sl_os_stop_request(void);
+/** 1 once a stop was requested. */
+int sl_os_stop_requested(void);
+
+/* ---- error translation (platform boundary only) ----------------------- */
+
+#ifdef _WIN32
+int sl_err_from_win32(unsigned long err);
+#else
+int sl_err_from_errno(int err);
+#endif
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * Reading sluice capture files (format: docs/capture-format.md).
+ *
+ * The reader verifies every block's CRC32C, skips corrupt blocks (counting
+ * them and resynchronising on the next block magic), and reports a torn
+ * tail — bytes after the last whole block, as a crash or power loss leaves
+ * them — without failing. It never crashes on any input.
+ */
+#ifndef SLUICE_CAPTURE_H
+#define SLUICE_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque reader handle. One thread at a time. */
+typedef struct sluice_capture sluice_capture;
+
+/* Record types the collector writes itself. Producer events use
+ * 0..0xEFFF; text-mode events have type 0. */
+#define SLUICE_REC_CONNECT 0xF001u
+#define SLUICE_REC_DISCONNECT 0xF002u
+#define SLUICE_REC_DROP 0xF003u
+#define SLUICE_REC_CLOSE 0xF004u /* summary; last record of a finalised file */
+
+typedef struct sluice_capture_info {
+    uint16_t read_version;
+    uint16_t write_version;
+    uint64_t start_ns; /* collector start, ns since the Unix epoch */
+    const char *pipe;  /* NUL-terminated copies, valid until close */
+    const char *host;
+} sluice_capture_info;
+
+/** One record. payload stays valid until the next call on the reader. */
+typedef struct sluice_record {
+    uint16_t type;
+    uint16_t flags;
+    uint32_t producer;
+    uint64_t seq;
+    uint64_t producer_ns;
+    uint64_t collector_ns;
+    const uint8_t *payload;
+    uint32_t payload_len;
+    uint64_t block_seq;    /* the block it came from */
+    uint64_t file_offset;  /* of the record's first byte */
+} sluice_record;
+
+/** Decoded payload of a SLUICE_REC_CONNECT record. */
+typedef struct sluice_connect_info {
+    uint32_t pid;
+    uint32_t uid; /* 0xFFFFFFFF when unknown */
+    uint8_t mode; /* 1 binary, 2 text */
+    const char *name; /* points into the record payload, not NUL-ended */
+    uint16_t name_len;
+} sluice_connect_info;
+
+/** Decoded payload of a SLUICE_REC_DISCONNECT record. */
+typedef struct sluice_disconnect_info {
+    uint64_t events;
+    uint64_t bytes;
+    uint64_t dropped;
+    uint32_t reason;    /* see sluice_reason_str() */
+    uint32_t malformed; /* 1 if the producer broke the protocol */
+} sluice_disconnect_info;
+
+/** Decoded payload of a SLUICE_REC_DROP record. */
+typedef struct sluice_drop_info {
+    uint64_t events;
+    uint64_t bytes;
+} sluice_drop_info;
+
+/** Decoded payload of a SLUICE_REC_CLOSE record. */
+typedef struct sluice_close_info {
+    uint64_t producers;
+    uint64_t events;
+    uint64_t bytes;
+    uint64_t dropped;
+    uint64_t malformed;
+} sluice_close_info;
+
+/** Running totals of what the reader has seen so far. */
+typedef struct sluice_capture_stats {
+    uint64_t blocks;          /* valid blocks read */
+    uint64_t records;         /* records returned */
+    uint64_t corrupt_blocks;  /* blocks skipped for a bad CRC or structure */
+    uint64_t corrupt_bytes;   /* bytes skipped while resynchronising */
+    uint64_t torn_tail_bytes; /* bytes after the last whole block at EOF */
+    uint64_t valid_bytes;     /* header + valid blocks */
+} sluice_capture_stats;
+
+/**
+ * Opens a capture and reads its header.
+ * @param path  File name (UTF-8), NUL-terminated.
+ * @param out   Receives the reader; untouched on failure.
+ * @return 0, SLUICE_ENOENT, SLUICE_EACCES, SLUICE_EIO, SLUICE_ECORRUPT (not
+ *         a sluice capture, or the header checksum fails), SLUICE_EVERSION
+ *         (read version newer than this reader), SLUICE_ETRUNC (file shorter
+ *         than its header), SLUICE_ENOMEM.
+ */
+SLUICE_API int sluice_capture_open(const char *path, sluice_capture **out);
+
+/** The header's fields. Valid until sluice_capture_close(). */
+SLUICE_API const sluice_capture_info *
+sluice_capture_get_info(const sluice_capture *c);
+
+/**
+ * Returns the next record of the next valid block.
+ * @return 0 with *rec filled; 1 at the end of the readable data (check the
+ *         stats for a torn tail); SLUICE_EIO on a read error. Corrupt blocks
+ *         are skipped and counted, not returned as errors.
+ * In follow mode (sluice_capture_set_follow) 1 means "nothing more yet":
+ * the caller may call again later and get records appended since; a
+ * partial block at the end is then not counted as torn until it stays
+ * incomplete after the file stops growing.
+ */
+SLUICE_API int sluice_capture_next(sluice_capture *c, sluice_record *rec);
+
+/** Follow mode on (1) or off (0); see sluice_capture_next(). */
+SLUICE_API void sluice_capture_set_follow(sluice_capture *c, int on);
+
+/** Copies the running totals into *out. */
+SLUICE_API void sluice_capture_get_stats(const sluice_capture *c,
+                                         sluice_capture_stats *out);
+
+/** Decoders for the collector's own records. @return 0 or SLUICE_ECORRUPT. */
+SLUICE_API int sluice_record_connect(const sluice_record *rec,
+                                     sluice_connect_info *out);
+SLUICE_API int sluice_record_disconnect(const sluice_record *rec,
+                                        sluice_disconnect_info *out);
+SLUICE_API int sluice_record_drop(const sluice_record *rec,
+                                  sluice_drop_info *out);
+SLUICE_API int sluice_record_close(const sluice_record *rec,
+                                   sluice_close_info *out);
+
+/** Text for a disconnect reason code ("end of stream", ...). */
+SLUICE_API const char *sluice_reason_str(uint32_t reason);
+/** Short name for a disconnect reason code ("EOF", "FRAME_TOO_BIG"). */
+SLUICE_API const char *sluice_reason_name(uint32_t reason);
+
+/** Closes the reader. NULL is a harmless no-op. */
+SLUICE_API void sluice_capture_close(sluice_capture *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

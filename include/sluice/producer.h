@@ -1,0 +1,110 @@
+/*
+ * libsluice-producer: stream events to a sluice collector.
+ *
+ * A producer connects to the collector's pipe, reads its greeting (which
+ * assigns the producer id and announces the largest frame accepted), and
+ * then sends events. Events are batched in a local buffer and written in
+ * large writes (64 KiB by default); a flush timer bounds the latency of a
+ * quiet producer.
+ *
+ * Threads: sluice_producer_emit() and sluice_producer_flush() may be called
+ * from many threads of one process at once on the same handle; events from
+ * one thread keep their order. open/close belong to one thread, and no
+ * other call may run on the handle during or after close.
+ *
+ * Blocking: emit blocks only when the local buffer is full and the write
+ * to the collector blocks — that is the collector's lossless backpressure
+ * reaching the producer.
+ */
+#ifndef SLUICE_PRODUCER_H
+#define SLUICE_PRODUCER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque producer handle. */
+typedef struct sluice_producer sluice_producer;
+
+/** Event types 0..0xEFFF are the application's; the rest are reserved. */
+#define SLUICE_TYPE_MAX 0xEFFFu
+
+typedef struct sluice_producer_opts {
+    /** Label recorded in the capture's connect record (UTF-8, <= 255
+     *  bytes); NULL means the executable's base name. */
+    const char *name;
+    size_t name_len;
+    /** Give up connecting after this long (ms); 0 = one attempt. On
+     *  Windows, ERROR_PIPE_BUSY is retried with WaitNamedPipe within this
+     *  budget; on POSIX, ENOENT/ECONNREFUSED/EAGAIN are retried. */
+    uint32_t connect_timeout_ms;
+    /** Local batch buffer in bytes (default 65536, at least 4096). */
+    size_t buffer_bytes;
+    /** A background thread flushes a non-empty buffer at least this often
+     *  (ms); 0 disables the thread (flush and close still write). */
+    uint32_t flush_interval_ms;
+    /** 1: text mode — each event is sent as one line (payload + '\n'); a
+     *  payload containing '\n' is refused with SLUICE_EINVAL. */
+    int text;
+} sluice_producer_opts;
+
+/** Fills *opts with the defaults: name NULL, connect_timeout_ms 5000,
+ *  buffer_bytes 65536, flush_interval_ms 100, binary mode. */
+SLUICE_API void sluice_producer_opts_init(sluice_producer_opts *opts);
+
+/**
+ * Connects to the collector on pipe NAME and reads its greeting.
+ * @param name      Pipe NAME, UTF-8, need not be NUL-terminated
+ *                  (POSIX: $TMPDIR/CoreFxPipe_NAME, or a path if it has
+ *                  '/'; Windows: \\.\pipe\NAME).
+ * @param name_len  Length of @p name in bytes.
+ * @param opts      Options, or NULL for the defaults.
+ * @param out       Receives the handle; untouched on failure.
+ * @return 0, SLUICE_ENOENT (nobody listening), SLUICE_ETIMEDOUT,
+ *         SLUICE_EACCES, SLUICE_EPROTO (not a sluice collector),
+ *         SLUICE_EVERSION, SLUICE_EINVAL, SLUICE_ENOMEM.
+ * Blocks until the greeting arrives or connect_timeout_ms passes.
+ */
+SLUICE_API int sluice_producer_open(const char *name, size_t name_len,
+                                    const sluice_producer_opts *opts,
+                                    sluice_producer **out);
+
+/**
+ * Queues one event: type, payload, the next sequence number and the
+ * current time. Copies the payload.
+ * @param type  0..SLUICE_TYPE_MAX.
+ * @return 0; SLUICE_ETOOBIG (larger than the collector's max frame);
+ *         SLUICE_EINVAL; SLUICE_EPIPE / SLUICE_ECONNRESET once the
+ *         collector has gone (every later call fails the same way).
+ */
+SLUICE_API int sluice_producer_emit(sluice_producer *p, uint16_t type,
+                                    const void *data, size_t len);
+
+/** Writes everything queued so far. Blocks until written. */
+SLUICE_API int sluice_producer_flush(sluice_producer *p);
+
+/** The producer id the collector assigned (from the greeting). */
+SLUICE_API uint32_t sluice_producer_id(const sluice_producer *p);
+
+/** The largest payload emit accepts, in bytes. */
+SLUICE_API size_t sluice_producer_max_payload(const sluice_producer *p);
+
+/** Events and payload bytes emitted so far. */
+SLUICE_API void sluice_producer_counts(const sluice_producer *p,
+                                       uint64_t *events, uint64_t *bytes);
+
+/**
+ * Flushes, disconnects and frees. NULL is a harmless no-op.
+ * @return 0, or the error of the final flush (the handle is freed anyway).
+ */
+SLUICE_API int sluice_producer_close(sluice_producer *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
