@@ -1,1 +1,497 @@
-/* placeholder: being written */
+/*
+ * POSIX implementation of the OS layer (os.h): pthreads, CLOCK_MONOTONIC
+ * condition variables, the capture file's write path, the SIGINT/SIGTERM
+ * stop request (a self-pipe, so waiting for it needs no polling), pipe
+ * names in the .NET CoreFxPipe_ convention, and the one place where errno
+ * becomes an SL_E* code.
+ */
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+
+int
+sl_err_from_errno(int err)
+{
+    switch (err) {
+    case 0:
+        return 0;
+    case EINVAL:
+        return SL_EINVAL;
+    case ENOMEM:
+        return SL_ENOMEM;
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+        return SL_EAGAIN;
+    case ENOENT:
+    case ECONNREFUSED:
+        return SL_ENOENT;
+    case EEXIST:
+        return SL_EEXIST;
+    case EPIPE:
+        return SL_EPIPE;
+    case ECONNRESET:
+        return SL_ECONNRESET;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return SL_EACCES;
+    case EADDRINUSE:
+        return SL_EADDRINUSE;
+    case ENOSYS:
+    case EOPNOTSUPP:
+        return SL_ENOSYS;
+    case ECANCELED:
+        return SL_ECANCELED;
+    case ENOSPC:
+    case EDQUOT:
+        return SL_ENOSPC;
+    case EFBIG:
+        return SL_EFBIG;
+    case EBUSY:
+        return SL_EBUSY;
+    case ETIMEDOUT:
+        return SL_ETIMEDOUT;
+    case ENAMETOOLONG:
+        return SL_ENAMETOOLONG;
+    case EMFILE:
+    case ENFILE:
+        return SL_EMFILE;
+    case EBADF:
+        return SL_ECLOSED;
+    case EIO:
+        return SL_EIO;
+    default:
+        return SL_EUNKNOWN;
+    }
+}
+
+/* ---- threads and locks ------------------------------------------------ */
+
+struct sl_thread {
+    pthread_t tid;
+    void (*fn)(void *);
+    void *arg;
+};
+
+static void *
+thread_main(void *p)
+{
+    sl_thread *t = p;
+    t->fn(t->arg);
+    return NULL;
+}
+
+int
+sl_os_thread_start(void (*fn)(void *), void *arg, sl_thread **out)
+{
+    sl_thread *t = malloc(sizeof(*t));
+    int rc;
+
+    if (t == NULL)
+        return SL_ENOMEM;
+    t->fn = fn;
+    t->arg = arg;
+    rc = pthread_create(&t->tid, NULL, thread_main, t);
+    if (rc != 0) {
+        free(t);
+        return sl_err_from_errno(rc);
+    }
+    *out = t;
+    return 0;
+}
+
+void
+sl_os_thread_join(sl_thread *t)
+{
+    if (t == NULL)
+        return;
+    pthread_join(t->tid, NULL);
+    free(t);
+}
+
+void
+sl_mutex_init(sl_mutex *m)
+{
+    pthread_mutex_init(&m->m, NULL);
+}
+
+void
+sl_mutex_destroy(sl_mutex *m)
+{
+    pthread_mutex_destroy(&m->m);
+}
+
+void
+sl_mutex_lock(sl_mutex *m)
+{
+    pthread_mutex_lock(&m->m);
+}
+
+void
+sl_mutex_unlock(sl_mutex *m)
+{
+    pthread_mutex_unlock(&m->m);
+}
+
+void
+sl_cond_init(sl_cond *c)
+{
+    pthread_condattr_t a;
+
+    pthread_condattr_init(&a);
+    /* Monotonic, so a wall-clock step never stretches a timed wait. */
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+void
+sl_cond_destroy(sl_cond *c)
+{
+    pthread_cond_destroy(&c->c);
+}
+
+void
+sl_cond_signal(sl_cond *c)
+{
+    pthread_cond_signal(&c->c);
+}
+
+void
+sl_cond_broadcast(sl_cond *c)
+{
+    pthread_cond_broadcast(&c->c);
+}
+
+int
+sl_cond_timedwait(sl_cond *c, sl_mutex *m, uint64_t timeout_ns)
+{
+    struct timespec ts;
+    uint64_t deadline = sl_os_mono_ns() + timeout_ns;
+    int rc;
+
+    ts.tv_sec = (time_t)(deadline / 1000000000u);
+    ts.tv_nsec = (long)(deadline % 1000000000u);
+    rc = pthread_cond_timedwait(&c->c, &m->m, &ts);
+    return rc == ETIMEDOUT ? SL_ETIMEDOUT : 0;
+}
+
+void
+sl_os_yield(void)
+{
+    sched_yield();
+}
+
+void
+sl_os_sleep_ns(uint64_t ns)
+{
+    struct timespec ts;
+
+    ts.tv_sec = (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* ---- clocks and identity --------------------------------------------- */
+
+uint64_t
+sl_os_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+sl_os_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+unsigned
+sl_os_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1u : (unsigned)n;
+}
+
+uint32_t
+sl_os_pid(void)
+{
+    return (uint32_t)getpid();
+}
+
+size_t
+sl_os_hostname(char *buf, size_t cap)
+{
+    if (cap == 0)
+        return 0;
+    if (gethostname(buf, cap) != 0)
+        buf[0] = '\0';
+    buf[cap - 1] = '\0';
+    return strlen(buf);
+}
+
+int
+sl_os_isatty(int is_stdout)
+{
+    return isatty(is_stdout ? 1 : 2);
+}
+
+/* ---- pipe names -------------------------------------------------------- */
+
+int
+sl_os_pipe_path(const char *name, size_t name_len, char *out, size_t cap,
+                size_t *out_len)
+{
+    const char *dir;
+    static const char prefix[] = "CoreFxPipe_";
+    size_t dir_len, need;
+    int has_slash;
+
+    if (name_len == 0 || memchr(name, '\0', name_len) != NULL)
+        return SL_EINVAL;
+    has_slash = memchr(name, '/', name_len) != NULL;
+    if (has_slash) {
+        dir = "";
+        dir_len = 0;
+    } else {
+        /* .NET uses Path.GetTempPath(): $TMPDIR, else /tmp. */
+        dir = getenv("TMPDIR");
+        if (dir == NULL || dir[0] == '\0')
+            dir = "/tmp";
+        dir_len = strlen(dir);
+        while (dir_len > 1 && dir[dir_len - 1] == '/')
+            dir_len--;
+    }
+    need = has_slash ? name_len : dir_len + 1 + sizeof(prefix) - 1 + name_len;
+    /* sockaddr_un.sun_path holds 108 bytes including the NUL. */
+    if (need + 1 > cap || need >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return SL_ENAMETOOLONG;
+    if (has_slash) {
+        memcpy(out, name, name_len);
+    } else {
+        memcpy(out, dir, dir_len);
+        out[dir_len] = '/';
+        memcpy(out + dir_len + 1, prefix, sizeof(prefix) - 1);
+        memcpy(out + dir_len + sizeof(prefix), name, name_len);
+    }
+    out[need] = '\0';
+    if (out_len != NULL)
+        *out_len = need;
+    return 0;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+struct sl_file {
+    int fd;
+};
+
+int
+sl_os_file_create(const char *path, int force, sl_file **out)
+{
+    sl_file *f;
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
+    int fd;
+
+    flags |= force ? O_TRUNC : O_EXCL;
+    fd = open(path, flags, 0644);
+    if (fd < 0)
+        return sl_err_from_errno(errno);
+    f = malloc(sizeof(*f));
+    if (f == NULL) {
+        close(fd);
+        return SL_ENOMEM;
+    }
+    f->fd = fd;
+    *out = f;
+    return 0;
+}
+
+int
+sl_os_file_writev(sl_file *f, const sl_iovec *iov, size_t n)
+{
+    struct iovec v[16];
+    size_t i = 0;
+
+    while (i < n) {
+        size_t cnt = 0, j;
+        ssize_t w;
+
+        for (j = i; j < n && cnt < 16; j++) {
+            if (iov[j].len == 0)
+                continue;
+            v[cnt].iov_base = (void *)iov[j].base;
+            v[cnt].iov_len = iov[j].len;
+            cnt++;
+        }
+        if (cnt == 0)
+            return 0;
+        /* Write the gathered vectors; on a short write, advance through
+         * them and retry the rest, so every byte lands in order. */
+        while (cnt > 0) {
+            size_t k = 0;
+
+            w = writev(f->fd, v, (int)cnt);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                return sl_err_from_errno(errno);
+            }
+            while (k < cnt && (size_t)w >= v[k].iov_len) {
+                w -= (ssize_t)v[k].iov_len;
+                k++;
+            }
+            if (k < cnt) {
+                v[k].iov_base = (char *)v[k].iov_base + w;
+                v[k].iov_len -= (size_t)w;
+            }
+            memmove(v, v + k, (cnt - k) * sizeof(v[0]));
+            cnt -= k;
+        }
+        i = j;
+    }
+    return 0;
+}
+
+int
+sl_os_file_sync(sl_file *f)
+{
+    if (fdatasync(f->fd) != 0)
+        return sl_err_from_errno(errno);
+    return 0;
+}
+
+int
+sl_os_file_close(sl_file *f)
+{
+    int rc = 0;
+
+    if (f == NULL)
+        return 0;
+    if (close(f->fd) != 0)
+        rc = sl_err_from_errno(errno);
+    free(f);
+    return rc;
+}
+
+/* ---- stop requests ------------------------------------------------------ */
+
+/*
+ * The signal handler writes one byte into a non-blocking self-pipe and sets
+ * a flag. Only async-signal-safe calls happen in the handler; readers wait
+ * on the pipe with poll(), so a stop is noticed at once without polling.
+ */
+static int stop_pipe[2] = {-1, -1};
+/* Relaxed is enough: the flag carries no data, and the self-pipe write and
+ * read order the wake-up itself. */
+static atomic_int stop_flag;
+static pthread_once_t stop_once = PTHREAD_ONCE_INIT;
+static int stop_init_rc;
+
+static void
+on_stop_signal(int sig)
+{
+    int saved = errno;
+    char c = (char)sig;
+
+    atomic_store_explicit(&stop_flag, 1, memory_order_relaxed);
+    if (write(stop_pipe[1], &c, 1) < 0) {
+        /* A full pipe already holds a pending wake-up; nothing to do. */
+    }
+    errno = saved;
+}
+
+static void
+stop_init(void)
+{
+    struct sigaction sa;
+
+    if (pipe(stop_pipe) != 0) {
+        stop_init_rc = sl_err_from_errno(errno);
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(stop_pipe[i], F_SETFL, fcntl(stop_pipe[i], F_GETFL) | O_NONBLOCK);
+        fcntl(stop_pipe[i], F_SETFD, FD_CLOEXEC);
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    /* Peers that vanish must give EPIPE, never kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int
+sl_os_stop_install(void)
+{
+    pthread_once(&stop_once, stop_init);
+    return stop_init_rc;
+}
+
+int
+sl_os_stop_wait(uint64_t timeout_ns)
+{
+    struct pollfd p;
+    int ms;
+
+    if (atomic_load_explicit(&stop_flag, memory_order_relaxed))
+        return 1;
+    if (stop_pipe[0] < 0) {
+        sl_os_sleep_ns(timeout_ns);
+        return atomic_load_explicit(&stop_flag, memory_order_relaxed);
+    }
+    p.fd = stop_pipe[0];
+    p.events = POLLIN;
+    ms = (int)((timeout_ns + 999999u) / 1000000u);
+    if (poll(&p, 1, ms) > 0) {
+        /* Leave the byte in the pipe: every later wait returns at once. */
+    }
+    return atomic_load_explicit(&stop_flag, memory_order_relaxed);
+}
+
+void
+sl_os_stop_request(void)
+{
+    atomic_store_explicit(&stop_flag, 1, memory_order_relaxed);
+    if (stop_pipe[1] >= 0) {
+        char c = 0;
+        if (write(stop_pipe[1], &c, 1) < 0) {
+            /* Full pipe: a wake-up is already pending. */
+        }
+    }
+}
+
+int
+sl_os_stop_requested(void)
+{
+    return atomic_load_explicit(&stop_flag, memory_order_relaxed);
+}
