@@ -1,0 +1,44 @@
+/*
+ * The producer library's transport: a connected byte stream to the
+ * collector's pipe. transport_posix.c (Unix stream socket at the
+ * CoreFxPipe_ path) and transport_win.c (CreateFileW on \\.\pipe\NAME)
+ * implement it. Blocking I/O; one thread at a time per transport.
+ */
+#ifndef SL_TRANSPORT_H
+#define SL_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_transport sl_transport;
+
+/**
+ * Connects to pipe NAME (mapped with sl_os_pipe_path()).
+ * @param timeout_ms  Retry budget: POSIX retries ENOENT/ECONNREFUSED/EAGAIN,
+ *                    Windows waits with WaitNamedPipeW on ERROR_PIPE_BUSY
+ *                    and retries ERROR_FILE_NOT_FOUND, until it runs out
+ *                    (0 = one attempt).
+ * @return 0, SL_ENOENT (nobody listening), SL_ETIMEDOUT (busy for the
+ *         whole budget), SL_EACCES, SL_EINVAL, SL_ENAMETOOLONG, SL_ENOMEM.
+ */
+int sl_transport_open(const char *name, size_t name_len, uint32_t timeout_ms,
+                      sl_transport **out);
+
+/**
+ * Reads up to len bytes; blocks until at least one byte arrives.
+ * @param n  Receives the count; 0 means end of stream.
+ * @return 0, SL_ECONNRESET, SL_EIO, SL_ETIMEDOUT (timeout_ms > 0 passed).
+ */
+int sl_transport_read(sl_transport *t, void *buf, size_t len, size_t *n,
+                      uint32_t timeout_ms);
+
+/**
+ * Writes all len bytes (retrying short writes). Never raises SIGPIPE.
+ * @return 0, SL_EPIPE (collector gone), SL_ECONNRESET, SL_EIO.
+ */
+int sl_transport_write(sl_transport *t, const void *buf, size_t len);
+
+/** Closes. NULL is a harmless no-op. */
+void sl_transport_close(sl_transport *t);
+
+#endif
