@@ -56,7 +56,7 @@
 #define SL_CAP_BLOCK_MAGIC 0x4B424C53u /* "SLBK" read as little-endian */
 #define SL_CAP_BLOCK_HDR 24u
 #define SL_CAP_BLOCK_TRL 8u
-#define SL_CAP_BLOCK_MAX (16u << 20) /* larger block_len = corrupt */
+#define SL_CAP_BLOCK_MAX (32u << 20) /* larger block_len = corrupt */
 
 #define SL_CAP_REC_HDR 40u
 
