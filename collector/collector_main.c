@@ -1,1 +1,325 @@
-/* placeholder: being written */
+/*
+ * sluice-collector: parses the command line, starts the engine (server.c),
+ * waits for a stop (signal, --exit-after, --duration, a write error),
+ * stops it cleanly and prints the one-line summary. Exit status: 0
+ * success, 1 runtime error, 2 usage error.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capfile.h"
+#include "err.h"
+#include "io.h"
+#include "os.h"
+#include "ring.h"
+#include "server.h"
+#include "wire.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.0.0"
+#endif
+
+static const char usage_text[] =
+    "Usage: sluice-collector --pipe NAME --out FILE [options]\n"
+    "\n"
+    "Collects events from producers connecting on pipe NAME into the capture\n"
+    "FILE. Stops on Ctrl-C/SIGTERM, --exit-after or --duration: stops\n"
+    "accepting, reads what producers already sent, flushes and syncs the file,\n"
+    "and prints: collector: producers=K events=N bytes=B dropped=D malformed=M\n"
+    "\n"
+    "Options:\n"
+    "  --pipe NAME          pipe name (Linux: $TMPDIR/CoreFxPipe_NAME, or a path\n"
+    "                       if NAME has '/'; Windows: \\\\.\\pipe\\NAME)\n"
+    "  --out FILE           capture file to create\n"
+    "  --force              overwrite FILE if it exists (default: refuse)\n"
+    "  --workers N          worker threads (default: number of cores)\n"
+    "  --instances N        listening pipe instances, Windows (default: 4)\n"
+    "  --ring-mb N          ring buffer size in MiB, a power of two 1..2048\n"
+    "                       (default: 64)\n"
+    "  --on-full wait|drop  full ring: wait = lossless backpressure (default),\n"
+    "                       drop = drop events and count them per producer\n"
+    "  --max-frame BYTES    largest event frame or text line, 64..16777216\n"
+    "                       (default: 1048576)\n"
+    "  --max-producers N    concurrent connections; more are refused (default:\n"
+    "                       4096)\n"
+    "  --backend NAME       auto|iocp|uring|epoll (default: auto)\n"
+    "  --exit-after N       stop once N producer connections have ended\n"
+    "  --duration SECS      stop after SECS seconds\n"
+    "  --stats SECS         print a status line to stderr every SECS seconds\n"
+    "                       (default: 0 = off)\n"
+    "  --allow-remote       Windows: accept remote clients (default: local only)\n"
+    "  --help               show this help\n"
+    "  --version            show the version and the compiled-in backends\n"
+    "\n"
+    "Exit status: 0 success, 1 runtime error, 2 usage error.\n";
+
+static void
+usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "sluice-collector: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'sluice-collector --help'.\n");
+    exit(2);
+}
+
+/* Strict unsigned decimal: digits only, no sign, no overflow. */
+static uint64_t
+parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
+{
+    uint64_t v = 0;
+    char msg[160];
+
+    if (s == NULL || *s == '\0')
+        usage_error("%s needs a number", opt);
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10) {
+            snprintf(msg, sizeof(msg), "%s: '%%s' is not a number in %" PRIu64
+                     "..%" PRIu64, opt, min, max);
+            usage_error(msg, s);
+        }
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (v < min || v > max) {
+        snprintf(msg, sizeof(msg), "%s: '%%s' is out of range %" PRIu64
+                 "..%" PRIu64, opt, min, max);
+        usage_error(msg, s);
+    }
+    return v;
+}
+
+static void
+log_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "sluice-collector: %s\n", line);
+}
+
+static const char *
+stage_text(sl_server_stage st)
+{
+    switch (st) {
+    case SL_STAGE_CONFIG:
+        return "invalid configuration";
+    case SL_STAGE_RING:
+        return "cannot allocate the ring";
+    case SL_STAGE_PIPE:
+        return "cannot listen on the pipe";
+    case SL_STAGE_FILE:
+        return "cannot create the capture file";
+    case SL_STAGE_THREADS:
+        return "cannot start threads";
+    }
+    return "cannot start";
+}
+
+int
+main(int argc, char **argv)
+{
+    sl_server_config cfg;
+    sl_server_stage stage;
+    sl_server_stats st;
+    sl_server *srv = NULL;
+    const char *pipe = NULL;
+    char path[512];
+    uint64_t ring_mb = 64, exit_after = 0, duration = 0, stats_every = 0;
+    uint64_t start, last_stats, last_events = 0, last_bytes = 0;
+    int rc, failed = 0;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.workers = sl_os_cpu_count();
+    cfg.instances = 4;
+    cfg.max_frame = SL_WIRE_MAX_FRAME_DEFAULT;
+    cfg.max_producers = 4096;
+    cfg.conn_buffer = 64u << 10;
+    cfg.backend = "auto";
+    cfg.log = log_line;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("sluice-collector %s (backends:", SLUICE_VERSION);
+            for (size_t k = 0; sl_io_backends[k] != NULL; k++)
+                printf(" %s", sl_io_backends[k]->name);
+            printf(")\n");
+            return 0;
+        } else if (strcmp(a, "--force") == 0) {
+            cfg.force = 1;
+            continue;
+        } else if (strcmp(a, "--allow-remote") == 0) {
+            cfg.allow_remote = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            usage_error("unexpected argument '%s'", a);
+        if (v == NULL)
+            usage_error("%s needs a value", a);
+        i++;
+        if (strcmp(a, "--pipe") == 0) {
+            pipe = v;
+        } else if (strcmp(a, "--out") == 0) {
+            cfg.out_path = v;
+        } else if (strcmp(a, "--workers") == 0) {
+            cfg.workers = (unsigned)parse_u64(a, v, 1, 256);
+        } else if (strcmp(a, "--instances") == 0) {
+            cfg.instances = (unsigned)parse_u64(a, v, 1, 1024);
+        } else if (strcmp(a, "--ring-mb") == 0) {
+            ring_mb = parse_u64(a, v, 1, 2048);
+            if ((ring_mb & (ring_mb - 1)) != 0)
+                usage_error("--ring-mb: '%s' is not a power of two", v);
+        } else if (strcmp(a, "--on-full") == 0) {
+            if (strcmp(v, "wait") == 0)
+                cfg.drop_when_full = 0;
+            else if (strcmp(v, "drop") == 0)
+                cfg.drop_when_full = 1;
+            else
+                usage_error("--on-full: '%s' is not wait or drop", v);
+        } else if (strcmp(a, "--max-frame") == 0) {
+            cfg.max_frame = (uint32_t)parse_u64(a, v, SL_WIRE_MAX_FRAME_MIN,
+                                                SL_WIRE_MAX_FRAME_LIMIT);
+        } else if (strcmp(a, "--max-producers") == 0) {
+            cfg.max_producers = (unsigned)parse_u64(a, v, 1, 1000000);
+        } else if (strcmp(a, "--backend") == 0) {
+            if (strcmp(v, "auto") != 0 && strcmp(v, "iocp") != 0 &&
+                strcmp(v, "uring") != 0 && strcmp(v, "epoll") != 0)
+                usage_error("--backend: '%s' is not auto, iocp, uring or "
+                            "epoll", v);
+            if (strcmp(v, "auto") != 0 && sl_io_find(v) == NULL) {
+                fprintf(stderr, "sluice-collector: backend '%s' is not "
+                        "available in this build (see --version)\n", v);
+                return 2;
+            }
+            cfg.backend = v;
+        } else if (strcmp(a, "--exit-after") == 0) {
+            exit_after = parse_u64(a, v, 1, UINT64_MAX);
+        } else if (strcmp(a, "--duration") == 0) {
+            duration = parse_u64(a, v, 1, 365u * 86400u);
+        } else if (strcmp(a, "--stats") == 0) {
+            stats_every = parse_u64(a, v, 0, 86400);
+        } else {
+            usage_error("unknown option '%s'", a);
+        }
+    }
+    if (pipe == NULL)
+        usage_error("%s", "--pipe NAME is required");
+    if (cfg.out_path == NULL)
+        usage_error("%s", "--out FILE is required");
+    rc = sl_os_pipe_path(pipe, strlen(pipe), path, sizeof(path), NULL);
+    if (rc != 0) {
+        fprintf(stderr, "sluice-collector: bad pipe name '%s': %s\n", pipe,
+                sl_strerror(rc));
+        return 2;
+    }
+    cfg.pipe = pipe;
+    cfg.pipe_len = strlen(pipe);
+    cfg.path = path;
+    cfg.ring_bytes = (size_t)ring_mb << 20;
+    {
+        /* One record of the largest event (plus a drop record) must fit in
+         * half the ring, the most one reservation can take. */
+        size_t need = 2 * (sl_cap_rec_size(cfg.max_frame) +
+                           sl_cap_rec_size(SL_CAP_DROP_LEN));
+        if (need > cfg.ring_bytes) {
+            uint64_t mb = 1;
+            while ((mb << 20) < need)
+                mb <<= 1;
+            fprintf(stderr, "sluice-collector: --max-frame %u needs a "
+                    "larger ring: use --ring-mb %" PRIu64 " or more\n",
+                    (unsigned)cfg.max_frame, mb);
+            return 2;
+        }
+    }
+
+    rc = sl_os_stop_install();
+    if (rc != 0) {
+        fprintf(stderr, "sluice-collector: cannot install stop handlers: "
+                "%s\n", sl_strerror(rc));
+        return 1;
+    }
+    rc = sl_server_open(&cfg, &srv, &stage);
+    if (rc != 0) {
+        if (stage == SL_STAGE_FILE && rc == SL_EEXIST)
+            fprintf(stderr, "sluice-collector: %s already exists; use "
+                    "--force to overwrite it\n", cfg.out_path);
+        else if (stage == SL_STAGE_PIPE && rc == SL_EADDRINUSE)
+            fprintf(stderr, "sluice-collector: pipe '%s' (%s) is already "
+                    "served by a running collector\n", pipe, path);
+        else if (stage == SL_STAGE_PIPE && rc == SL_EEXIST)
+            fprintf(stderr, "sluice-collector: %s exists and is not a "
+                    "stale sluice socket of this user; refusing to touch "
+                    "it\n", path);
+        else if (stage == SL_STAGE_PIPE && rc == SL_ENOSYS)
+            fprintf(stderr, "sluice-collector: backend '%s' is not "
+                    "available on this system\n", cfg.backend);
+        else
+            fprintf(stderr, "sluice-collector: %s (%s): %s\n",
+                    stage_text(stage),
+                    stage == SL_STAGE_FILE ? cfg.out_path : path,
+                    sl_strerror(rc));
+        return 1;
+    }
+    fprintf(stderr, "sluice-collector: listening on %s (backend %s, %u "
+            "workers, ring %" PRIu64 " MiB, on-full %s), writing %s\n", path,
+            sl_server_backend(srv), cfg.workers, ring_mb,
+            cfg.drop_when_full ? "drop" : "wait", cfg.out_path);
+
+    start = sl_os_mono_ns();
+    last_stats = start;
+    for (;;) {
+        uint64_t now;
+
+        if (sl_os_stop_wait(50000000u))
+            break;
+        now = sl_os_mono_ns();
+        sl_server_get_stats(srv, &st);
+        if (sl_server_error(srv) != 0) {
+            fprintf(stderr, "sluice-collector: writing %s failed: %s; "
+                    "stopping (the file is valid up to the last whole "
+                    "block)\n", cfg.out_path,
+                    sl_strerror(sl_server_error(srv)));
+            failed = 1;
+            break;
+        }
+        if (exit_after != 0 && st.ended >= exit_after)
+            break;
+        if (duration != 0 && now - start >= duration * 1000000000u)
+            break;
+        if (stats_every != 0 && now - last_stats >= stats_every * 1000000000u) {
+            double secs = (double)(now - last_stats) / 1e9;
+
+            fprintf(stderr, "collector: stats events/s=%.0f MB/s=%.1f "
+                    "producers=%" PRIu64 "/%" PRIu64 " ring=%.0f%% "
+                    "dropped=%" PRIu64 " malformed=%" PRIu64 "\n",
+                    (double)(st.events - last_events) / secs,
+                    (double)(st.bytes - last_bytes) / secs / 1e6,
+                    st.producers_now, st.producers_total,
+                    100.0 * (double)st.ring_used / (double)st.ring_capacity,
+                    st.dropped, st.malformed);
+            last_stats = now;
+            last_events = st.events;
+            last_bytes = st.bytes;
+        }
+    }
+
+    rc = sl_server_stop(srv);
+    sl_server_get_stats(srv, &st);
+    if (rc != 0 && !failed) {
+        fprintf(stderr, "sluice-collector: finishing %s failed: %s\n",
+                cfg.out_path, sl_strerror(rc));
+        failed = 1;
+    }
+    printf("collector: producers=%" PRIu64 " events=%" PRIu64
+           " bytes=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64 "\n",
+           st.producers_total, st.events, st.bytes, st.dropped,
+           st.malformed);
+    fflush(stdout);
+    sl_server_close(srv);
+    return failed ? 1 : 0;
+}

@@ -1,1 +1,718 @@
-/* placeholder: being written */
+/*
+ * The collector engine: a pool of worker threads on an I/O backend (io.h)
+ * turning every producer's byte stream into capture records in the MPSC
+ * ring, which the writer thread persists.
+ *
+ * Per connection: accept → greeting write → read, parse, copy → read ...
+ * → end. At most one I/O operation per connection is in flight, and each
+ * completion is handled by exactly one worker, so a connection's state
+ * needs no lock. A worker reads a large chunk into the connection's
+ * buffer, the wire parser finds the complete events in place, and the
+ * worker copies them (the only copy) into one ring reservation per batch,
+ * stamped with one collector timestamp per chunk. The unparsed tail (a
+ * frame split across reads) moves to the front of the buffer.
+ *
+ * Backpressure: with --on-full wait, a worker that finds the ring full
+ * waits for the writer to release space before it posts that connection's
+ * next read, so the socket or pipe fills and the producer's write blocks:
+ * nothing is lost. With --on-full drop it drops the batch, counts it per
+ * producer, and writes a drop record once space returns. The collector's
+ * own records (connect, drop, disconnect) always wait for space.
+ *
+ * The list of live connections (under a mutex, touched only on accept and
+ * end) exists for the stop path, which drains every connection.
+ */
+#include "server.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capfile.h"
+#include "err.h"
+#include "io.h"
+#include "os.h"
+#include "ring.h"
+#include "wire.h"
+#include "writer.h"
+
+#define EV_CAP 256
+#define IO_BATCH 64
+#define WAIT_MS 100
+#define RESERVE_WAIT_NS 100000000u
+
+typedef struct conn {
+    sl_io_conn *io;
+    uint32_t id;      /* 0 for a refused connection */
+    int greeting_sent;
+    int connect_done; /* connect record written */
+    sl_wire wire;
+    uint8_t *buf;
+    size_t cap, len;  /* len: unparsed bytes at the front of buf */
+    char greeting[SL_WIRE_GREETING_MAX];
+    size_t greeting_len;
+    uint64_t events, bytes;
+    uint64_t dropped, dropped_bytes;           /* totals */
+    uint64_t pend_drop, pend_drop_bytes;       /* not yet recorded */
+    struct conn *prev, *next;
+} conn;
+
+struct sl_server {
+    sl_server_config cfg;
+    const sl_io_backend *backend;
+    sl_io *io;
+    sl_ring *ring;
+    sl_file *file;
+    sl_writer *writer;
+    char host[256];
+    sl_thread **workers;
+    unsigned nworkers;
+    size_t batch_max;
+    int stopped;
+
+    sl_mutex lock;   /* guards the connection list and `draining` */
+    conn *conns;
+    int draining;    /* stop requested: new connections are drained too */
+
+    /* Set after every connection was told to drain; workers exit once it
+     * is set and `live` is 0. Release/acquire keeps the order of the two
+     * checks meaningful, nothing else hangs on it. */
+    atomic_int stopping;
+    atomic_uint_least64_t live;
+
+    /* Counters for the status line and the summary. Relaxed: they are
+     * statistics; the summary is read after the workers are joined, and
+     * the join orders it. */
+    atomic_uint_least64_t next_id;
+    atomic_uint_least64_t ended, refused, events, bytes, dropped, malformed;
+};
+
+static void
+logf_(sl_server *s, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+
+    if (s->cfg.log == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    s->cfg.log(s->cfg.log_ctx, line);
+}
+
+/* ---- ring output ------------------------------------------------------ */
+
+static void
+reserve_blocking(sl_server *s, size_t len, sl_ring_resv *res)
+{
+    /* The writer always frees space (after an error it discards), so this
+     * ends; the timeout only bounds each sleep. */
+    while (sl_ring_reserve_wait(s->ring, len, RESERVE_WAIT_NS, res) != 0)
+        ;
+}
+
+static uint8_t *
+put_record(uint8_t *p, const conn *c, uint16_t type, uint64_t seq,
+           uint64_t producer_ns, uint64_t now, const void *payload,
+           size_t len)
+{
+    sl_cap_rec r;
+
+    memset(&r, 0, sizeof(r));
+    r.type = type;
+    r.producer = c->id;
+    r.seq = seq;
+    r.producer_ns = producer_ns;
+    r.collector_ns = now;
+    sl_cap_rec_encode(p, &r, len);
+    if (len > 0)
+        memcpy(p + SL_CAP_REC_HDR, payload, len);
+    return p + sl_cap_rec_size(len);
+}
+
+static uint8_t *
+put_drop(uint8_t *p, conn *c, uint64_t now)
+{
+    uint8_t pl[SL_CAP_DROP_LEN];
+
+    sl_store_le64(pl, c->pend_drop);
+    sl_store_le64(pl + 8, c->pend_drop_bytes);
+    c->pend_drop = 0;
+    c->pend_drop_bytes = 0;
+    return put_record(p, c, SL_CAP_T_DROP, 0, 0, now, pl, sizeof(pl));
+}
+
+static void
+write_connect(sl_server *s, conn *c, uint64_t now)
+{
+    uint8_t pl[SL_CAP_CONNECT_FIXED + SL_WIRE_NAME_MAX];
+    size_t n = c->wire.name_len;
+    sl_ring_resv res;
+
+    sl_store_le32(pl, c->wire.mode == SL_WIRE_MODE_BINARY ? c->wire.pid
+                                                           : c->io->pid);
+    sl_store_le32(pl + 4, c->io->uid);
+    pl[8] = (uint8_t)c->wire.mode;
+    pl[9] = 0;
+    sl_store_le16(pl + 10, (uint16_t)n);
+    memcpy(pl + SL_CAP_CONNECT_FIXED, c->wire.name, n);
+    reserve_blocking(s, sl_cap_rec_size(SL_CAP_CONNECT_FIXED + n), &res);
+    put_record(res.ptr, c, SL_CAP_T_CONNECT, 0, 0, now, pl,
+               SL_CAP_CONNECT_FIXED + n);
+    sl_ring_commit(s->ring, &res);
+    c->connect_done = 1;
+}
+
+static void
+write_disconnect(sl_server *s, conn *c, uint32_t reason, int malformed)
+{
+    uint8_t pl[SL_CAP_DISCONNECT_LEN];
+    uint64_t now = sl_os_now_ns();
+    size_t len = sl_cap_rec_size(sizeof(pl));
+    sl_ring_resv res;
+    uint8_t *p;
+
+    if (c->pend_drop > 0)
+        len += sl_cap_rec_size(SL_CAP_DROP_LEN);
+    sl_store_le64(pl, c->events);
+    sl_store_le64(pl + 8, c->bytes);
+    sl_store_le64(pl + 16, c->dropped);
+    sl_store_le32(pl + 24, reason);
+    sl_store_le32(pl + 28, (uint32_t)malformed);
+    reserve_blocking(s, len, &res);
+    p = res.ptr;
+    if (c->pend_drop > 0)
+        p = put_drop(p, c, now);
+    put_record(p, c, SL_CAP_T_DISCONNECT, 0, 0, now, pl, sizeof(pl));
+    sl_ring_commit(s->ring, &res);
+}
+
+/* Copies parsed events into the ring, one reservation per batch. */
+static void
+emit(sl_server *s, conn *c, const sl_wire_event *ev, size_t n, uint64_t now)
+{
+    size_t i = 0;
+
+    if (n > 0 && ev[0].type == SL_WIRE_T_HELLO) {
+        write_connect(s, c, now);
+        i = 1;
+    }
+    while (i < n) {
+        size_t total = c->pend_drop ? sl_cap_rec_size(SL_CAP_DROP_LEN) : 0;
+        size_t j = i, payload = 0;
+        sl_ring_resv res;
+        uint8_t *p;
+
+        /* The batch bound keeps one reservation well under the ring's
+         * capacity; a single record always fits (checked at open). */
+        while (j < n &&
+               (j == i || total + sl_cap_rec_size(ev[j].len) <= s->batch_max)) {
+            total += sl_cap_rec_size(ev[j].len);
+            payload += ev[j].len;
+            j++;
+        }
+        if (s->cfg.drop_when_full) {
+            if (sl_ring_reserve(s->ring, total, &res) != 0) {
+                c->pend_drop += j - i;
+                c->pend_drop_bytes += payload;
+                c->dropped += j - i;
+                c->dropped_bytes += payload;
+                atomic_fetch_add_explicit(&s->dropped, j - i,
+                                          memory_order_relaxed);
+                i = j;
+                continue;
+            }
+        } else {
+            reserve_blocking(s, total, &res);
+        }
+        p = res.ptr;
+        if (c->pend_drop > 0)
+            p = put_drop(p, c, now);
+        for (size_t k = i; k < j; k++)
+            p = put_record(p, c, ev[k].type, ev[k].seq, ev[k].ts, now,
+                           ev[k].payload, ev[k].len);
+        sl_ring_commit(s->ring, &res);
+        c->events += j - i;
+        c->bytes += payload;
+        atomic_fetch_add_explicit(&s->events, j - i, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->bytes, payload, memory_order_relaxed);
+        i = j;
+    }
+}
+
+/* ---- connection lifecycle -------------------------------------------- */
+
+static void
+conn_free(sl_server *s, conn *c)
+{
+    sl_mutex_lock(&s->lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    sl_mutex_unlock(&s->lock);
+    s->backend->release(s->io, c->io);
+    free(c->buf);
+    free(c);
+    /* Release pairs with the acquire in worker_main(): a worker that sees
+     * live == 0 also sees this connection gone. */
+    if (atomic_fetch_sub_explicit(&s->live, 1, memory_order_release) == 1 &&
+        atomic_load_explicit(&s->stopping, memory_order_acquire))
+        s->backend->wake(s->io);
+}
+
+static void
+conn_end(sl_server *s, conn *c, uint32_t reason, int malformed)
+{
+    if (c->id != 0) {
+        if (!c->connect_done)
+            write_connect(s, c, sl_os_now_ns());
+        write_disconnect(s, c, reason, malformed);
+        if (malformed) {
+            atomic_fetch_add_explicit(&s->malformed, 1, memory_order_relaxed);
+            logf_(s, "producer %u (%s, pid %u) closed: %s (%s)", c->id,
+                  c->wire.name_len ? c->wire.name : "-",
+                  c->wire.mode == SL_WIRE_MODE_BINARY ? c->wire.pid
+                                                      : c->io->pid,
+                  sl_wire_reason_str(reason), sl_wire_reason_name(reason));
+        }
+        atomic_fetch_add_explicit(&s->ended, 1, memory_order_relaxed);
+    }
+    conn_free(s, c);
+}
+
+static void
+on_accept(sl_server *s, sl_io_conn *io)
+{
+    conn *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (c == NULL) {
+        logf_(s, "out of memory accepting a connection");
+        s->backend->release(s->io, io);
+        return;
+    }
+    c->io = io;
+    io->user = c;
+    atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&s->live, memory_order_relaxed) >
+        s->cfg.max_producers) {
+        /* Over the limit: a clear refusal the client can read, then close.
+         * Not a producer: no id, no records. */
+        static const char refuse[] = "SLUICE/1 error=too-many-producers";
+        memcpy(c->greeting, refuse, sizeof(refuse));
+        c->greeting_len = sizeof(refuse);
+        atomic_fetch_add_explicit(&s->refused, 1, memory_order_relaxed);
+    } else {
+        c->id = (uint32_t)atomic_fetch_add_explicit(&s->next_id, 1,
+                                                    memory_order_relaxed);
+        sl_wire_init(&c->wire, s->cfg.max_frame);
+        sl_wire_greeting(c->greeting, sizeof(c->greeting), s->cfg.max_frame,
+                         c->id, &c->greeting_len);
+        c->cap = s->cfg.conn_buffer;
+        c->buf = malloc(c->cap);
+        if (c->buf == NULL) {
+            logf_(s, "out of memory for producer %u's buffer", c->id);
+            conn_end(s, c, SL_WIRE_R_READ_ERROR, 0);
+            return;
+        }
+    }
+    sl_mutex_lock(&s->lock);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    if (s->draining)
+        s->backend->drain(s->io, c->io);
+    sl_mutex_unlock(&s->lock);
+
+    rc = s->backend->write(s->io, io, c->greeting, c->greeting_len);
+    if (rc != 0)
+        conn_end(s, c, SL_WIRE_R_READ_ERROR, 0);
+}
+
+static void
+post_read(sl_server *s, conn *c)
+{
+    int rc = s->backend->read(s->io, c->io, c->buf + c->len, c->cap - c->len);
+
+    if (rc != 0)
+        conn_end(s, c, SL_WIRE_R_READ_ERROR, 0);
+}
+
+static void
+on_write(sl_server *s, conn *c, int64_t result)
+{
+    if (c->id == 0) {
+        conn_free(s, c);
+        return;
+    }
+    /* A failed greeting is not fatal: a write-only client (.NET
+     * PipeDirection.Out) shuts down its receive side, so the send fails
+     * with EPIPE while its data still arrives. Keep reading. */
+    c->greeting_sent = result > 0;
+    post_read(s, c);
+}
+
+/* Makes room for the pending event once the buffer is full — up to the
+ * event's exact size in binary mode, max-frame for a long text line — and
+ * gives a grown buffer back once it is no longer needed, so an idle or
+ * small-event connection costs conn_buffer bytes, not max-frame. */
+static int
+fit_buffer(sl_server *s, conn *c)
+{
+    size_t want = c->cap;
+    uint8_t *nb;
+
+    if (c->len == c->cap) {
+        want = sl_wire_need(&c->wire, c->buf, c->len);
+        /* The parser fails a connection whose event could not fit in
+         * max-frame, so a full buffer always has room to grow. */
+        if (want <= c->cap)
+            return SL_EPROTO;
+    } else if (c->cap > s->cfg.conn_buffer &&
+               c->len <= s->cfg.conn_buffer / 2) {
+        want = s->cfg.conn_buffer;
+    }
+    if (want == c->cap)
+        return 0;
+    nb = realloc(c->buf, want);
+    if (nb == NULL)
+        return SL_ENOMEM;
+    c->buf = nb;
+    c->cap = want;
+    return 0;
+}
+
+static void
+on_read(sl_server *s, conn *c, int64_t result)
+{
+    sl_wire_event ev[EV_CAP];
+    uint64_t now = sl_os_now_ns();
+    size_t off = 0, n, used;
+    int rc;
+
+    if (result <= 0) {
+        uint32_t reason = SL_WIRE_R_EOF;
+        int malformed = 0;
+
+        /* ECONNRESET (a peer that closed without reading) is an ordinary
+         * end once its data is read; other errors end it as errors. */
+        if (result < 0 && result != SL_ECONNRESET && result != SL_EPIPE)
+            reason = SL_WIRE_R_READ_ERROR;
+        rc = sl_wire_finish(&c->wire, c->buf, c->len, ev, EV_CAP, &n);
+        emit(s, c, ev, n, now);
+        if (rc != 0) {
+            reason = c->wire.reason;
+            malformed = 1;
+        }
+        conn_end(s, c, reason, malformed);
+        return;
+    }
+    c->len += (size_t)result;
+    for (;;) {
+        rc = sl_wire_parse(&c->wire, c->buf + off, c->len - off, ev, EV_CAP,
+                           &n, &used);
+        emit(s, c, ev, n, now);
+        off += used;
+        if (rc != 0) {
+            conn_end(s, c, c->wire.reason, 1);
+            return;
+        }
+        if (n < EV_CAP)
+            break;
+    }
+    if (off > 0) {
+        memmove(c->buf, c->buf + off, c->len - off);
+        c->len -= off;
+    }
+    rc = fit_buffer(s, c);
+    if (rc != 0) {
+        logf_(s, "producer %u: cannot grow its buffer: %s", c->id,
+              sl_strerror(rc));
+        conn_end(s, c, SL_WIRE_R_READ_ERROR, 0);
+        return;
+    }
+    post_read(s, c);
+}
+
+/* ---- workers ----------------------------------------------------------- */
+
+typedef struct worker_arg {
+    sl_server *s;
+    unsigned index;
+} worker_arg;
+
+static void
+worker_main(void *p)
+{
+    worker_arg *wa = p;
+    sl_server *s = wa->s;
+    sl_io_event ev[IO_BATCH];
+
+    for (;;) {
+        size_t n = 0;
+        int rc = s->backend->wait(s->io, wa->index, ev, IO_BATCH, &n,
+                                  WAIT_MS);
+
+        if (rc != 0) {
+            logf_(s, "worker %u: wait failed: %s", wa->index,
+                  sl_strerror(rc));
+            sl_os_sleep_ns(10000000u);
+        }
+        for (size_t i = 0; i < n; i++) {
+            conn *c = ev[i].conn->user;
+
+            switch (ev[i].kind) {
+            case SL_IO_ACCEPT:
+                on_accept(s, ev[i].conn);
+                break;
+            case SL_IO_WRITE:
+                on_write(s, c, ev[i].result);
+                break;
+            case SL_IO_READ:
+                on_read(s, c, ev[i].result);
+                break;
+            }
+        }
+        if (atomic_load_explicit(&s->stopping, memory_order_acquire) &&
+            atomic_load_explicit(&s->live, memory_order_acquire) == 0)
+            break;
+    }
+    free(wa);
+}
+
+/* ---- open / stop ------------------------------------------------------- */
+
+static int
+open_backend(sl_server *s)
+{
+    sl_io_config io_cfg;
+    int rc = SL_ENOSYS;
+
+    memset(&io_cfg, 0, sizeof(io_cfg));
+    io_cfg.path = s->cfg.path;
+    io_cfg.workers = s->cfg.workers;
+    io_cfg.instances = s->cfg.instances;
+    io_cfg.backlog = 4096;
+    io_cfg.allow_remote = s->cfg.allow_remote;
+    if (s->cfg.backend != NULL && strcmp(s->cfg.backend, "auto") != 0) {
+        s->backend = sl_io_find(s->cfg.backend);
+        if (s->backend == NULL)
+            return SL_ENOSYS;
+        return s->backend->open(&io_cfg, &s->io);
+    }
+    for (size_t i = 0; sl_io_backends[i] != NULL; i++) {
+        s->backend = sl_io_backends[i];
+        rc = s->backend->open(&io_cfg, &s->io);
+        if (rc != SL_ENOSYS)
+            return rc;
+        if (sl_io_backends[i + 1] != NULL)
+            logf_(s, "%s backend unavailable here; trying %s",
+                  s->backend->name, sl_io_backends[i + 1]->name);
+    }
+    return rc;
+}
+
+int
+sl_server_open(const sl_server_config *cfg, sl_server **out,
+               sl_server_stage *stage)
+{
+    sl_server *s;
+    sl_writer_config wc;
+    size_t biggest;
+    int rc;
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        *stage = SL_STAGE_CONFIG;
+        return SL_ENOMEM;
+    }
+    s->cfg = *cfg;
+    if (s->cfg.workers == 0)
+        s->cfg.workers = 1;
+    if (s->cfg.conn_buffer < 4096)
+        s->cfg.conn_buffer = 4096;
+    if (s->cfg.conn_buffer > s->cfg.max_frame)
+        s->cfg.conn_buffer = s->cfg.max_frame;
+    sl_mutex_init(&s->lock);
+    atomic_store_explicit(&s->next_id, 1, memory_order_relaxed);
+
+    *stage = SL_STAGE_RING;
+    rc = sl_ring_open(cfg->ring_bytes, &s->ring);
+    if (rc != 0)
+        goto fail;
+    /* One record of the largest event plus a drop record must fit in one
+     * reservation. */
+    biggest = sl_cap_rec_size(cfg->max_frame) + sl_cap_rec_size(SL_CAP_DROP_LEN);
+    if (biggest > sl_ring_max_reserve(s->ring)) {
+        *stage = SL_STAGE_CONFIG;
+        rc = SL_EINVAL;
+        goto fail;
+    }
+    s->batch_max = sl_ring_max_reserve(s->ring) / 4;
+    if (s->batch_max > (4u << 20))
+        s->batch_max = 4u << 20;
+    if (s->batch_max < biggest)
+        s->batch_max = biggest;
+
+    *stage = SL_STAGE_PIPE;
+    rc = open_backend(s);
+    if (rc != 0) {
+        s->io = NULL;
+        goto fail;
+    }
+
+    *stage = SL_STAGE_FILE;
+    rc = sl_os_file_create(cfg->out_path, cfg->force, &s->file);
+    if (rc != 0)
+        goto fail;
+    memset(&wc, 0, sizeof(wc));
+    sl_os_hostname(s->host, sizeof(s->host));
+    wc.ring = s->ring;
+    wc.file = s->file;
+    wc.start_ns = sl_os_now_ns();
+    wc.pipe = cfg->pipe;
+    wc.pipe_len = cfg->pipe_len;
+    wc.host = s->host;
+    wc.host_len = strlen(s->host);
+    wc.block_target = 1u << 20;
+    rc = sl_writer_open(&wc, &s->writer);
+    if (rc != 0)
+        goto fail;
+
+    *stage = SL_STAGE_THREADS;
+    s->workers = calloc(s->cfg.workers, sizeof(*s->workers));
+    if (s->workers == NULL) {
+        rc = SL_ENOMEM;
+        goto fail;
+    }
+    for (unsigned i = 0; i < s->cfg.workers; i++) {
+        worker_arg *wa = malloc(sizeof(*wa));
+
+        if (wa == NULL) {
+            rc = SL_ENOMEM;
+            goto fail;
+        }
+        wa->s = s;
+        wa->index = i;
+        rc = sl_os_thread_start(worker_main, wa, &s->workers[i]);
+        if (rc != 0) {
+            free(wa);
+            goto fail;
+        }
+        s->nworkers++;
+    }
+    *out = s;
+    return 0;
+
+fail:
+    if (s->nworkers > 0 || s->writer != NULL) {
+        sl_server_close(s);
+    } else {
+        if (s->io != NULL)
+            s->backend->close(s->io);
+        sl_os_file_close(s->file);
+        sl_ring_close(s->ring);
+        sl_mutex_destroy(&s->lock);
+        free(s->workers);
+        free(s);
+    }
+    return rc;
+}
+
+const char *
+sl_server_backend(const sl_server *s)
+{
+    return s->backend->name;
+}
+
+void
+sl_server_get_stats(const sl_server *s, sl_server_stats *o)
+{
+    sl_server *m = (sl_server *)s; /* atomics are read-only here */
+
+    o->producers_total =
+        atomic_load_explicit(&m->next_id, memory_order_relaxed) - 1;
+    o->ended = atomic_load_explicit(&m->ended, memory_order_relaxed);
+    o->producers_now = o->producers_total - o->ended;
+    o->refused = atomic_load_explicit(&m->refused, memory_order_relaxed);
+    o->events = atomic_load_explicit(&m->events, memory_order_relaxed);
+    o->bytes = atomic_load_explicit(&m->bytes, memory_order_relaxed);
+    o->dropped = atomic_load_explicit(&m->dropped, memory_order_relaxed);
+    o->malformed = atomic_load_explicit(&m->malformed, memory_order_relaxed);
+    o->ring_used = sl_ring_used(s->ring);
+    o->ring_capacity = sl_ring_capacity(s->ring);
+    o->file_bytes = s->writer ? sl_writer_bytes(s->writer) : 0;
+}
+
+int
+sl_server_error(const sl_server *s)
+{
+    return s->writer ? sl_writer_error(s->writer) : 0;
+}
+
+int
+sl_server_stop(sl_server *s)
+{
+    sl_writer_summary sum;
+    sl_server_stats st;
+    int rc = 0;
+
+    if (s->stopped)
+        return s->writer ? sl_writer_error(s->writer) : 0;
+    s->stopped = 1;
+    if (s->io != NULL) {
+        s->backend->stop_accepting(s->io);
+        sl_mutex_lock(&s->lock);
+        s->draining = 1;
+        for (conn *c = s->conns; c != NULL; c = c->next)
+            s->backend->drain(s->io, c->io);
+        sl_mutex_unlock(&s->lock);
+        atomic_store_explicit(&s->stopping, 1, memory_order_release);
+        s->backend->wake(s->io);
+    }
+    for (unsigned i = 0; i < s->nworkers; i++)
+        sl_os_thread_join(s->workers[i]);
+    s->nworkers = 0;
+    if (s->writer != NULL) {
+        sl_server_get_stats(s, &st);
+        sum.producers = st.producers_total;
+        sum.events = st.events;
+        sum.bytes = st.bytes;
+        sum.dropped = st.dropped;
+        sum.malformed = st.malformed;
+        rc = sl_writer_finish(s->writer, &sum);
+    }
+    return rc;
+}
+
+void
+sl_server_close(sl_server *s)
+{
+    if (s == NULL)
+        return;
+    sl_server_stop(s);
+    /* Workers are gone: whatever is still listed was never ended (only on
+     * an open failure); free it without records. */
+    while (s->conns != NULL) {
+        conn *c = s->conns;
+        s->conns = c->next;
+        s->backend->release(s->io, c->io);
+        free(c->buf);
+        free(c);
+    }
+    if (s->io != NULL)
+        s->backend->close(s->io);
+    sl_writer_close(s->writer);
+    sl_os_file_close(s->file);
+    sl_ring_close(s->ring);
+    sl_mutex_destroy(&s->lock);
+    free(s->workers);
+    free(s);
+}

@@ -1,1 +1,261 @@
-/* placeholder: being written */
+/*
+ * The writer thread. It is the ring's single consumer: it takes the
+ * committed bytes (already whole capture records, see capfile.h), cuts them
+ * into blocks of about block_target bytes, checksums each block with
+ * CRC32C and appends header + records + trailer with one gathered write,
+ * straight from ring memory. It then releases the ring space, which is
+ * what lets waiting workers (lossless backpressure) continue.
+ *
+ * On a write error (disk full, file size limit) the writer records the
+ * first error and keeps consuming without writing, so workers never block
+ * forever; the collector sees sl_writer_error() and stops. Everything
+ * written before the failed block stays a valid capture.
+ */
+#include "writer.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capfile.h"
+#include "crc32c.h"
+#include "err.h"
+
+struct sl_writer {
+    sl_writer_config cfg;
+    sl_thread *thread;
+    uint64_t block_seq;
+    sl_writer_summary sum;
+    /* Set by sl_writer_finish() after every worker has committed its last
+     * record. Release/acquire: the summary written before it is visible to
+     * the writer thread after it reads 1. */
+    atomic_int finishing;
+    /* First error; read by any thread for reporting only. */
+    atomic_int error;
+    /* Statistics for the status line; relaxed, no data depends on it. */
+    atomic_uint_least64_t bytes;
+};
+
+static void
+set_error(sl_writer *w, int rc)
+{
+    int expected = 0;
+
+    atomic_compare_exchange_strong_explicit(&w->error, &expected, rc,
+                                            memory_order_relaxed,
+                                            memory_order_relaxed);
+}
+
+static int
+write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
+{
+    uint8_t hdr[SL_CAP_BLOCK_HDR], trl[SL_CAP_BLOCK_TRL];
+    uint32_t block_len = (uint32_t)(len + SL_CAP_BLOCK_HDR + SL_CAP_BLOCK_TRL);
+    sl_iovec iov[3];
+    uint32_t crc;
+    int rc;
+
+    sl_cap_block_header(hdr, block_len, w->block_seq, count);
+    crc = sl_crc32c(0, hdr, sizeof(hdr));
+    crc = sl_crc32c(crc, recs, len);
+    sl_cap_block_trailer(trl, crc, block_len);
+    iov[0].base = hdr;
+    iov[0].len = sizeof(hdr);
+    iov[1].base = recs;
+    iov[1].len = len;
+    iov[2].base = trl;
+    iov[2].len = sizeof(trl);
+    rc = sl_os_file_writev(w->cfg.file, iov, 3);
+    if (rc != 0)
+        return rc;
+    w->block_seq++;
+    atomic_fetch_add_explicit(&w->bytes, block_len, memory_order_relaxed);
+    return 0;
+}
+
+static int
+write_close_record(sl_writer *w)
+{
+    uint8_t rec[SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN];
+    sl_cap_rec r;
+
+    memset(&r, 0, sizeof(r));
+    r.type = SL_CAP_T_CLOSE;
+    r.collector_ns = sl_os_now_ns();
+    sl_cap_rec_encode(rec, &r, SL_CAP_CLOSE_LEN);
+    sl_store_le64(rec + SL_CAP_REC_HDR + 0, w->sum.producers);
+    sl_store_le64(rec + SL_CAP_REC_HDR + 8, w->sum.events);
+    sl_store_le64(rec + SL_CAP_REC_HDR + 16, w->sum.bytes);
+    sl_store_le64(rec + SL_CAP_REC_HDR + 24, w->sum.dropped);
+    sl_store_le64(rec + SL_CAP_REC_HDR + 32, w->sum.malformed);
+    return write_block(w, rec, sizeof(rec), 1);
+}
+
+/* Writes (or, after an error, discards) one contiguous committed span.
+ * @return bytes consumed, pads included. */
+static size_t
+consume_span(sl_writer *w, const uint8_t *p, size_t len)
+{
+    size_t off = 0, start = 0;
+    uint32_t count = 0;
+
+    while (off < len) {
+        uint32_t size = sl_load_le32(p + off);
+
+        if (size & SL_RING_PAD_FLAG) {
+            /* The pad fills the buffer to its end: records go no further
+             * in this span. */
+            size &= ~SL_RING_PAD_FLAG;
+            if (count > 0 && atomic_load_explicit(&w->error,
+                                                  memory_order_relaxed) == 0) {
+                int rc = write_block(w, p + start, off - start, count);
+                if (rc != 0)
+                    set_error(w, rc);
+            }
+            return off + size;
+        }
+        if (count > 0 && off + size - start > w->cfg.block_target) {
+            if (atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
+                int rc = write_block(w, p + start, off - start, count);
+                if (rc != 0)
+                    set_error(w, rc);
+            }
+            start = off;
+            count = 0;
+        }
+        off += size;
+        count++;
+    }
+    if (count > 0 &&
+        atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
+        int rc = write_block(w, p + start, off - start, count);
+        if (rc != 0)
+            set_error(w, rc);
+    }
+    return off;
+}
+
+static void
+writer_main(void *arg)
+{
+    sl_writer *w = arg;
+    const uint8_t *p;
+    size_t len;
+    int rc;
+
+    for (;;) {
+        sl_ring_peek(w->cfg.ring, &p, &len);
+        if (len > 0) {
+            sl_ring_release(w->cfg.ring, consume_span(w, p, len));
+            continue;
+        }
+        /* Acquire pairs with the release in sl_writer_finish(): every
+         * record committed before finish was called is visible to the
+         * peek that follows. */
+        if (atomic_load_explicit(&w->finishing, memory_order_acquire)) {
+            sl_ring_peek(w->cfg.ring, &p, &len);
+            if (len == 0)
+                break;
+            continue;
+        }
+        sl_ring_wait_data(w->cfg.ring, 50000000u);
+    }
+    if (atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
+        rc = write_close_record(w);
+        if (rc == 0)
+            rc = sl_os_file_sync(w->cfg.file);
+        if (rc != 0)
+            set_error(w, rc);
+    }
+}
+
+int
+sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
+{
+    sl_writer *w;
+    sl_cap_file_info info;
+    uint8_t *hdr;
+    size_t hdr_len;
+    sl_iovec iov;
+    int rc;
+
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return SL_ENOMEM;
+    w->cfg = *cfg;
+    if (w->cfg.block_target == 0)
+        w->cfg.block_target = 1u << 20;
+    info.start_ns = cfg->start_ns;
+    info.pipe = cfg->pipe;
+    info.pipe_len = cfg->pipe_len > 65535 ? 65535 : cfg->pipe_len;
+    info.host = cfg->host;
+    info.host_len = cfg->host_len > 65535 ? 65535 : cfg->host_len;
+    hdr = malloc(SL_CAP_FILE_HDR_FIXED + info.pipe_len + info.host_len);
+    if (hdr == NULL) {
+        rc = SL_ENOMEM;
+        goto fail_free;
+    }
+    rc = sl_cap_file_header_encode(
+        hdr, SL_CAP_FILE_HDR_FIXED + info.pipe_len + info.host_len, &info,
+        &hdr_len);
+    if (rc != 0)
+        goto fail_hdr;
+    iov.base = hdr;
+    iov.len = hdr_len;
+    rc = sl_os_file_writev(w->cfg.file, &iov, 1);
+    if (rc != 0)
+        goto fail_hdr;
+    atomic_store_explicit(&w->bytes, hdr_len, memory_order_relaxed);
+    free(hdr);
+    rc = sl_os_thread_start(writer_main, w, &w->thread);
+    if (rc != 0)
+        goto fail_free;
+    *out = w;
+    return 0;
+
+fail_hdr:
+    free(hdr);
+fail_free:
+    free(w);
+    return rc;
+}
+
+int
+sl_writer_finish(sl_writer *w, const sl_writer_summary *sum)
+{
+    if (w->thread == NULL)
+        return atomic_load_explicit(&w->error, memory_order_relaxed);
+    w->sum = *sum;
+    /* Release: publishes w->sum (and, through the ring's own ordering,
+     * every commit made before this call) to the writer thread. */
+    atomic_store_explicit(&w->finishing, 1, memory_order_release);
+    sl_ring_wake(w->cfg.ring);
+    sl_os_thread_join(w->thread);
+    w->thread = NULL;
+    return atomic_load_explicit(&w->error, memory_order_relaxed);
+}
+
+int
+sl_writer_error(const sl_writer *w)
+{
+    return atomic_load_explicit(&w->error, memory_order_relaxed);
+}
+
+uint64_t
+sl_writer_bytes(const sl_writer *w)
+{
+    return atomic_load_explicit(&w->bytes, memory_order_relaxed);
+}
+
+void
+sl_writer_close(sl_writer *w)
+{
+    if (w == NULL)
+        return;
+    if (w->thread != NULL) {
+        sl_writer_summary none;
+        memset(&none, 0, sizeof(none));
+        sl_writer_finish(w, &none);
+    }
+    free(w);
+}

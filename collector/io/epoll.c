@@ -1,1 +1,372 @@
-/* placeholder: being written */
+/*
+ * Linux epoll(7) backend, the fallback when io_uring is unavailable
+ * (seccomp'd containers, old kernels, io_uring_disabled). It imitates
+ * completions: a posted read is tried at once and, if the socket has
+ * nothing yet, armed with EPOLLONESHOT and performed when the socket
+ * becomes readable; either way the result is reported by wait() as an
+ * SL_IO_READ event.
+ *
+ * Each worker has its own epoll instance. The listening socket sits in all
+ * of them with EPOLLEXCLUSIVE, so one worker wakes per connection attempt
+ * and owns the connections it accepts; a connection's events and posts
+ * therefore stay on one thread and need no locks. Results produced inside
+ * read()/write() go on that worker's ready list, an intrusive list through
+ * the connection (at most one operation per connection is pending).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "io.h"
+#include "listen_unix.h"
+#include "os.h"
+
+enum { OP_NONE, OP_READ, OP_WRITE };
+
+typedef struct ep_conn {
+    sl_io_conn base; /* first: the core sees only this */
+    int fd;
+    unsigned worker;
+    int op;
+    uint8_t *buf;
+    size_t len;
+    size_t done; /* bytes of a pending write already sent */
+    int64_t result;
+    struct ep_conn *next_ready;
+} ep_conn;
+
+typedef struct ep_worker {
+    int epfd;
+    int evfd;          /* wake-ups */
+    int listening;     /* the listener is in this epoll set */
+    ep_conn *ready;    /* completed operations not yet reported (LIFO is */
+    ep_conn **ready_tail; /* fine but FIFO is fairer) */
+} ep_worker;
+
+struct sl_io {
+    sl_listen_unix listener;
+    unsigned nworkers;
+    /* Written by stop_accepting (any thread), read by workers before each
+     * accept. Relaxed: it only gates new accepts, and EPOLL_CTL_DEL of the
+     * listener (a syscall, hence a full barrier) does the real stopping. */
+    atomic_int accepting;
+    ep_worker w[];
+};
+
+/* Markers in epoll_event.data.ptr for the non-connection fds. */
+static char listener_mark, wake_mark;
+
+static void
+push_ready(ep_worker *w, ep_conn *c, int64_t result)
+{
+    c->result = result;
+    c->next_ready = NULL;
+    *w->ready_tail = c;
+    w->ready_tail = &c->next_ready;
+}
+
+static int
+ep_arm(ep_worker *w, ep_conn *c, uint32_t events)
+{
+    struct epoll_event ev;
+
+    ev.events = events | EPOLLONESHOT;
+    ev.data.ptr = c;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+        return sl_err_from_errno(errno);
+    return 0;
+}
+
+static int64_t
+read_result(ssize_t r)
+{
+    if (r >= 0)
+        return r;
+    /* A peer that closed without reading is an ordinary end of stream
+     * once its data is drained: the core treats ECONNRESET so. */
+    return sl_err_from_errno(errno);
+}
+
+static void
+ep_close(sl_io *io)
+{
+    if (io == NULL)
+        return;
+    for (unsigned i = 0; i < io->nworkers; i++) {
+        if (io->w[i].epfd >= 0)
+            close(io->w[i].epfd);
+        if (io->w[i].evfd >= 0)
+            close(io->w[i].evfd);
+    }
+    sl_listen_unix_unlink(&io->listener);
+    sl_listen_unix_close(&io->listener);
+    free(io);
+}
+
+static int
+ep_open(const sl_io_config *cfg, sl_io **out)
+{
+    sl_io *io;
+    unsigned n = cfg->workers ? cfg->workers : 1;
+    int rc;
+
+    io = calloc(1, sizeof(*io) + n * sizeof(ep_worker));
+    if (io == NULL)
+        return SL_ENOMEM;
+    io->nworkers = n;
+    io->listener.fd = -1;
+    for (unsigned i = 0; i < n; i++) {
+        io->w[i].epfd = -1;
+        io->w[i].evfd = -1;
+    }
+    rc = sl_listen_unix_open(cfg->path, cfg->backlog ? cfg->backlog : 4096,
+                             &io->listener);
+    if (rc != 0)
+        goto fail;
+    for (unsigned i = 0; i < n; i++) {
+        ep_worker *w = &io->w[i];
+        struct epoll_event ev;
+
+        w->ready_tail = &w->ready;
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->epfd < 0 || w->evfd < 0) {
+            rc = sl_err_from_errno(errno);
+            goto fail;
+        }
+        ev.events = EPOLLIN;
+        ev.data.ptr = &wake_mark;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) != 0) {
+            rc = sl_err_from_errno(errno);
+            goto fail;
+        }
+        /* EPOLLEXCLUSIVE: one worker wakes per pending connection instead
+         * of all of them (thundering herd). */
+        ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+        ev.data.ptr = &listener_mark;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->listener.fd, &ev) != 0) {
+            rc = sl_err_from_errno(errno);
+            goto fail;
+        }
+        w->listening = 1;
+    }
+    atomic_store_explicit(&io->accepting, 1, memory_order_relaxed);
+    *out = io;
+    return 0;
+
+fail:
+    ep_close(io);
+    return rc;
+}
+
+/* Accepts what is pending; each new connection becomes an SL_IO_ACCEPT. */
+static void
+accept_some(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n)
+{
+    ep_worker *w = &io->w[wi];
+
+    while (*n < cap &&
+           atomic_load_explicit(&io->accepting, memory_order_relaxed)) {
+        struct epoll_event e;
+        ep_conn *c;
+        int fd = accept4(io->listener.fd, NULL, NULL,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0)
+            return; /* EAGAIN: drained; EMFILE etc.: try on next wake */
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            close(fd);
+            return;
+        }
+        c->fd = fd;
+        c->worker = wi;
+        sl_listen_unix_peer(fd, &c->base.pid, &c->base.uid);
+        e.events = EPOLLONESHOT; /* nothing armed until an op is posted */
+        e.data.ptr = c;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
+            close(fd);
+            free(c);
+            return;
+        }
+        ev[*n].kind = SL_IO_ACCEPT;
+        ev[*n].conn = &c->base;
+        ev[*n].result = 0;
+        (*n)++;
+    }
+}
+
+/* Performs the operation the readiness event was armed for. */
+static void
+do_ready(ep_worker *w, ep_conn *c)
+{
+    if (c->op == OP_READ) {
+        ssize_t r = recv(c->fd, c->buf, c->len, 0);
+
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (ep_arm(w, c, EPOLLIN | EPOLLRDHUP) == 0)
+                return;
+        }
+        push_ready(w, c, read_result(r));
+    } else if (c->op == OP_WRITE) {
+        ssize_t r = send(c->fd, c->buf + c->done, c->len - c->done,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (r > 0)
+            c->done += (size_t)r;
+        if ((r < 0 && (errno == EAGAIN || errno == EINTR)) ||
+            (r >= 0 && c->done < c->len)) {
+            if (ep_arm(w, c, EPOLLOUT) == 0)
+                return;
+        }
+        push_ready(w, c, r < 0 ? sl_err_from_errno(errno)
+                               : (int64_t)c->done);
+    }
+}
+
+static int
+ep_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
+        int timeout_ms)
+{
+    ep_worker *w = &io->w[wi];
+    struct epoll_event evs[64];
+    int k;
+
+    *n = 0;
+    if (!atomic_load_explicit(&io->accepting, memory_order_relaxed) &&
+        w->listening) {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, io->listener.fd, NULL);
+        w->listening = 0;
+    }
+    k = epoll_wait(w->epfd, evs,
+                   (int)(cap < 64 ? cap : 64), w->ready ? 0 : timeout_ms);
+    if (k < 0 && errno != EINTR)
+        return sl_err_from_errno(errno);
+    for (int i = 0; i < k; i++) {
+        void *p = evs[i].data.ptr;
+
+        if (p == &wake_mark) {
+            uint64_t v;
+            if (read(w->evfd, &v, sizeof(v)) < 0) {
+                /* EAGAIN: another wake already consumed it. */
+            }
+        } else if (p == &listener_mark) {
+            accept_some(io, wi, ev, cap, n);
+        } else {
+            do_ready(w, p);
+        }
+    }
+    while (w->ready != NULL && *n < cap) {
+        ep_conn *c = w->ready;
+
+        w->ready = c->next_ready;
+        if (w->ready == NULL)
+            w->ready_tail = &w->ready;
+        ev[*n].kind = c->op == OP_READ ? SL_IO_READ : SL_IO_WRITE;
+        ev[*n].conn = &c->base;
+        ev[*n].result = c->result;
+        c->op = OP_NONE;
+        (*n)++;
+    }
+    return 0;
+}
+
+static int
+ep_read(sl_io *io, sl_io_conn *base, void *buf, size_t len)
+{
+    ep_conn *c = (ep_conn *)base;
+    ep_worker *w = &io->w[c->worker];
+    ssize_t r;
+
+    c->op = OP_READ;
+    c->buf = buf;
+    c->len = len;
+    /* Optimistic read: under load the socket usually has data, and this
+     * saves an epoll round trip per chunk. */
+    r = recv(c->fd, buf, len, 0);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+        int rc = ep_arm(w, c, EPOLLIN | EPOLLRDHUP);
+        if (rc != 0)
+            c->op = OP_NONE;
+        return rc;
+    }
+    push_ready(w, c, read_result(r));
+    return 0;
+}
+
+static int
+ep_write(sl_io *io, sl_io_conn *base, const void *buf, size_t len)
+{
+    ep_conn *c = (ep_conn *)base;
+
+    c->op = OP_WRITE;
+    c->buf = (uint8_t *)buf;
+    c->len = len;
+    c->done = 0;
+    do_ready(&io->w[c->worker], c);
+    return 0;
+}
+
+static void
+ep_stop_accepting(sl_io *io)
+{
+    atomic_store_explicit(&io->accepting, 0, memory_order_relaxed);
+    /* New clients now get ENOENT instead of waiting in a dead backlog. */
+    sl_listen_unix_unlink(&io->listener);
+    for (unsigned i = 0; i < io->nworkers; i++) {
+        uint64_t one = 1;
+        if (write(io->w[i].evfd, &one, sizeof(one)) < 0) {
+            /* Counter saturated: a wake-up is pending anyway. */
+        }
+    }
+}
+
+static void
+ep_drain(sl_io *io, sl_io_conn *base)
+{
+    ep_conn *c = (ep_conn *)base;
+
+    /* Unix stream sockets: after SHUT_RD, recv() still returns what the
+     * peer had sent, then 0; the peer's later sends fail with EPIPE. */
+    shutdown(c->fd, SHUT_RD);
+}
+
+static void
+ep_release(sl_io *io, sl_io_conn *base)
+{
+    ep_conn *c = (ep_conn *)base;
+
+    epoll_ctl(io->w[c->worker].epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    free(c);
+}
+
+static void
+ep_wake(sl_io *io)
+{
+    for (unsigned i = 0; i < io->nworkers; i++) {
+        uint64_t one = 1;
+        if (write(io->w[i].evfd, &one, sizeof(one)) < 0) {
+            /* Counter saturated: a wake-up is pending anyway. */
+        }
+    }
+}
+
+const sl_io_backend sl_io_epoll = {
+    .name = "epoll",
+    .open = ep_open,
+    .wait = ep_wait,
+    .read = ep_read,
+    .write = ep_write,
+    .stop_accepting = ep_stop_accepting,
+    .drain = ep_drain,
+    .release = ep_release,
+    .wake = ep_wake,
+    .close = ep_close,
+};

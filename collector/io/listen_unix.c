@@ -1,1 +1,143 @@
-/* placeholder: being written */
+/*
+ * The listening socket for the POSIX backends. The default location is the
+ * shared, sticky TMPDIR (the .NET CoreFxPipe_ convention), so the path is
+ * treated as hostile: before reclaiming a stale path we lstat() it and
+ * require a socket owned by us that refuses connections; a symlink, a
+ * regular file, a directory or another user's socket is refused, never
+ * unlinked or followed. The socket is created 0600 by narrowing the umask
+ * around bind(), since fchmod() on a socket does not affect its path.
+ */
+#include "listen_unix.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "os.h"
+
+static int
+path_to_addr(const char *path, struct sockaddr_un *sa)
+{
+    size_t n = strlen(path);
+
+    if (n == 0)
+        return SL_EINVAL;
+    if (n >= sizeof(sa->sun_path))
+        return SL_ENAMETOOLONG;
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    memcpy(sa->sun_path, path, n);
+    return 0;
+}
+
+/* 1 if something accepts connections on the socket at sa. */
+static int
+someone_listens(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int live;
+
+    if (fd < 0)
+        return 0;
+    live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ||
+           errno == EAGAIN; /* backlog full: very much alive */
+    close(fd);
+    return live;
+}
+
+int
+sl_listen_unix_open(const char *path, unsigned backlog, sl_listen_unix *out)
+{
+    struct sockaddr_un sa;
+    struct stat st;
+    mode_t old_mask;
+    int fd, rc;
+
+    rc = path_to_addr(path, &sa);
+    if (rc != 0)
+        return rc;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+            return SL_EEXIST;
+        if (someone_listens(&sa))
+            return SL_EADDRINUSE;
+        /* A socket of ours that nobody answers on: left by a collector
+         * that died. Reclaim it. */
+        if (unlink(path) != 0 && errno != ENOENT)
+            return sl_err_from_errno(errno);
+    } else if (errno != ENOENT) {
+        return sl_err_from_errno(errno);
+    }
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return sl_err_from_errno(errno);
+    old_mask = umask(0177);
+    rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old_mask);
+    if (rc != 0) {
+        rc = sl_err_from_errno(errno);
+        goto fail_close;
+    }
+    if (listen(fd, (int)backlog) != 0) {
+        rc = sl_err_from_errno(errno);
+        goto fail_unlink;
+    }
+    if (lstat(path, &st) != 0) {
+        rc = sl_err_from_errno(errno);
+        goto fail_unlink;
+    }
+    out->fd = fd;
+    out->dev = st.st_dev;
+    out->ino = st.st_ino;
+    memcpy(out->path, sa.sun_path, sizeof(out->path));
+    return 0;
+
+fail_unlink:
+    unlink(path);
+fail_close:
+    close(fd);
+    return rc;
+}
+
+void
+sl_listen_unix_unlink(sl_listen_unix *l)
+{
+    struct stat st;
+
+    if (l->path[0] == '\0')
+        return;
+    if (lstat(l->path, &st) == 0 && st.st_dev == l->dev &&
+        st.st_ino == l->ino)
+        unlink(l->path);
+    l->path[0] = '\0';
+}
+
+void
+sl_listen_unix_close(sl_listen_unix *l)
+{
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+}
+
+void
+sl_listen_unix_peer(int fd, uint32_t *pid, uint32_t *uid)
+{
+#ifdef SO_PEERCRED
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0) {
+        *pid = (uint32_t)cr.pid;
+        *uid = (uint32_t)cr.uid;
+        return;
+    }
+#endif
+    *pid = 0;
+    *uid = 0xFFFFFFFFu;
+}

@@ -1,1 +1,374 @@
-/* placeholder: being written */
+/*
+ * Linux io_uring backend (liburing). Completions map one to one onto the
+ * io.h interface: a posted read is an IORING_OP_RECV into the core's
+ * buffer, and its CQE is the SL_IO_READ event.
+ *
+ * One ring per worker, because a ring's submission and completion queues
+ * are single-threaded: every worker owns its ring and the connections it
+ * accepted, so all posts for a connection happen on the thread that owns
+ * its ring, as io.h promises. Each ring keeps a multishot accept armed on
+ * the shared listening socket (the kernel hands each connection to one of
+ * them), and a read on an eventfd so other threads can wake it.
+ * Operations posted while handling completions are submitted in one batch
+ * by the next wait() (io_uring_submit_and_wait_timeout), which also reaps
+ * completions in batches (io_uring_peek_batch_cqe).
+ *
+ * open() probes first — ring setup and the opcodes we need — and answers
+ * SL_ENOSYS on any failure (seccomp, io_uring_disabled, old kernels,
+ * memlock limits), so "auto" falls back to epoll quietly, as libuv's
+ * uv__iou_init() does, before the listening socket is created.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "io.h"
+#include "listen_unix.h"
+#include "os.h"
+
+/* user_data: a connection pointer (allocations are 16-aligned), or one of
+ * these tags for the ring's own operations. */
+#define TAG_ACCEPT 1u
+#define TAG_WAKE 2u
+#define TAG_CANCEL 3u
+#define TAG_MASK 7u
+
+#define SQ_ENTRIES 256u
+#define CQ_ENTRIES 4096u
+
+enum { OP_NONE, OP_READ, OP_WRITE };
+
+typedef struct ur_conn {
+    sl_io_conn base; /* first: the core sees only this */
+    int fd;
+    unsigned worker;
+    int op;
+} ur_conn;
+
+typedef struct ur_worker {
+    struct io_uring ring;
+    int ring_ok;
+    int evfd;
+    uint64_t evbuf;
+    int wake_armed;
+    int accept_armed;
+    int accept_cancelled;
+    int multishot; /* multishot accept works (5.19+); else one-shot */
+} ur_worker;
+
+struct sl_io {
+    sl_listen_unix listener;
+    unsigned nworkers;
+    /* Cleared by stop_accepting (any thread); each worker reads it in
+     * wait() and cancels its accept. Relaxed: the eventfd write that
+     * follows the store wakes the worker, and a late read only delays the
+     * cancel by one wait. */
+    atomic_int accepting;
+    ur_worker w[];
+};
+
+static struct io_uring_sqe *
+get_sqe(ur_worker *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+    if (sqe == NULL) {
+        /* SQ full: hand what is queued to the kernel and retry. */
+        io_uring_submit(&w->ring);
+        sqe = io_uring_get_sqe(&w->ring);
+    }
+    return sqe;
+}
+
+static void
+ur_close(sl_io *io)
+{
+    if (io == NULL)
+        return;
+    for (unsigned i = 0; i < io->nworkers; i++) {
+        if (io->w[i].ring_ok)
+            io_uring_queue_exit(&io->w[i].ring);
+        if (io->w[i].evfd >= 0)
+            close(io->w[i].evfd);
+    }
+    sl_listen_unix_unlink(&io->listener);
+    sl_listen_unix_close(&io->listener);
+    free(io);
+}
+
+/* 1 if the kernel supports every opcode this backend uses. */
+static int
+probe_ops(struct io_uring *ring)
+{
+    static const int need[] = {IORING_OP_RECV, IORING_OP_SEND,
+                               IORING_OP_ACCEPT, IORING_OP_READ,
+                               IORING_OP_ASYNC_CANCEL};
+    struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+    int ok = p != NULL;
+
+    for (size_t i = 0; ok && i < sizeof(need) / sizeof(need[0]); i++)
+        ok = io_uring_opcode_supported(p, need[i]);
+    if (p != NULL)
+        io_uring_free_probe(p);
+    return ok;
+}
+
+static int
+ur_open(const sl_io_config *cfg, sl_io **out)
+{
+    unsigned n = cfg->workers ? cfg->workers : 1;
+    sl_io *io;
+    int rc;
+
+    io = calloc(1, sizeof(*io) + n * sizeof(ur_worker));
+    if (io == NULL)
+        return SL_ENOMEM;
+    io->nworkers = n;
+    io->listener.fd = -1;
+    for (unsigned i = 0; i < n; i++)
+        io->w[i].evfd = -1;
+    for (unsigned i = 0; i < n; i++) {
+        ur_worker *w = &io->w[i];
+        struct io_uring_params p;
+
+        memset(&p, 0, sizeof(p));
+        /* A large CQ: every connection may have a read completing at
+         * once. */
+        p.flags = IORING_SETUP_CQSIZE;
+        p.cq_entries = CQ_ENTRIES;
+        if (io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p) < 0) {
+            rc = SL_ENOSYS;
+            goto fail;
+        }
+        w->ring_ok = 1;
+        if (i == 0 && !probe_ops(&w->ring)) {
+            rc = SL_ENOSYS;
+            goto fail;
+        }
+        w->multishot = 1;
+        w->evfd = eventfd(0, EFD_CLOEXEC);
+        if (w->evfd < 0) {
+            rc = sl_err_from_errno(errno);
+            goto fail;
+        }
+    }
+    rc = sl_listen_unix_open(cfg->path, cfg->backlog ? cfg->backlog : 4096,
+                             &io->listener);
+    if (rc != 0)
+        goto fail;
+    atomic_store_explicit(&io->accepting, 1, memory_order_relaxed);
+    *out = io;
+    return 0;
+
+fail:
+    ur_close(io);
+    return rc;
+}
+
+static void
+arm_accept(sl_io *io, ur_worker *w)
+{
+    struct io_uring_sqe *sqe = get_sqe(w);
+
+    if (sqe == NULL)
+        return;
+    if (w->multishot)
+        io_uring_prep_multishot_accept(sqe, io->listener.fd, NULL, NULL,
+                                       SOCK_CLOEXEC);
+    else
+        io_uring_prep_accept(sqe, io->listener.fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data(sqe, (void *)(uintptr_t)TAG_ACCEPT);
+    w->accept_armed = 1;
+}
+
+static void
+arm_wake(ur_worker *w)
+{
+    struct io_uring_sqe *sqe = get_sqe(w);
+
+    if (sqe == NULL)
+        return;
+    io_uring_prep_read(sqe, w->evfd, &w->evbuf, sizeof(w->evbuf), 0);
+    io_uring_sqe_set_data(sqe, (void *)(uintptr_t)TAG_WAKE);
+    w->wake_armed = 1;
+}
+
+static void
+on_accept_cqe(sl_io *io, unsigned wi, const struct io_uring_cqe *cqe,
+              sl_io_event *ev, size_t *n)
+{
+    ur_worker *w = &io->w[wi];
+    ur_conn *c;
+
+    if (!(cqe->flags & IORING_CQE_F_MORE))
+        w->accept_armed = 0;
+    if (cqe->res < 0) {
+        /* Multishot accept unsupported: fall back to one-shot. Other
+         * errors (EMFILE, ECANCELED) just leave it to be re-armed. */
+        if (cqe->res == -EINVAL && w->multishot)
+            w->multishot = 0;
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(cqe->res);
+        return;
+    }
+    c->fd = cqe->res;
+    c->worker = wi;
+    sl_listen_unix_peer(c->fd, &c->base.pid, &c->base.uid);
+    ev[*n].kind = SL_IO_ACCEPT;
+    ev[*n].conn = &c->base;
+    ev[*n].result = 0;
+    (*n)++;
+}
+
+static int
+ur_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
+        int timeout_ms)
+{
+    ur_worker *w = &io->w[wi];
+    struct io_uring_cqe *cqes[64];
+    struct io_uring_cqe *first;
+    struct __kernel_timespec ts;
+    unsigned k, want;
+    int accepting, rc;
+
+    *n = 0;
+    accepting = atomic_load_explicit(&io->accepting, memory_order_relaxed);
+    if (accepting && !w->accept_armed)
+        arm_accept(io, w);
+    if (!accepting && w->accept_armed && !w->accept_cancelled) {
+        struct io_uring_sqe *sqe = get_sqe(w);
+        if (sqe != NULL) {
+            io_uring_prep_cancel64(sqe, TAG_ACCEPT, 0);
+            io_uring_sqe_set_data(sqe, (void *)(uintptr_t)TAG_CANCEL);
+            w->accept_cancelled = 1;
+        }
+    }
+    if (!w->wake_armed)
+        arm_wake(w);
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+    rc = io_uring_submit_and_wait_timeout(&w->ring, &first, 1,
+                                          timeout_ms >= 0 ? &ts : NULL, NULL);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
+        rc != -EBUSY)
+        return sl_err_from_errno(-rc);
+    /* Each accept CQE yields at most one event, so reaping no more CQEs
+     * than there is room for keeps every event. */
+    want = (unsigned)(cap < 64 ? cap : 64);
+    k = io_uring_peek_batch_cqe(&w->ring, cqes, want);
+    for (unsigned i = 0; i < k; i++) {
+        uintptr_t ud = (uintptr_t)io_uring_cqe_get_data(cqes[i]);
+        int res = cqes[i]->res;
+
+        if (ud == TAG_ACCEPT) {
+            on_accept_cqe(io, wi, cqes[i], ev, n);
+        } else if (ud == TAG_WAKE) {
+            w->wake_armed = 0;
+        } else if (ud == TAG_CANCEL) {
+            /* The accept's own CQE (ECANCELED) reports the outcome. */
+        } else {
+            ur_conn *c = (ur_conn *)ud;
+
+            ev[*n].kind = c->op == OP_WRITE ? SL_IO_WRITE : SL_IO_READ;
+            ev[*n].conn = &c->base;
+            ev[*n].result = res >= 0 ? res : sl_err_from_errno(-res);
+            c->op = OP_NONE;
+            (*n)++;
+        }
+    }
+    io_uring_cq_advance(&w->ring, k);
+    return 0;
+}
+
+static int
+ur_read(sl_io *io, sl_io_conn *base, void *buf, size_t len)
+{
+    ur_conn *c = (ur_conn *)base;
+    struct io_uring_sqe *sqe = get_sqe(&io->w[c->worker]);
+
+    if (sqe == NULL)
+        return SL_EAGAIN;
+    c->op = OP_READ;
+    io_uring_prep_recv(sqe, c->fd, buf, len, 0);
+    io_uring_sqe_set_data(sqe, c);
+    return 0;
+}
+
+static int
+ur_write(sl_io *io, sl_io_conn *base, const void *buf, size_t len)
+{
+    ur_conn *c = (ur_conn *)base;
+    struct io_uring_sqe *sqe = get_sqe(&io->w[c->worker]);
+
+    if (sqe == NULL)
+        return SL_EAGAIN;
+    c->op = OP_WRITE;
+    /* MSG_NOSIGNAL: a write-only client that shut its receive side gives
+     * EPIPE here, never SIGPIPE. */
+    io_uring_prep_send(sqe, c->fd, buf, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, c);
+    return 0;
+}
+
+static void
+wake_all(sl_io *io)
+{
+    for (unsigned i = 0; i < io->nworkers; i++) {
+        uint64_t one = 1;
+        if (write(io->w[i].evfd, &one, sizeof(one)) < 0) {
+            /* Counter saturated: a wake-up is pending anyway. */
+        }
+    }
+}
+
+static void
+ur_stop_accepting(sl_io *io)
+{
+    atomic_store_explicit(&io->accepting, 0, memory_order_relaxed);
+    /* New clients now get ENOENT instead of waiting in a dead backlog. */
+    sl_listen_unix_unlink(&io->listener);
+    wake_all(io);
+}
+
+static void
+ur_drain(sl_io *io, sl_io_conn *base)
+{
+    ur_conn *c = (ur_conn *)base;
+
+    (void)io;
+    /* After SHUT_RD a pending recv still gets what the peer had sent,
+     * then 0; the peer's later sends fail with EPIPE. */
+    shutdown(c->fd, SHUT_RD);
+}
+
+static void
+ur_release(sl_io *io, sl_io_conn *base)
+{
+    ur_conn *c = (ur_conn *)base;
+
+    (void)io;
+    close(c->fd);
+    free(c);
+}
+
+const sl_io_backend sl_io_uring = {
+    .name = "uring",
+    .open = ur_open,
+    .wait = ur_wait,
+    .read = ur_read,
+    .write = ur_write,
+    .stop_accepting = ur_stop_accepting,
+    .drain = ur_drain,
+    .release = ur_release,
+    .wake = wake_all,
+    .close = ur_close,
+};

@@ -1,0 +1,91 @@
+/*
+ * The collector's engine: the connection manager and worker pool on top of
+ * an I/O backend (io.h), feeding the ring (ring.h) that the writer thread
+ * (writer.h) persists. Platform-neutral; collector_main.c is its CLI.
+ */
+#ifndef SL_SERVER_H
+#define SL_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_server sl_server;
+
+/** Receives one log line (no trailing newline). Any worker thread. */
+typedef void (*sl_server_log_fn)(void *ctx, const char *line);
+
+typedef struct sl_server_config {
+    const char *pipe;      /* NAME, recorded in the capture header */
+    size_t pipe_len;
+    const char *path;      /* endpoint from sl_os_pipe_path() */
+    const char *out_path;  /* capture file */
+    int force;             /* overwrite an existing capture */
+    unsigned workers;      /* >= 1 */
+    unsigned instances;    /* listening instances (Windows) */
+    size_t ring_bytes;     /* power of two */
+    int drop_when_full;    /* --on-full drop */
+    uint32_t max_frame;
+    unsigned max_producers;   /* concurrent connections */
+    size_t conn_buffer;       /* initial per-connection read buffer */
+    int allow_remote;         /* Windows */
+    const char *backend;      /* "auto" or a backend name */
+    sl_server_log_fn log;
+    void *log_ctx;
+} sl_server_config;
+
+/** What failed in sl_server_open(). */
+typedef enum sl_server_stage {
+    SL_STAGE_CONFIG = 1,
+    SL_STAGE_RING,
+    SL_STAGE_PIPE,
+    SL_STAGE_FILE,
+    SL_STAGE_THREADS,
+} sl_server_stage;
+
+typedef struct sl_server_stats {
+    uint64_t producers_total; /* connections accepted as producers */
+    uint64_t producers_now;
+    uint64_t ended;           /* producer connections that ended */
+    uint64_t refused;         /* connections refused (max producers) */
+    uint64_t events;          /* events written to the ring */
+    uint64_t bytes;           /* their payload bytes */
+    uint64_t dropped;         /* events dropped (--on-full drop) */
+    uint64_t malformed;       /* connections closed for a violation */
+    uint64_t ring_used;
+    uint64_t ring_capacity;
+    uint64_t file_bytes;
+} sl_server_stats;
+
+/**
+ * Creates the ring, the endpoint (trying backends in order for "auto"),
+ * the capture file and the threads, and starts accepting.
+ * @param stage  Receives which step failed (on failure only).
+ * @return 0; SL_EINVAL (config); SL_EADDRINUSE / SL_EEXIST (pipe); SL_EEXIST
+ *         (capture exists, no force); SL_ENOSYS (forced backend
+ *         unavailable); SL_ENOMEM; others from the OS.
+ */
+int sl_server_open(const sl_server_config *cfg, sl_server **out,
+                   sl_server_stage *stage);
+
+/** Name of the backend in use. */
+const char *sl_server_backend(const sl_server *s);
+
+/** A snapshot of the counters. Any thread. */
+void sl_server_get_stats(const sl_server *s, sl_server_stats *out);
+
+/** The writer's first error, or 0. Any thread. */
+int sl_server_error(const sl_server *s);
+
+/**
+ * Stops: no new connections; every open connection is drained (what its
+ * producer already sent is read and kept, then it ends); workers end; the
+ * writer writes everything, the close record, and syncs the file.
+ * Blocks until done. Call once, from the thread that opened.
+ * @return 0, or the writer's first error.
+ */
+int sl_server_stop(sl_server *s);
+
+/** Frees. NULL is a no-op. Calls sl_server_stop() if it was not called. */
+void sl_server_close(sl_server *s);
+
+#endif

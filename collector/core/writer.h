@@ -1,0 +1,59 @@
+/*
+ * The writer thread: turns committed ring bytes into capture blocks and
+ * appends them to the capture file with large sequential writes.
+ */
+#ifndef SL_WRITER_H
+#define SL_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "os.h"
+#include "ring.h"
+
+typedef struct sl_writer sl_writer;
+
+typedef struct sl_writer_config {
+    sl_ring *ring;
+    sl_file *file;          /* owned by the caller; the writer writes to it */
+    uint64_t start_ns;
+    const char *pipe;       /* for the file header */
+    size_t pipe_len;
+    const char *host;
+    size_t host_len;
+    size_t block_target;    /* close a block at about this many bytes */
+} sl_writer_config;
+
+/** The collector's summary, stored in the final close record. */
+typedef struct sl_writer_summary {
+    uint64_t producers, events, bytes, dropped, malformed;
+} sl_writer_summary;
+
+/**
+ * Writes the file header and starts the writer thread.
+ * @return 0, or the header write's error (SL_ENOSPC, SL_EIO, ...).
+ */
+int sl_writer_open(const sl_writer_config *cfg, sl_writer **out);
+
+/**
+ * Finishes: the thread writes everything committed, then a final block
+ * holding the close record with *sum, syncs the file (fdatasync /
+ * FlushFileBuffers) and ends. Call once every producer of the ring has
+ * committed its last record. Blocks until done.
+ * @return 0, or the first write/sync error seen during the whole run.
+ */
+int sl_writer_finish(sl_writer *w, const sl_writer_summary *sum);
+
+/**
+ * The first write error, or 0. Any thread. After an error the writer
+ * keeps consuming the ring (discarding) so workers never block forever.
+ */
+int sl_writer_error(const sl_writer *w);
+
+/** Bytes written to the file so far. Any thread. */
+uint64_t sl_writer_bytes(const sl_writer *w);
+
+/** Frees the writer (after finish). NULL is a no-op. */
+void sl_writer_close(sl_writer *w);
+
+#endif
