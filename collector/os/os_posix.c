@@ -448,6 +448,8 @@ stop_init(void)
     sigaction(SIGTERM, &sa, NULL);
     /* Peers that vanish must give EPIPE, never kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit must give EFBIG from write(), not kill us. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 int

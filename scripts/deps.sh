@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages sluice needs to build and test natively.
+# Usage: scripts/deps.sh [extra-package ...]
+# Does nothing for packages already installed; needs root (or sudo) otherwise.
+set -euo pipefail
+
+pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev socat python3 "$@")
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,94 @@
+# Shared helpers for the end-to-end tests: real binaries, real sockets,
+# real files. Sourced by tests/e2e/test_*.sh; ctest sets SL_BIN and SL_SRC.
+set -euo pipefail
+
+BIN=${SL_BIN:?SL_BIN must point at the build directory}
+SRC=${SL_SRC:?SL_SRC must point at the source directory}
+COLLECTOR=$BIN/collector/sluice-collector
+PRODUCER=$BIN/producer/sluice-producer
+DUMP=$BIN/collector/sluice-dump
+CLIENTS=$SRC/tests/e2e/clients
+# Sanitizer builds are slower: SL_TEST_SCALE divides event counts.
+SCALE=${SL_TEST_SCALE:-1}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-e2e.XXXXXX")
+export TMPDIR=$WORK   # pipe NAMEs resolve to $WORK/CoreFxPipe_NAME
+cleanup() {
+  local pids
+  pids=$(jobs -p || true)
+  [ -n "$pids" ] && kill $pids 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "--- $*" >&2; }
+scaled() { echo $(( $1 / SCALE > 0 ? $1 / SCALE : 1 )); }
+
+# Backends compiled in and usable on this machine (io_uring may be refused
+# by the kernel or a seccomp filter; then only epoll is tested).
+backends() {
+  local list b
+  list=$("$COLLECTOR" --version | sed -n 's/.*(backends: \(.*\))/\1/p')
+  for b in $list; do
+    if [ "$b" = uring ] && ! uring_usable; then
+      echo "note: io_uring unavailable here; uring backend not tested" >&2
+      continue
+    fi
+    echo "$b"
+  done
+}
+
+uring_usable() {
+  local out
+  out=$("$COLLECTOR" --pipe "$WORK/probe.sock" --out "$WORK/probe.sluice" --backend uring --duration 1 2>&1) || true
+  rm -f "$WORK/probe.sluice"
+  ! grep -q "not available" <<<"$out"
+}
+
+# start_collector LOGPREFIX args... : starts it in the background, sets CPID,
+# waits until its socket exists. Output goes to $WORK/LOGPREFIX.{out,err}.
+start_collector() {
+  local log=$1; shift
+  local pipe="" prev=""
+  for a in "$@"; do [ "$prev" = --pipe ] && pipe=$a; prev=$a; done
+  local path=$pipe
+  case "$pipe" in */*) ;; *) path=$WORK/CoreFxPipe_$pipe ;; esac
+  "$COLLECTOR" "$@" >"$WORK/$log.out" 2>"$WORK/$log.err" &
+  CPID=$!
+  for _ in $(seq 1 200); do
+    [ -S "$path" ] && return 0
+    kill -0 "$CPID" 2>/dev/null || { cat "$WORK/$log.err" >&2; fail "collector exited at start"; }
+    sleep 0.025
+  done
+  fail "collector socket $path did not appear"
+}
+
+# wait_collector LOGPREFIX [expected-status]: waits for CPID (at most 120 s).
+wait_collector() {
+  local log=$1 want=${2:-0} rc=0
+  for _ in $(seq 1 1200); do
+    kill -0 "$CPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$CPID" 2>/dev/null; then
+    kill -TERM "$CPID"; fail "collector did not exit in time"
+  fi
+  wait "$CPID" || rc=$?
+  if [ "$rc" != "$want" ]; then
+    cat "$WORK/$log.err" >&2
+    fail "collector exited $rc, expected $want"
+  fi
+}
+
+expect_line() { # expect_line FILE EXACT-LINE
+  grep -qxF -- "$2" "$1" || { echo "got:" >&2; cat "$1" >&2; fail "expected line: $2"; }
+}
+
+expect_verify() { # expect_verify CAPTURE EXACT-VERIFY-LINE
+  local out rc=0
+  out=$("$DUMP" "$1" --verify 2>&1) || rc=$?
+  [ "$rc" = 0 ] || { echo "$out" >&2; fail "verify exited $rc"; }
+  grep -qxF -- "$2" <<<"$out" || { echo "$out" >&2; fail "expected: $2"; }
+}
