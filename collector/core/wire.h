@@ -124,7 +124,8 @@ typedef struct sl_wire {
 /**
  * Initialises a parser for one connection.
  * @param max_frame  Largest binary frame (header included) and largest text
- *                   line (its '\n' included), in bytes.
+ *                   line (its '\n' included), in bytes; clamped into
+ *                   SL_WIRE_MAX_FRAME_MIN..SL_WIRE_MAX_FRAME_LIMIT.
  */
 void sl_wire_init(sl_wire *w, uint32_t max_frame);
 
@@ -145,17 +146,31 @@ int sl_wire_parse(sl_wire *w, const uint8_t *buf, size_t len,
                   sl_wire_event *ev, size_t cap, size_t *n_ev,
                   size_t *consumed);
 
+/* Most events sl_wire_finish() yields for a remainder sl_wire_parse()
+ * left: the synthetic hello, the line "\x89SLU" that a still undecided
+ * magic prefix completes with its "\r\n", and the final line. */
+#define SL_WIRE_FINISH_EV_MAX 3u
+
 /**
  * Ends the stream: call once at end of stream with the bytes that
- * sl_wire_parse() left unconsumed. In text mode (or while still detecting
- * the mode) a non-empty remainder is one final event (stored in *ev, *n_ev
- * = 1); a remainder that is only a prefix of the magic is text too.
+ * sl_wire_parse() left unconsumed after it last returned fewer events than
+ * its cap. In text mode a non-empty remainder is one final event. While
+ * the mode is still undecided the remainder is a prefix of the magic, and
+ * at the end of the stream that is text: the synthetic hello comes first,
+ * then the line the prefix may complete (the magic holds "\r\n" at offset
+ * 4), then the final line. Events are stored in ev[0..*n_ev). An empty
+ * stream yields no events at all.
+ * @param cap  Room in @p ev; SL_WIRE_FINISH_EV_MAX always suffices.
  * @return 0; SL_ETRUNC in binary mode when the remainder is a partial frame
- *         (w->reason = SL_WIRE_R_TRUNCATED); SL_ETOOBIG for an over-long
- *         final line.
+ *         or the stream ended before a whole hello (w->reason =
+ *         SL_WIRE_R_TRUNCATED); SL_ETOOBIG for an over-long final line
+ *         (events stored before it, such as the hello, are valid);
+ *         SL_EINVAL (nothing stored, state unchanged) when the events
+ *         would not fit in cap; the stored error if the parser had
+ *         already failed.
  */
 int sl_wire_finish(sl_wire *w, const uint8_t *buf, size_t len,
-                   sl_wire_event *ev, size_t *n_ev);
+                   sl_wire_event *ev, size_t cap, size_t *n_ev);
 
 /**
  * Bytes the caller must be able to hold, counted from the first unconsumed
