@@ -85,6 +85,13 @@ int sl_os_isatty(int is_stdout);
 int sl_os_pipe_path(const char *name, size_t name_len, char *out, size_t cap,
                     size_t *out_len);
 
+/**
+ * 1 if a collector's endpoint exists at path (from sl_os_pipe_path()),
+ * without connecting to it: POSIX checks for a socket file, Windows waits
+ * briefly for a pipe instance.
+ */
+int sl_os_pipe_ready(const char *path);
+
 /* ---- files (the capture writer's output) ------------------------------ */
 
 typedef struct sl_file sl_file;
@@ -108,6 +115,35 @@ int sl_os_file_writev(sl_file *f, const sl_iovec *iov, size_t n);
 int sl_os_file_sync(sl_file *f);
 /** Closes. NULL is a no-op. @return 0 or the close error. */
 int sl_os_file_close(sl_file *f);
+
+/* ---- child processes (sluice-bench) --------------------------------- */
+
+typedef struct sl_proc sl_proc;
+
+/**
+ * Starts argv[0] with arguments argv (NULL-terminated; argv[0] is a path).
+ * @param stdout_path  File that receives the child's stdout (created or
+ *                     truncated), or NULL to share ours.
+ * @return 0, SL_ENOENT, SL_EACCES, SL_ENOMEM, SL_EAGAIN.
+ */
+int sl_os_spawn(const char *const *argv, const char *stdout_path,
+                sl_proc **out);
+/** What an ended child used. Zero where the platform does not tell. */
+typedef struct sl_proc_usage {
+    double cpu_seconds;  /* user + system */
+    uint64_t max_rss;    /* peak resident set, bytes */
+} sl_proc_usage;
+
+/**
+ * Waits for the child to end and frees p.
+ * @param status  Receives its exit code, or 128 + signal number if killed.
+ * @param usage   Receives its resource usage (may be NULL).
+ */
+int sl_os_proc_wait(sl_proc *p, int *status, sl_proc_usage *usage);
+/** Ends the child forcibly (SIGKILL / TerminateProcess); still wait. */
+void sl_os_proc_kill(sl_proc *p);
+/** The directory of the running executable (no trailing separator). */
+int sl_os_exe_dir(char *buf, size_t cap);
 
 /* ---- stop requests ------------------------------------------------------ */
 

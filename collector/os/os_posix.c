@@ -306,6 +306,14 @@ sl_os_pipe_path(const char *name, size_t name_len, char *out, size_t cap,
     return 0;
 }
 
+int
+sl_os_pipe_ready(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 /* ---- files ------------------------------------------------------------- */
 
 struct sl_file {
@@ -496,4 +504,89 @@ int
 sl_os_stop_requested(void)
 {
     return atomic_load_explicit(&stop_flag, memory_order_relaxed);
+}
+
+/* ---- child processes ----------------------------------------------------- */
+
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+struct sl_proc {
+    pid_t pid;
+};
+
+int
+sl_os_spawn(const char *const *argv, const char *stdout_path, sl_proc **out)
+{
+    posix_spawn_file_actions_t fa;
+    sl_proc *p = malloc(sizeof(*p));
+    int rc;
+
+    if (p == NULL)
+        return SL_ENOMEM;
+    posix_spawn_file_actions_init(&fa);
+    if (stdout_path != NULL)
+        posix_spawn_file_actions_addopen(&fa, 1, stdout_path,
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    rc = posix_spawn(&p->pid, argv[0], &fa, NULL, (char *const *)argv,
+                     environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        free(p);
+        return sl_err_from_errno(rc);
+    }
+    *out = p;
+    return 0;
+}
+
+int
+sl_os_proc_wait(sl_proc *p, int *status, sl_proc_usage *usage)
+{
+    struct rusage ru;
+    int st;
+
+    while (wait4(p->pid, &st, 0, &ru) < 0) {
+        if (errno != EINTR) {
+            int rc = sl_err_from_errno(errno);
+            free(p);
+            return rc;
+        }
+    }
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (usage != NULL) {
+        usage->cpu_seconds = (double)ru.ru_utime.tv_sec +
+                             (double)ru.ru_utime.tv_usec / 1e6 +
+                             (double)ru.ru_stime.tv_sec +
+                             (double)ru.ru_stime.tv_usec / 1e6;
+        usage->max_rss = (uint64_t)ru.ru_maxrss * 1024u; /* KiB on Linux */
+    }
+    free(p);
+    return 0;
+}
+
+void
+sl_os_proc_kill(sl_proc *p)
+{
+    kill(p->pid, SIGKILL);
+}
+
+int
+sl_os_exe_dir(char *buf, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    char *slash;
+
+    if (n < 0)
+        return sl_err_from_errno(errno);
+    if ((size_t)n >= cap - 1)
+        return SL_ENAMETOOLONG;
+    buf[n] = '\0';
+    slash = strrchr(buf, '/');
+    if (slash == NULL)
+        return SL_EINVAL;
+    *slash = '\0';
+    return 0;
 }
