@@ -38,6 +38,7 @@ typedef struct ep_conn {
     size_t len;
     size_t done; /* bytes of a pending write already sent */
     int64_t result;
+    int queued; /* result is on the ready list, not yet reported */
     struct ep_conn *next_ready;
 } ep_conn;
 
@@ -66,6 +67,7 @@ static void
 push_ready(ep_worker *w, ep_conn *c, int64_t result)
 {
     c->result = result;
+    c->queued = 1;
     c->next_ready = NULL;
     *w->ready_tail = c;
     w->ready_tail = &c->next_ready;
@@ -206,6 +208,11 @@ accept_some(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n)
 static void
 do_ready(ep_worker *w, ep_conn *c)
 {
+    /* EPOLLHUP and EPOLLERR are reported even when not asked for, so a
+     * connection whose result is already queued can show up again: its
+     * operation is done, leave it alone. */
+    if (c->queued)
+        return;
     if (c->op == OP_READ) {
         ssize_t r = recv(c->fd, c->buf, c->len, 0);
 
@@ -272,6 +279,7 @@ ep_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
         ev[*n].conn = &c->base;
         ev[*n].result = c->result;
         c->op = OP_NONE;
+        c->queued = 0;
         (*n)++;
     }
     return 0;
