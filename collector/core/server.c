@@ -48,6 +48,7 @@ typedef struct conn {
     uint32_t id;      /* 0 for a refused connection */
     int greeting_sent;
     int connect_done; /* connect record written */
+    int active;       /* sent a byte: a producer (see protocol.md §3) */
     sl_wire wire;
     uint8_t *buf;
     size_t cap, len;  /* len: unparsed bytes at the front of buf */
@@ -86,7 +87,7 @@ struct sl_server {
      * statistics; the summary is read after the workers are joined, and
      * the join orders it. */
     atomic_uint_least64_t next_id;
-    atomic_uint_least64_t ended, refused, events, bytes, dropped, malformed;
+    atomic_uint_least64_t producers, ended, refused, events, bytes, dropped, malformed;
 };
 
 static void
@@ -269,7 +270,9 @@ conn_free(sl_server *s, conn *c)
 static void
 conn_end(sl_server *s, conn *c, uint32_t reason, int malformed)
 {
-    if (c->id != 0) {
+    /* A connection that never sent a byte is not a producer: no records,
+     * not counted (liveness probes stay invisible). */
+    if (c->id != 0 && c->active) {
         if (!c->connect_done)
             write_connect(s, c, sl_os_now_ns());
         write_disconnect(s, c, reason, malformed);
@@ -413,6 +416,10 @@ on_read(sl_server *s, conn *c, int64_t result)
         }
         conn_end(s, c, reason, malformed);
         return;
+    }
+    if (!c->active) {
+        c->active = 1;
+        atomic_fetch_add_explicit(&s->producers, 1, memory_order_relaxed);
     }
     c->len += (size_t)result;
     for (;;) {
@@ -638,7 +645,7 @@ sl_server_get_stats(const sl_server *s, sl_server_stats *o)
     sl_server *m = (sl_server *)s; /* atomics are read-only here */
 
     o->producers_total =
-        atomic_load_explicit(&m->next_id, memory_order_relaxed) - 1;
+        atomic_load_explicit(&m->producers, memory_order_relaxed);
     o->ended = atomic_load_explicit(&m->ended, memory_order_relaxed);
     o->producers_now = o->producers_total - o->ended;
     o->refused = atomic_load_explicit(&m->refused, memory_order_relaxed);

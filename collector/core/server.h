@@ -43,9 +43,9 @@ typedef enum sl_server_stage {
 } sl_server_stage;
 
 typedef struct sl_server_stats {
-    uint64_t producers_total; /* connections accepted as producers */
+    uint64_t producers_total; /* connections that sent at least a byte */
     uint64_t producers_now;
-    uint64_t ended;           /* producer connections that ended */
+    uint64_t ended;           /* producers whose connection ended */
     uint64_t refused;         /* connections refused (max producers) */
     uint64_t events;          /* events written to the ring */
     uint64_t bytes;           /* their payload bytes */

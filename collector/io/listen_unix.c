@@ -10,6 +10,7 @@
 #include "listen_unix.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,17 +35,37 @@ path_to_addr(const char *path, struct sockaddr_un *sa)
     return 0;
 }
 
-/* 1 if something accepts connections on the socket at sa. */
+/*
+ * 1 if a live collector serves the socket at sa. Connecting is not enough:
+ * after a collector is killed, its io_uring instance is torn down
+ * asynchronously and can keep the listening socket open for a moment, so a
+ * connect may still succeed. A live collector greets at once; a dead one's
+ * socket closes the connection or stays silent. Silence for the whole
+ * timeout is taken as "live" (something holds the name), the safe answer.
+ * The probe sends nothing, so a live collector does not count it as a
+ * producer (docs/protocol.md §3).
+ */
 static int
 someone_listens(const struct sockaddr_un *sa)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct pollfd p;
+    char c;
     int live;
 
     if (fd < 0)
         return 0;
-    live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ||
-           errno == EAGAIN; /* backlog full: very much alive */
+    if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0) {
+        live = errno == EAGAIN; /* backlog full: very much alive */
+        close(fd);
+        return live;
+    }
+    p.fd = fd;
+    p.events = POLLIN;
+    if (poll(&p, 1, 2000) == 0)
+        live = 1;
+    else
+        live = recv(fd, &c, 1, MSG_DONTWAIT) == 1;
     close(fd);
     return live;
 }

@@ -48,21 +48,17 @@ uring_usable() {
 }
 
 # start_collector LOGPREFIX args... : starts it in the background, sets CPID,
-# waits until its socket exists. Output goes to $WORK/LOGPREFIX.{out,err}.
+# waits until it says it is listening. Output: $WORK/LOGPREFIX.{out,err}.
 start_collector() {
   local log=$1; shift
-  local pipe="" prev=""
-  for a in "$@"; do [ "$prev" = --pipe ] && pipe=$a; prev=$a; done
-  local path=$pipe
-  case "$pipe" in */*) ;; *) path=$WORK/CoreFxPipe_$pipe ;; esac
   "$COLLECTOR" "$@" >"$WORK/$log.out" 2>"$WORK/$log.err" &
   CPID=$!
-  for _ in $(seq 1 200); do
-    [ -S "$path" ] && return 0
+  for _ in $(seq 1 400); do
+    grep -q "listening on" "$WORK/$log.err" 2>/dev/null && return 0
     kill -0 "$CPID" 2>/dev/null || { cat "$WORK/$log.err" >&2; fail "collector exited at start"; }
     sleep 0.025
   done
-  fail "collector socket $path did not appear"
+  fail "collector did not start listening"
 }
 
 # wait_collector LOGPREFIX [expected-status]: waits for CPID (at most 120 s).

@@ -9,10 +9,12 @@ for b in $(backends); do
     note "backend $b, SIG$sig"
     cap=$WORK/stop-$b-$sig.sluice
     start_collector "c-$b-$sig" --pipe "st-$b-$sig" --out "$cap" --backend "$b"
+    # An idle producer, connected before the load starts, drained at stop.
+    python3 "$CLIENTS/text_client.py" "$WORK/CoreFxPipe_st-$b-$sig" --lines 1000 --hold &
+    sleep 0.5
     for i in 1 2 3 4; do
       "$PRODUCER" --pipe "st-$b-$sig" --count 100000000 --rate 200000 >"$WORK/p$i.out" 2>&1 &
     done
-    python3 "$CLIENTS/text_client.py" "$WORK/CoreFxPipe_st-$b-$sig" --lines 1000 &
     sleep 1.5
     kill -"$sig" "$CPID"
     wait_collector "c-$b-$sig"

@@ -8,6 +8,8 @@ text_client.py PATH --lines N [--prefix P] [--no-read] [--shutdown-read]
                   when we close with it unread).
 --shutdown-read:  shut down our receive side first, like .NET's
                   NamedPipeClientStream with PipeDirection.Out.
+--hold:           after sending, stay connected until the collector closes
+                  the connection (an idle producer at stop time).
 """
 import argparse
 import socket
@@ -24,6 +26,7 @@ def main():
     ap.add_argument("--crlf", action="store_true")
     ap.add_argument("--no-final-newline", action="store_true")
     ap.add_argument("--chunk", type=int, default=65536)
+    ap.add_argument("--hold", action="store_true")
     a = ap.parse_args()
 
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -45,6 +48,12 @@ def main():
         data = data[: -len(eol)]
     for i in range(0, len(data), a.chunk):
         s.sendall(data[i : i + a.chunk])
+    if a.hold:
+        try:
+            while s.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
     s.close()
 
 
