@@ -1,0 +1,824 @@
+/*
+ * Win32 implementation of the OS layer (os.h): threads started with
+ * _beginthreadex so the C runtime is set up for them, SRW locks and
+ * condition variables, QueryPerformanceCounter and the precise system
+ * time, the capture file's write path through CreateFileW (paths arrive
+ * as UTF-8 and are converted to UTF-16 here), the Ctrl-C / Ctrl-Break /
+ * console-close stop request (a console control handler setting a
+ * manual-reset event, so waiting for it needs no polling), \\.\pipe\
+ * names, child processes for sluice-bench (CreateProcessW with a command
+ * line quoted for the C runtime's argv parser), and the one place where a
+ * Win32 error becomes an SL_E* code.
+ *
+ * Needs Windows 8 or later (GetSystemTimePreciseAsFileTime); Wine 8
+ * provides everything used here.
+ */
+#include "os.h"
+
+#include <limits.h>
+#include <process.h>
+#include <psapi.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+int
+sl_err_from_win32(unsigned long err)
+{
+    switch (err) {
+    case ERROR_SUCCESS:
+        return 0;
+    case ERROR_INVALID_PARAMETER:
+    case ERROR_INVALID_NAME:
+    case ERROR_BAD_PATHNAME:
+    case ERROR_INVALID_HANDLE:
+    case ERROR_NO_UNICODE_TRANSLATION:
+    case ERROR_DIRECTORY:
+        return SL_EINVAL;
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY:
+    case ERROR_NO_SYSTEM_RESOURCES:
+    case ERROR_COMMITMENT_LIMIT:
+        return SL_ENOMEM;
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND:
+    case ERROR_BAD_NETPATH:
+    case ERROR_BAD_NET_NAME:
+        return SL_ENOENT;
+    case ERROR_FILE_EXISTS:
+    case ERROR_ALREADY_EXISTS:
+        return SL_EEXIST;
+    case ERROR_ACCESS_DENIED:
+    case ERROR_PRIVILEGE_NOT_HELD:
+    case ERROR_WRITE_PROTECT:
+        return SL_EACCES;
+    case ERROR_SHARING_VIOLATION:
+    case ERROR_LOCK_VIOLATION:
+    case ERROR_BUSY:
+        return SL_EBUSY;
+    case ERROR_PIPE_BUSY:
+        return SL_EAGAIN;
+    case ERROR_BROKEN_PIPE:
+    case ERROR_NO_DATA:
+    case ERROR_PIPE_NOT_CONNECTED:
+        return SL_EPIPE;
+    case ERROR_NETNAME_DELETED:
+    case ERROR_CONNECTION_ABORTED:
+    case ERROR_UNEXP_NET_ERR:
+        return SL_ECONNRESET;
+    case ERROR_OPERATION_ABORTED:
+        return SL_ECANCELED;
+    case ERROR_DISK_FULL:
+    case ERROR_HANDLE_DISK_FULL:
+        return SL_ENOSPC;
+    case ERROR_FILE_TOO_LARGE:
+        return SL_EFBIG;
+    case ERROR_SEM_TIMEOUT:
+    case ERROR_TIMEOUT:
+    case WAIT_TIMEOUT:
+        return SL_ETIMEDOUT;
+    case ERROR_FILENAME_EXCED_RANGE:
+    case ERROR_BUFFER_OVERFLOW:
+        return SL_ENAMETOOLONG;
+    case ERROR_TOO_MANY_OPEN_FILES:
+        return SL_EMFILE;
+    case ERROR_NOT_SUPPORTED:
+    case ERROR_CALL_NOT_IMPLEMENTED:
+    case ERROR_INVALID_FUNCTION:
+        return SL_ENOSYS;
+    case ERROR_CRC:
+    case ERROR_IO_DEVICE:
+    case ERROR_GEN_FAILURE:
+    case ERROR_READ_FAULT:
+    case ERROR_WRITE_FAULT:
+        return SL_EIO;
+    default:
+        return SL_EUNKNOWN;
+    }
+}
+
+/* ---- threads and locks ------------------------------------------------ */
+
+struct sl_thread {
+    HANDLE handle;
+    void (*fn)(void *);
+    void *arg;
+};
+
+static unsigned __stdcall
+thread_main(void *p)
+{
+    sl_thread *t = p;
+
+    t->fn(t->arg);
+    return 0;
+}
+
+int
+sl_os_thread_start(void (*fn)(void *), void *arg, sl_thread **out)
+{
+    sl_thread *t = malloc(sizeof(*t));
+    uintptr_t h;
+
+    if (t == NULL)
+        return SL_ENOMEM;
+    t->fn = fn;
+    t->arg = arg;
+    /* _beginthreadex rather than CreateThread: the C runtime then sets up
+     * (and frees) its per-thread data for the new thread. */
+    h = _beginthreadex(NULL, 0, thread_main, t, 0, NULL);
+    if (h == 0) {
+        free(t);
+        return SL_EAGAIN;
+    }
+    t->handle = (HANDLE)h;
+    *out = t;
+    return 0;
+}
+
+void
+sl_os_thread_join(sl_thread *t)
+{
+    if (t == NULL)
+        return;
+    WaitForSingleObject(t->handle, INFINITE);
+    CloseHandle(t->handle);
+    free(t);
+}
+
+void
+sl_mutex_init(sl_mutex *m)
+{
+    InitializeSRWLock(&m->lock);
+}
+
+void
+sl_mutex_destroy(sl_mutex *m)
+{
+    /* SRW locks own no kernel object. */
+    (void)m;
+}
+
+void
+sl_mutex_lock(sl_mutex *m)
+{
+    AcquireSRWLockExclusive(&m->lock);
+}
+
+void
+sl_mutex_unlock(sl_mutex *m)
+{
+    ReleaseSRWLockExclusive(&m->lock);
+}
+
+void
+sl_cond_init(sl_cond *c)
+{
+    InitializeConditionVariable(&c->cv);
+}
+
+void
+sl_cond_destroy(sl_cond *c)
+{
+    (void)c;
+}
+
+void
+sl_cond_signal(sl_cond *c)
+{
+    WakeConditionVariable(&c->cv);
+}
+
+void
+sl_cond_broadcast(sl_cond *c)
+{
+    WakeAllConditionVariable(&c->cv);
+}
+
+/* Milliseconds for a Win32 wait: rounded up so a wait never ends before
+ * ns has passed, and kept below INFINITE. */
+static DWORD
+ns_to_wait_ms(uint64_t ns)
+{
+    uint64_t ms = ns / 1000000u + (ns % 1000000u != 0);
+
+    return ms >= INFINITE ? INFINITE - 1 : (DWORD)ms;
+}
+
+int
+sl_cond_timedwait(sl_cond *c, sl_mutex *m, uint64_t timeout_ns)
+{
+    /* The Win32 wait counts an interval, not a deadline, so a wall-clock
+     * step cannot stretch it (the monotonic property os_posix.c asks
+     * pthreads for). */
+    if (!SleepConditionVariableSRW(&c->cv, &m->lock,
+                                   ns_to_wait_ms(timeout_ns), 0))
+        return GetLastError() == ERROR_TIMEOUT ? SL_ETIMEDOUT : 0;
+    return 0;
+}
+
+void
+sl_os_yield(void)
+{
+    SwitchToThread();
+}
+
+void
+sl_os_sleep_ns(uint64_t ns)
+{
+    uint64_t deadline = sl_os_mono_ns() + ns;
+    uint64_t now;
+
+    /* Sleep() can end up to one timer tick early; loop until the
+     * monotonic clock agrees that ns have passed. */
+    while ((now = sl_os_mono_ns()) < deadline)
+        Sleep(ns_to_wait_ms(deadline - now));
+}
+
+/* ---- clocks and identity --------------------------------------------- */
+
+/* 100 ns intervals between 1601-01-01 (FILETIME) and 1970-01-01. */
+#define FILETIME_UNIX_EPOCH 116444736000000000ull
+
+uint64_t
+sl_os_now_ns(void)
+{
+    FILETIME ft;
+    uint64_t t;
+
+    GetSystemTimePreciseAsFileTime(&ft);
+    t = (uint64_t)ft.dwHighDateTime << 32 | ft.dwLowDateTime;
+    if (t < FILETIME_UNIX_EPOCH)
+        return 0;
+    return (t - FILETIME_UNIX_EPOCH) * 100u;
+}
+
+uint64_t
+sl_os_mono_ns(void)
+{
+    LARGE_INTEGER count, freq;
+    uint64_t c, f;
+
+    /* Both calls always succeed on Windows XP and later. The frequency is
+     * fixed at boot; reading it each time keeps this file free of
+     * statics and costs a few nanoseconds. */
+    QueryPerformanceCounter(&count);
+    QueryPerformanceFrequency(&freq);
+    c = (uint64_t)count.QuadPart;
+    f = (uint64_t)freq.QuadPart;
+    /* Split into whole seconds and the rest so c * 1e9 cannot overflow. */
+    return c / f * 1000000000u + c % f * 1000000000u / f;
+}
+
+unsigned
+sl_os_cpu_count(void)
+{
+    DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
+
+    if (n == 0) {
+        SYSTEM_INFO si;
+
+        GetSystemInfo(&si);
+        n = si.dwNumberOfProcessors;
+    }
+    return n < 1 ? 1u : (unsigned)n;
+}
+
+uint32_t
+sl_os_pid(void)
+{
+    return (uint32_t)GetCurrentProcessId();
+}
+
+size_t
+sl_os_hostname(char *buf, size_t cap)
+{
+    wchar_t wname[256];
+    DWORD wlen = (DWORD)(sizeof(wname) / sizeof(wname[0]));
+    int n;
+
+    if (cap == 0)
+        return 0;
+    buf[0] = '\0';
+    if (!GetComputerNameExW(ComputerNameDnsHostname, wname, &wlen) ||
+        wlen == 0)
+        return 0;
+    /* Convert into a scratch buffer first, then cut at a UTF-8 character
+     * boundary so truncation never leaves half a character. */
+    {
+        char tmp[256 * 3 + 1];
+
+        n = WideCharToMultiByte(CP_UTF8, 0, wname, (int)wlen, tmp,
+                                (int)sizeof(tmp) - 1, NULL, NULL);
+        if (n <= 0)
+            return 0;
+        if ((size_t)n > cap - 1) {
+            n = (int)(cap - 1);
+            while (n > 0 && ((unsigned char)tmp[n] & 0xC0) == 0x80)
+                n--;
+        }
+        memcpy(buf, tmp, (size_t)n);
+        buf[n] = '\0';
+    }
+    return (size_t)n;
+}
+
+int
+sl_os_isatty(int is_stdout)
+{
+    HANDLE h = GetStdHandle(is_stdout ? STD_OUTPUT_HANDLE : STD_ERROR_HANDLE);
+    DWORD mode;
+
+    if (h == NULL || h == INVALID_HANDLE_VALUE)
+        return 0;
+    return GetFileType(h) == FILE_TYPE_CHAR && GetConsoleMode(h, &mode);
+}
+
+/* ---- pipe names -------------------------------------------------------- */
+
+int
+sl_os_pipe_path(const char *name, size_t name_len, char *out, size_t cap,
+                size_t *out_len)
+{
+    static const char prefix[] = "\\\\.\\pipe\\";
+    size_t pre, need;
+
+    if (name_len == 0 || memchr(name, '\0', name_len) != NULL)
+        return SL_EINVAL;
+    /* A name that already starts with "\\" is a full path, which also
+     * lets a user reach \\server\pipe\NAME or another namespace. */
+    pre = name_len >= 2 && name[0] == '\\' && name[1] == '\\'
+              ? 0
+              : sizeof(prefix) - 1;
+    need = pre + name_len;
+    if (need + 1 > cap)
+        return SL_ENAMETOOLONG;
+    memcpy(out, prefix, pre);
+    memcpy(out + pre, name, name_len);
+    out[need] = '\0';
+    if (out_len != NULL)
+        *out_len = need;
+    return 0;
+}
+
+/* UTF-8 (NUL-terminated) to a malloc'd UTF-16 string. */
+static int
+utf8_to_wide(const char *s, wchar_t **out)
+{
+    wchar_t *w;
+    int n;
+
+    n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    if (n <= 0)
+        return sl_err_from_win32(GetLastError());
+    w = malloc((size_t)n * sizeof(*w));
+    if (w == NULL)
+        return SL_ENOMEM;
+    if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) !=
+        n) {
+        free(w);
+        return SL_EINVAL;
+    }
+    *out = w;
+    return 0;
+}
+
+int
+sl_os_pipe_ready(const char *path)
+{
+    wchar_t *w;
+    int ready;
+
+    if (utf8_to_wide(path, &w) != 0)
+        return 0;
+    /* WaitNamedPipeW never takes an instance. It succeeds when one is
+     * free and times out (ERROR_SEM_TIMEOUT) when all are busy: either way
+     * a server is there. ERROR_FILE_NOT_FOUND: nobody. */
+    ready = WaitNamedPipeW(w, 1) || GetLastError() == ERROR_SEM_TIMEOUT;
+    free(w);
+    return ready;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+struct sl_file {
+    HANDLE h;
+};
+
+int
+sl_os_file_create(const char *path, int force, sl_file **out)
+{
+    wchar_t *wpath = NULL;
+    sl_file *f;
+    HANDLE h;
+    int rc;
+
+    rc = utf8_to_wide(path, &wpath);
+    if (rc != 0)
+        return rc;
+    f = malloc(sizeof(*f));
+    if (f == NULL) {
+        rc = SL_ENOMEM;
+        goto done;
+    }
+    /* CREATE_NEW fails with ERROR_FILE_EXISTS on an existing file, the
+     * O_EXCL of os_posix.c; CREATE_ALWAYS truncates. Readers may open the
+     * file while it grows (sluice-dump --follow), hence FILE_SHARE_READ;
+     * FILE_SHARE_DELETE lets them rename or delete it as on POSIX. */
+    h = CreateFileW(wpath, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_DELETE,
+                    NULL, force ? CREATE_ALWAYS : CREATE_NEW,
+                    FILE_ATTRIBUTE_NORMAL | FILE_FLAG_SEQUENTIAL_SCAN, NULL);
+    if (h == INVALID_HANDLE_VALUE) {
+        rc = sl_err_from_win32(GetLastError());
+        goto free_file;
+    }
+    f->h = h;
+    *out = f;
+    goto done;
+
+free_file:
+    free(f);
+done:
+    free(wpath);
+    return rc;
+}
+
+int
+sl_os_file_writev(sl_file *f, const sl_iovec *iov, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *p = iov[i].base;
+        size_t left = iov[i].len;
+
+        /* WriteFile takes a DWORD count; a disk file may still take fewer
+         * bytes than asked, so loop until each vector is written. */
+        while (left > 0) {
+            DWORD chunk = left > (1u << 30) ? (1u << 30) : (DWORD)left;
+            DWORD done = 0;
+
+            if (!WriteFile(f->h, p, chunk, &done, NULL))
+                return sl_err_from_win32(GetLastError());
+            if (done == 0)
+                return SL_EIO;
+            p += done;
+            left -= done;
+        }
+    }
+    return 0;
+}
+
+int
+sl_os_file_sync(sl_file *f)
+{
+    if (!FlushFileBuffers(f->h))
+        return sl_err_from_win32(GetLastError());
+    return 0;
+}
+
+int
+sl_os_file_close(sl_file *f)
+{
+    int rc = 0;
+
+    if (f == NULL)
+        return 0;
+    if (!CloseHandle(f->h))
+        rc = sl_err_from_win32(GetLastError());
+    free(f);
+    return rc;
+}
+
+/* ---- child processes (sluice-bench) --------------------------------- */
+
+struct sl_proc {
+    HANDLE process;
+};
+
+/* Exit code given to a child ended by sl_os_proc_kill(): 128 + SIGKILL,
+ * what the POSIX side reports for a killed child. */
+#define KILLED_EXIT_CODE 137u
+
+/*
+ * Appends one argument to a command line, quoted so that the C runtime's
+ * CommandLineToArgvW rules give it back unchanged: backslashes are literal
+ * except before a quote, where they are doubled, and a quote is escaped.
+ * @return the new length, or SIZE_MAX if cap is too small.
+ */
+static size_t
+cmdline_append(char *buf, size_t len, size_t cap, const char *arg)
+{
+    int quote = arg[0] == '\0' || strpbrk(arg, " \t\n\v\"") != NULL;
+
+#define PUT(ch)                                                               \
+    do {                                                                      \
+        if (len + 1 >= cap)                                                   \
+            return SIZE_MAX;                                                  \
+        buf[len++] = (ch);                                                    \
+    } while (0)
+
+    if (len > 0)
+        PUT(' ');
+    if (!quote) {
+        for (const char *p = arg; *p != '\0'; p++)
+            PUT(*p);
+        buf[len] = '\0';
+        return len;
+    }
+    PUT('"');
+    for (const char *p = arg;; p++) {
+        size_t slashes = 0;
+
+        while (*p == '\\') {
+            slashes++;
+            p++;
+        }
+        if (*p == '\0') {
+            /* Before the closing quote every backslash is doubled. */
+            for (size_t i = 0; i < 2 * slashes; i++)
+                PUT('\\');
+            break;
+        }
+        if (*p == '"') {
+            for (size_t i = 0; i < 2 * slashes + 1; i++)
+                PUT('\\');
+        } else {
+            for (size_t i = 0; i < slashes; i++)
+                PUT('\\');
+        }
+        PUT(*p);
+    }
+    PUT('"');
+#undef PUT
+    buf[len] = '\0';
+    return len;
+}
+
+/* An inheritable duplicate of h for a child (NULL stays NULL). */
+static int
+inheritable(HANDLE h, HANDLE *out)
+{
+    *out = NULL;
+    if (h == NULL || h == INVALID_HANDLE_VALUE)
+        return 0;
+    if (!DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), out, 0,
+                         TRUE, DUPLICATE_SAME_ACCESS))
+        return sl_err_from_win32(GetLastError());
+    return 0;
+}
+
+int
+sl_os_spawn(const char *const *argv, const char *stdout_path, sl_proc **out)
+{
+    char cmd[32768];
+    wchar_t *wcmd = NULL, *wout = NULL;
+    HANDLE in = NULL, outh = NULL, err = NULL;
+    STARTUPINFOW si;
+    PROCESS_INFORMATION pi;
+    size_t len = 0;
+    sl_proc *p;
+    int rc;
+
+    cmd[0] = '\0';
+    for (size_t i = 0; argv[i] != NULL; i++) {
+        len = cmdline_append(cmd, len, sizeof(cmd), argv[i]);
+        if (len == SIZE_MAX)
+            return SL_ENAMETOOLONG;
+    }
+    p = malloc(sizeof(*p));
+    if (p == NULL)
+        return SL_ENOMEM;
+    rc = utf8_to_wide(cmd, &wcmd);
+    if (rc != 0)
+        goto free_proc;
+    /* The child gets explicit standard handles: inheritable duplicates of
+     * ours, or the output file ("NUL" works as the null device). */
+    rc = inheritable(GetStdHandle(STD_INPUT_HANDLE), &in);
+    if (rc == 0)
+        rc = inheritable(GetStdHandle(STD_ERROR_HANDLE), &err);
+    if (rc != 0)
+        goto close_handles;
+    if (stdout_path != NULL) {
+        SECURITY_ATTRIBUTES sa = {sizeof(sa), NULL, TRUE};
+
+        rc = utf8_to_wide(stdout_path, &wout);
+        if (rc != 0)
+            goto close_handles;
+        outh = CreateFileW(wout, GENERIC_WRITE,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE, &sa,
+                           CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+        if (outh == INVALID_HANDLE_VALUE) {
+            outh = NULL;
+            rc = sl_err_from_win32(GetLastError());
+            goto close_handles;
+        }
+    } else {
+        rc = inheritable(GetStdHandle(STD_OUTPUT_HANDLE), &outh);
+        if (rc != 0)
+            goto close_handles;
+    }
+    memset(&si, 0, sizeof(si));
+    si.cb = sizeof(si);
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = in;
+    si.hStdOutput = outh;
+    si.hStdError = err;
+    /* No application name: the first token is looked up the usual way,
+     * ".exe" appended when it has no extension. bInheritHandles passes
+     * every inheritable handle; this layer creates none except the three
+     * above, but two threads spawning at once could hand each other's
+     * standard handles to their children (sluice-bench spawns from one
+     * thread). */
+    if (!CreateProcessW(NULL, wcmd, NULL, NULL, TRUE, 0, NULL, NULL, &si,
+                        &pi)) {
+        rc = sl_err_from_win32(GetLastError());
+        goto close_handles;
+    }
+    CloseHandle(pi.hThread);
+    p->process = pi.hProcess;
+    *out = p;
+    p = NULL;
+
+close_handles:
+    if (outh != NULL)
+        CloseHandle(outh);
+    if (err != NULL)
+        CloseHandle(err);
+    if (in != NULL)
+        CloseHandle(in);
+    free(wout);
+    free(wcmd);
+free_proc:
+    free(p);
+    return rc;
+}
+
+int
+sl_os_proc_wait(sl_proc *p, int *status, sl_proc_usage *usage)
+{
+    DWORD code = 0;
+    int rc = 0;
+
+    if (WaitForSingleObject(p->process, INFINITE) != WAIT_OBJECT_0 ||
+        !GetExitCodeProcess(p->process, &code)) {
+        rc = sl_err_from_win32(GetLastError());
+        goto done;
+    }
+    *status = (int)code;
+    if (usage != NULL) {
+        FILETIME created, exited, kernel, user;
+        PROCESS_MEMORY_COUNTERS pmc;
+
+        memset(usage, 0, sizeof(*usage));
+        if (GetProcessTimes(p->process, &created, &exited, &kernel, &user)) {
+            uint64_t k = (uint64_t)kernel.dwHighDateTime << 32 |
+                         kernel.dwLowDateTime;
+            uint64_t u = (uint64_t)user.dwHighDateTime << 32 |
+                         user.dwLowDateTime;
+
+            usage->cpu_seconds = (double)(k + u) / 1e7; /* 100 ns units */
+        }
+        memset(&pmc, 0, sizeof(pmc));
+        pmc.cb = sizeof(pmc);
+        if (GetProcessMemoryInfo(p->process, &pmc, sizeof(pmc)))
+            usage->max_rss = pmc.PeakWorkingSetSize;
+    }
+
+done:
+    CloseHandle(p->process);
+    free(p);
+    return rc;
+}
+
+void
+sl_os_proc_kill(sl_proc *p)
+{
+    TerminateProcess(p->process, KILLED_EXIT_CODE);
+}
+
+int
+sl_os_exe_dir(char *buf, size_t cap)
+{
+    wchar_t w[32768];
+    DWORD n = GetModuleFileNameW(NULL, w, (DWORD)(sizeof(w) / sizeof(w[0])));
+    char *sep;
+    int len;
+
+    if (n == 0 || n >= sizeof(w) / sizeof(w[0]))
+        return SL_ENAMETOOLONG;
+    len = WideCharToMultiByte(CP_UTF8, 0, w, (int)n + 1, buf,
+                              cap > INT_MAX ? INT_MAX : (int)cap, NULL, NULL);
+    if (len <= 0)
+        return SL_ENAMETOOLONG;
+    sep = strrchr(buf, '\\');
+    if (sep == NULL)
+        sep = strrchr(buf, '/');
+    if (sep == NULL)
+        return SL_EINVAL;
+    *sep = '\0';
+    return 0;
+}
+
+/* ---- stop requests ------------------------------------------------------ */
+
+/*
+ * A stop is process-wide, like a signal on POSIX, so its state is too:
+ * a manual-reset event that stays set once a stop was requested (every
+ * later wait returns at once) and a flag for cheap polling. The console
+ * control handler runs on a thread the system creates for it.
+ */
+static INIT_ONCE stop_once = INIT_ONCE_STATIC_INIT;
+static INIT_ONCE stop_handler_once = INIT_ONCE_STATIC_INIT;
+static HANDLE stop_event;
+/* Relaxed is enough: the flag carries no data, and SetEvent/
+ * WaitForSingleObject order the wake-up itself. */
+static atomic_int stop_flag;
+
+static BOOL CALLBACK
+stop_event_init(PINIT_ONCE once, PVOID param, PVOID *ctx)
+{
+    (void)once;
+    (void)param;
+    (void)ctx;
+    stop_event = CreateEventW(NULL, TRUE, FALSE, NULL);
+    return stop_event != NULL;
+}
+
+static void
+stop_set(void)
+{
+    atomic_store_explicit(&stop_flag, 1, memory_order_relaxed);
+    if (stop_event != NULL)
+        SetEvent(stop_event);
+}
+
+static BOOL WINAPI
+on_console_ctrl(DWORD type)
+{
+    switch (type) {
+    case CTRL_C_EVENT:
+    case CTRL_BREAK_EVENT:
+        stop_set();
+        return TRUE;
+    case CTRL_CLOSE_EVENT:
+    case CTRL_LOGOFF_EVENT:
+    case CTRL_SHUTDOWN_EVENT:
+        /* The process is terminated as soon as this handler returns (and
+         * anyway after the system's grace period, about 5 s for a console
+         * close). Hold this thread so the main thread can drain, flush
+         * and exit; its ExitProcess ends this thread too. */
+        stop_set();
+        Sleep(INFINITE);
+        return TRUE;
+    default:
+        return FALSE;
+    }
+}
+
+static BOOL CALLBACK
+stop_handler_init(PINIT_ONCE once, PVOID param, PVOID *ctx)
+{
+    (void)once;
+    (void)param;
+    (void)ctx;
+    return SetConsoleCtrlHandler(on_console_ctrl, TRUE);
+}
+
+int
+sl_os_stop_install(void)
+{
+    if (!InitOnceExecuteOnce(&stop_once, stop_event_init, NULL, NULL))
+        return sl_err_from_win32(GetLastError());
+    if (!InitOnceExecuteOnce(&stop_handler_once, stop_handler_init, NULL,
+                             NULL))
+        return sl_err_from_win32(GetLastError());
+    return 0;
+}
+
+int
+sl_os_stop_wait(uint64_t timeout_ns)
+{
+    if (atomic_load_explicit(&stop_flag, memory_order_relaxed))
+        return 1;
+    if (!InitOnceExecuteOnce(&stop_once, stop_event_init, NULL, NULL)) {
+        sl_os_sleep_ns(timeout_ns);
+        return atomic_load_explicit(&stop_flag, memory_order_relaxed);
+    }
+    WaitForSingleObject(stop_event, ns_to_wait_ms(timeout_ns));
+    return atomic_load_explicit(&stop_flag, memory_order_relaxed);
+}
+
+void
+sl_os_stop_request(void)
+{
+    InitOnceExecuteOnce(&stop_once, stop_event_init, NULL, NULL);
+    stop_set();
+}
+
+int
+sl_os_stop_requested(void)
+{
+    return atomic_load_explicit(&stop_flag, memory_order_relaxed);
+}
