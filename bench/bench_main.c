@@ -167,6 +167,7 @@ main(int argc, char **argv)
     uint64_t t0, t1, found = 0, gaps = 0, total, bytes;
     double secs;
 
+    sl_os_args_utf8(&argc, &argv);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -128,6 +128,7 @@ main(int argc, char **argv)
     uint64_t start, last_stats, last_events = 0, last_bytes = 0;
     int rc, failed = 0;
 
+    sl_os_args_utf8(&argc, &argv);
     memset(&cfg, 0, sizeof(cfg));
     cfg.workers = sl_os_cpu_count();
     cfg.instances = 4;

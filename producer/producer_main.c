@@ -418,6 +418,7 @@ main(int argc, char **argv)
     args a;
     int rc;
 
+    sl_os_args_utf8(&argc, &argv);
     rc = parse_args(argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? 0 : rc;

@@ -56,6 +56,15 @@ void sl_os_yield(void);
 /** Sleeps at least ns nanoseconds. */
 void sl_os_sleep_ns(uint64_t ns);
 
+/**
+ * Makes argv UTF-8. POSIX: a no-op (arguments are bytes already). Windows:
+ * the C runtime hands main() arguments in the ANSI code page, so this
+ * rebuilds argv from GetCommandLineW(). Call first in main(). The new
+ * array lives until the process exits.
+ * @return 0 or SL_ENOMEM (argv left as it was).
+ */
+int sl_os_args_utf8(int *argc, char ***argv);
+
 /* ---- clocks and identity --------------------------------------------- */
 
 /** Wall clock, ns since the Unix epoch. */

@@ -211,6 +211,14 @@ sl_os_sleep_ns(uint64_t ns)
         ;
 }
 
+int
+sl_os_args_utf8(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    return 0;
+}
+
 /* ---- clocks and identity --------------------------------------------- */
 
 uint64_t

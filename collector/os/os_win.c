@@ -17,6 +17,7 @@
 
 #include <limits.h>
 #include <process.h>
+#include <shellapi.h>
 #include <psapi.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -821,4 +822,40 @@ int
 sl_os_stop_requested(void)
 {
     return atomic_load_explicit(&stop_flag, memory_order_relaxed);
+}
+
+/* ---- UTF-8 arguments ------------------------------------------------------ */
+
+int
+sl_os_args_utf8(int *argc, char ***argv)
+{
+    int n, i;
+    LPWSTR *wargv = CommandLineToArgvW(GetCommandLineW(), &n);
+    char **out;
+
+    if (wargv == NULL)
+        return SL_ENOMEM;
+    out = calloc((size_t)n + 1, sizeof(*out));
+    if (out == NULL)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        int len = WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, NULL, 0,
+                                      NULL, NULL);
+        if (len <= 0 || (out[i] = malloc((size_t)len)) == NULL)
+            goto fail_out;
+        WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, out[i], len, NULL,
+                            NULL);
+    }
+    LocalFree(wargv);
+    *argc = n;
+    *argv = out;
+    return 0;
+
+fail_out:
+    while (i-- > 0)
+        free(out[i]);
+    free(out);
+fail:
+    LocalFree(wargv);
+    return SL_ENOMEM;
 }
