@@ -1,1 +1,639 @@
-/* placeholder: being written */
+/*
+ * The capture reader (include/sluice/capture.h; the format is
+ * docs/capture-format.md). It reads the file front to back through stdio
+ * into one growing window buffer: it never seeks and never maps the file,
+ * so a file that shrinks or grows underneath it, or lies about its lengths,
+ * costs at most a short read. Each block is checked whole (lengths at both
+ * ends, CRC32C, record structure) before any of its records is returned.
+ *
+ * Finding blocks is one loop, find_block(). Blocks start at 8-byte steps
+ * from the first block (the header's length need not be a multiple of 8).
+ * `pos` is the first byte not yet accounted for, `probe` the next candidate
+ * start. A candidate is either a valid block (its records are returned),
+ * a partial block (magic and a plausible length, but the file ends before
+ * the block does), or garbage. Garbage opens a corrupt region, counted once
+ * as a corrupt block, that ends at the next valid block. A partial block
+ * with no valid block after it is the torn tail. The figures for bytes at
+ * the end of the file (torn tail, a corrupt region still open at EOF) are
+ * provisional, recomputed at each EOF, since in follow mode the file may
+ * yet grow into something valid.
+ *
+ * Memory stays bounded by the largest block: the window is compacted to the
+ * earliest byte still needed before each read.
+ */
+#include "sluice/capture.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capfile.h"
+#include "crc32c.h"
+#include "err.h"
+#include "wire.h"
+
+/* Read at least this much per fread, so small records do not cost a call
+ * each. */
+#define READ_CHUNK ((size_t)1 << 20)
+#define NO_POS UINT64_MAX
+
+enum { ST_SEEK, ST_BLOCK };
+
+struct sluice_capture {
+    FILE *f;
+    int follow;
+
+    /* The window: file bytes [win_off, win_off + win_len) in win. */
+    uint8_t *win;
+    size_t win_cap;
+    size_t win_len;
+    uint64_t win_off;
+
+    uint64_t first_block; /* file offset of the first block */
+    int state;
+    uint64_t pos;   /* ST_SEEK: first byte not yet accounted for */
+    uint64_t probe; /* ST_SEEK: next candidate block start */
+    int counted;    /* the corrupt region starting at pos is counted */
+
+    /* ST_BLOCK: the validated block being returned record by record. */
+    uint64_t blk_off;
+    uint32_t blk_len;
+    uint32_t blk_count;
+    uint32_t blk_next; /* records returned so far */
+    uint32_t rec_off;  /* of the next record, from the block start */
+    uint64_t blk_seq;
+
+    sluice_capture_stats st; /* settled totals */
+    /* Provisional figures for the bytes at the end of the file. */
+    uint64_t tail_corrupt_blocks;
+    uint64_t tail_corrupt_bytes;
+    uint64_t tail_torn_bytes;
+    uint64_t last_idle_end; /* file size at the previous "nothing yet" */
+
+    sluice_capture_info info;
+    char *pipe;
+    char *host;
+};
+
+/* ---- the window ---------------------------------------------------------- */
+
+static uint64_t
+win_end(const sluice_capture *c)
+{
+    return c->win_off + c->win_len;
+}
+
+static const uint8_t *
+win_at(const sluice_capture *c, uint64_t off)
+{
+    return c->win + (size_t)(off - c->win_off);
+}
+
+/*
+ * Makes the window hold file bytes up to `end`, or up to EOF if the file is
+ * shorter; bytes before `keep` may be dropped. Callers read win_end() to
+ * learn how far the data goes. keep <= end, and end - keep is bounded by
+ * the largest block (twice, while looking past a partial one).
+ * @return 0, SL_ENOMEM, SL_EIO.
+ */
+static int
+win_fill(sluice_capture *c, uint64_t keep, uint64_t end)
+{
+    size_t need, want;
+
+    if (end <= win_end(c))
+        return 0;
+    if (keep > c->win_off) {
+        uint64_t drop64 = keep - c->win_off;
+        size_t drop = drop64 < c->win_len ? (size_t)drop64 : c->win_len;
+
+        if (drop > 0) {
+            memmove(c->win, c->win + drop, c->win_len - drop);
+            c->win_len -= drop;
+            c->win_off += drop;
+        }
+    }
+    need = (size_t)(end - c->win_off);
+    want = need > c->win_len + READ_CHUNK ? need : c->win_len + READ_CHUNK;
+    if (want > c->win_cap) {
+        uint8_t *p = realloc(c->win, want);
+
+        if (p == NULL)
+            return SL_ENOMEM;
+        c->win = p;
+        c->win_cap = want;
+    }
+    while (c->win_len < need) {
+        size_t n;
+
+        /* EOF is sticky in stdio; clear it so a file that has grown (follow
+         * mode) is read again. */
+        clearerr(c->f);
+        n = fread(c->win + c->win_len, 1, c->win_cap - c->win_len, c->f);
+        c->win_len += n;
+        if (n == 0) {
+            if (ferror(c->f))
+                return SL_EIO;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* ---- validation ---------------------------------------------------------- */
+
+/* Could a block of this length start here? (Magic checked by the caller.) */
+static int
+plausible_len(uint32_t len)
+{
+    return len % 8 == 0 && len >= SL_CAP_BLOCK_HDR + SL_CAP_BLOCK_TRL &&
+           len <= SL_CAP_BLOCK_MAX;
+}
+
+/*
+ * A block is valid iff its magic and length are right, the trailer repeats
+ * the length, the CRC matches, and its records exactly fill it, each well
+ * formed, as many as the header says.
+ */
+static int
+block_valid(const uint8_t *b, uint32_t len)
+{
+    uint32_t body_end = len - SL_CAP_BLOCK_TRL;
+    uint32_t off = SL_CAP_BLOCK_HDR, n = 0;
+
+    if (sl_load_le32(b) != SL_CAP_BLOCK_MAGIC || !plausible_len(len) ||
+        sl_load_le32(b + 4) != len || sl_load_le32(b + len - 4) != len)
+        return 0;
+    if (sl_crc32c(0, b, body_end) != sl_load_le32(b + body_end))
+        return 0;
+    while (off < body_end) {
+        uint32_t size, payload_len;
+
+        if (body_end - off < SL_CAP_REC_HDR)
+            return 0;
+        size = sl_load_le32(b + off);
+        payload_len = sl_load_le32(b + off + 4);
+        if (size % 8 != 0 || size < SL_CAP_REC_HDR || size > body_end - off ||
+            payload_len > size - SL_CAP_REC_HDR)
+            return 0;
+        off += size;
+        n++;
+    }
+    return n == sl_load_le32(b + 16);
+}
+
+/* ---- finding blocks ------------------------------------------------------ */
+
+static void
+clear_tail(sluice_capture *c)
+{
+    c->tail_corrupt_blocks = 0;
+    c->tail_corrupt_bytes = 0;
+    c->tail_torn_bytes = 0;
+}
+
+/* Settles [pos, to) as (part of) a corrupt region. */
+static void
+skip_corrupt(sluice_capture *c, uint64_t to)
+{
+    if (to <= c->pos)
+        return;
+    if (!c->counted) {
+        c->st.corrupt_blocks++;
+        c->counted = 1;
+    }
+    c->st.corrupt_bytes += to - c->pos;
+    c->pos = to;
+}
+
+/*
+ * Classifies what lies between pos and the end of the file, as it would be
+ * if the file never grew: a corrupt region still open runs to the partial
+ * block, or to EOF; the partial block, or fewer than 8 bytes after a valid
+ * block, are the torn tail.
+ */
+static void
+set_tail(sluice_capture *c, uint64_t pending, uint64_t end)
+{
+    uint64_t torn_from;
+
+    if (pending != NO_POS)
+        torn_from = pending;
+    else
+        torn_from = c->counted ? end : c->pos;
+    clear_tail(c);
+    if (torn_from > c->pos) {
+        c->tail_corrupt_bytes = torn_from - c->pos;
+        c->tail_corrupt_blocks = c->counted ? 0 : 1;
+    }
+    c->tail_torn_bytes = end - torn_from;
+}
+
+static void
+enter_block(sluice_capture *c, uint64_t off, const uint8_t *b, uint32_t len)
+{
+    skip_corrupt(c, off);
+    clear_tail(c);
+    c->state = ST_BLOCK;
+    c->blk_off = off;
+    c->blk_len = len;
+    c->blk_count = sl_load_le32(b + 16);
+    c->blk_seq = sl_load_le64(b + 8);
+    c->blk_next = 0;
+    c->rec_off = SL_CAP_BLOCK_HDR;
+    c->st.blocks++;
+    c->st.valid_bytes += len;
+}
+
+/*
+ * Looks for the next valid block from probe on.
+ * @return 0 in ST_BLOCK at a valid block, 1 when the data ends first (the
+ *         tail figures are then set), or SL_ENOMEM / SL_EIO.
+ */
+static int
+find_block(sluice_capture *c)
+{
+    uint64_t pending = NO_POS; /* first partial candidate of this pass */
+    uint32_t pending_len = 0;
+    uint64_t p = c->probe;
+    int rc;
+
+    for (;;) {
+        uint64_t keep;
+        const uint8_t *b;
+        uint32_t len;
+
+        /* A file that grows while we look past a partial block can make
+         * it whole: look at it again, which also keeps the window within
+         * two blocks. */
+        if (pending != NO_POS && win_end(c) >= pending + pending_len) {
+            p = pending;
+            pending = NO_POS;
+        }
+        keep = pending != NO_POS ? pending : p;
+        rc = win_fill(c, keep, p + 8);
+        if (rc != 0)
+            return rc;
+        if (win_end(c) < p + 8)
+            break;
+        b = win_at(c, p);
+        len = sl_load_le32(b + 4);
+        if (sl_load_le32(b) == SL_CAP_BLOCK_MAGIC && plausible_len(len)) {
+            rc = win_fill(c, keep, p + len);
+            if (rc != 0)
+                return rc;
+            b = win_at(c, p); /* the window may have moved */
+            if (win_end(c) >= p + len) {
+                if (block_valid(b, len)) {
+                    enter_block(c, p, b, len);
+                    return 0;
+                }
+            } else {
+                if (pending == NO_POS) {
+                    pending = p;
+                    pending_len = len;
+                }
+                /* While following, a block still being written is the
+                 * likely story: wait for it rather than look inside it
+                 * (a payload may itself contain block-like bytes). */
+                if (c->follow)
+                    break;
+                p += 8;
+                continue;
+            }
+        }
+        /* No block starts at p. Unless a partial block before p may yet
+         * turn out real, everything up to p + 8 is settled as corrupt. */
+        if (pending == NO_POS) {
+            skip_corrupt(c, p + 8);
+            c->probe = p + 8;
+        }
+        p += 8;
+    }
+
+    /* The file ends here (for now). */
+    if (pending != NO_POS)
+        c->probe = pending;
+    if (c->follow) {
+        /* Report tail figures only once the file has stopped growing
+         * between two calls; until then the writer may be mid-block. */
+        if (win_end(c) == c->last_idle_end)
+            set_tail(c, pending, win_end(c));
+        else
+            clear_tail(c);
+        c->last_idle_end = win_end(c);
+    } else {
+        set_tail(c, pending, win_end(c));
+    }
+    return 1;
+}
+
+/* ---- public API ---------------------------------------------------------- */
+
+static int
+open_error(int e)
+{
+    /* stdio is this reader's whole platform boundary: the C library sets
+     * errno, and these are the only values worth telling apart. */
+    switch (e) {
+    case ENOENT:
+        return SL_ENOENT;
+    case EACCES:
+        return SL_EACCES;
+    case ENOMEM:
+        return SL_ENOMEM;
+    default:
+        return SL_EIO;
+    }
+}
+
+static char *
+dup_str(const uint8_t *s, size_t n)
+{
+    char *p = malloc(n + 1);
+
+    if (p == NULL)
+        return NULL;
+    if (n > 0)
+        memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+/* Reads and checks the file header; leaves the window at its end. */
+static int
+read_header(sluice_capture *c)
+{
+    static const uint8_t zero[4];
+    const uint8_t *h;
+    uint16_t read_version, write_version, pipe_len, host_len;
+    uint32_t header_len, names_len, crc;
+    size_t have;
+    int bad_len, rc;
+
+    rc = win_fill(c, 0, SL_CAP_FILE_HDR_FIXED);
+    if (rc != 0)
+        return rc;
+    h = c->win;
+    have = c->win_len;
+    /* Too short for a magic: a prefix of it is a capture that was cut off
+     * (or not yet written); anything else is not a capture at all. */
+    if (have < SL_CAP_MAGIC_LEN)
+        return memcmp(h, SL_CAP_MAGIC, have) == 0 ? SL_ETRUNC : SL_ECORRUPT;
+    if (memcmp(h, SL_CAP_MAGIC, SL_CAP_MAGIC_LEN) != 0)
+        return SL_ECORRUPT;
+    if (have < 12)
+        return SL_ETRUNC;
+    /* Versions come first: a newer read version may lay out the rest of
+     * the header differently. */
+    read_version = sl_load_le16(h + 8);
+    write_version = sl_load_le16(h + 10);
+    if (read_version == 0 || read_version > SL_CAP_READ_VERSION)
+        return SL_EVERSION;
+    if (have < SL_CAP_FILE_HDR_FIXED)
+        return SL_ETRUNC;
+    header_len = sl_load_le32(h + 12);
+    pipe_len = sl_load_le16(h + 24);
+    host_len = sl_load_le16(h + 26);
+    names_len = SL_CAP_FILE_HDR_FIXED + (uint32_t)pipe_len + host_len;
+    /* A later write version may append fields after the host name, which
+     * this reader skips; version 1 has none. */
+    if (write_version <= SL_CAP_WRITE_VERSION)
+        bad_len = header_len != names_len;
+    else
+        bad_len = header_len < names_len || header_len > SL_CAP_FILE_HDR_MAX;
+    if (bad_len)
+        return SL_ECORRUPT;
+    rc = win_fill(c, 0, header_len);
+    if (rc != 0)
+        return rc;
+    if (c->win_len < header_len)
+        return SL_ETRUNC;
+    h = c->win;
+
+    /* The writer computed the CRC with its own field zero. */
+    crc = sl_crc32c(0, h, 28);
+    crc = sl_crc32c(crc, zero, sizeof(zero));
+    crc = sl_crc32c(crc, h + SL_CAP_FILE_HDR_FIXED,
+                    header_len - SL_CAP_FILE_HDR_FIXED);
+    if (crc != sl_load_le32(h + 28))
+        return SL_ECORRUPT;
+
+    c->pipe = dup_str(h + SL_CAP_FILE_HDR_FIXED, pipe_len);
+    c->host = dup_str(h + SL_CAP_FILE_HDR_FIXED + pipe_len, host_len);
+    if (c->pipe == NULL || c->host == NULL)
+        return SL_ENOMEM;
+    c->info.read_version = read_version;
+    c->info.write_version = write_version;
+    c->info.start_ns = sl_load_le64(h + 16);
+    c->info.pipe = c->pipe;
+    c->info.host = c->host;
+    c->first_block = header_len;
+    c->pos = c->probe = header_len;
+    c->st.valid_bytes = header_len;
+    return 0;
+}
+
+int
+sluice_capture_open(const char *path, sluice_capture **out)
+{
+    sluice_capture *c;
+    int rc;
+
+    if (path == NULL || out == NULL)
+        return SL_EINVAL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return SL_ENOMEM;
+    c->state = ST_SEEK;
+    c->last_idle_end = NO_POS;
+    errno = 0;
+    c->f = fopen(path, "rb");
+    if (c->f == NULL) {
+        rc = open_error(errno);
+        goto fail;
+    }
+    rc = read_header(c);
+    if (rc != 0)
+        goto fail;
+    *out = c;
+    return 0;
+
+fail:
+    sluice_capture_close(c);
+    return rc;
+}
+
+const sluice_capture_info *
+sluice_capture_get_info(const sluice_capture *c)
+{
+    return &c->info;
+}
+
+int
+sluice_capture_next(sluice_capture *c, sluice_record *rec)
+{
+    for (;;) {
+        const uint8_t *r;
+        sl_cap_rec h;
+        int rc;
+
+        if (c->state == ST_SEEK) {
+            rc = find_block(c);
+            if (rc != 0)
+                return rc; /* 1: no more data (yet); or an error */
+            continue;
+        }
+        if (c->blk_next == c->blk_count) {
+            c->state = ST_SEEK;
+            c->pos = c->probe = c->blk_off + c->blk_len;
+            c->counted = 0;
+            continue;
+        }
+        r = win_at(c, c->blk_off) + c->rec_off;
+        sl_cap_rec_decode(r, &h);
+        rec->type = h.type;
+        rec->flags = h.flags;
+        rec->producer = h.producer;
+        rec->seq = h.seq;
+        rec->producer_ns = h.producer_ns;
+        rec->collector_ns = h.collector_ns;
+        rec->payload = r + SL_CAP_REC_HDR;
+        rec->payload_len = h.payload_len;
+        rec->block_seq = c->blk_seq;
+        rec->file_offset = c->blk_off + c->rec_off;
+        c->rec_off += h.size;
+        c->blk_next++;
+        c->st.records++;
+        return 0;
+    }
+}
+
+void
+sluice_capture_set_follow(sluice_capture *c, int on)
+{
+    c->follow = on != 0;
+    c->last_idle_end = NO_POS;
+}
+
+void
+sluice_capture_get_stats(const sluice_capture *c, sluice_capture_stats *out)
+{
+    *out = c->st;
+    out->corrupt_blocks += c->tail_corrupt_blocks;
+    out->corrupt_bytes += c->tail_corrupt_bytes;
+    out->torn_tail_bytes = c->tail_torn_bytes;
+}
+
+void
+sluice_capture_close(sluice_capture *c)
+{
+    if (c == NULL)
+        return;
+    if (c->f != NULL)
+        fclose(c->f);
+    free(c->win);
+    free(c->pipe);
+    free(c->host);
+    free(c);
+}
+
+/* ---- collector record payloads ------------------------------------------- */
+
+int
+sluice_record_connect(const sluice_record *rec, sluice_connect_info *out)
+{
+    const uint8_t *p = rec->payload;
+    uint16_t name_len;
+
+    if (rec->type != SLUICE_REC_CONNECT ||
+        rec->payload_len < SL_CAP_CONNECT_FIXED)
+        return SL_ECORRUPT;
+    name_len = sl_load_le16(p + 10);
+    if (name_len > rec->payload_len - SL_CAP_CONNECT_FIXED)
+        return SL_ECORRUPT;
+    out->pid = sl_load_le32(p);
+    out->uid = sl_load_le32(p + 4);
+    out->mode = p[8];
+    out->name = (const char *)(p + SL_CAP_CONNECT_FIXED);
+    out->name_len = name_len;
+    return 0;
+}
+
+/* Longer payloads than these are accepted: a later write version may
+ * append fields, which this reader ignores. */
+
+int
+sluice_record_disconnect(const sluice_record *rec,
+                         sluice_disconnect_info *out)
+{
+    const uint8_t *p = rec->payload;
+
+    if (rec->type != SLUICE_REC_DISCONNECT ||
+        rec->payload_len < SL_CAP_DISCONNECT_LEN)
+        return SL_ECORRUPT;
+    out->events = sl_load_le64(p);
+    out->bytes = sl_load_le64(p + 8);
+    out->dropped = sl_load_le64(p + 16);
+    out->reason = sl_load_le32(p + 24);
+    out->malformed = sl_load_le32(p + 28);
+    return 0;
+}
+
+int
+sluice_record_drop(const sluice_record *rec, sluice_drop_info *out)
+{
+    const uint8_t *p = rec->payload;
+
+    if (rec->type != SLUICE_REC_DROP || rec->payload_len < SL_CAP_DROP_LEN)
+        return SL_ECORRUPT;
+    out->events = sl_load_le64(p);
+    out->bytes = sl_load_le64(p + 8);
+    return 0;
+}
+
+int
+sluice_record_close(const sluice_record *rec, sluice_close_info *out)
+{
+    const uint8_t *p = rec->payload;
+
+    if (rec->type != SLUICE_REC_CLOSE || rec->payload_len < SL_CAP_CLOSE_LEN)
+        return SL_ECORRUPT;
+    out->producers = sl_load_le64(p);
+    out->events = sl_load_le64(p + 8);
+    out->bytes = sl_load_le64(p + 16);
+    out->dropped = sl_load_le64(p + 24);
+    out->malformed = sl_load_le64(p + 32);
+    return 0;
+}
+
+/* Straight from the wire header's list, so the names cannot drift from the
+ * codes the collector stores. */
+const char *
+sluice_reason_str(uint32_t reason)
+{
+    switch (reason) {
+#define SL_REASON_STR_(name, value, msg)                                      \
+    case (value):                                                             \
+        return msg;
+        SL_WIRE_REASON_MAP(SL_REASON_STR_)
+#undef SL_REASON_STR_
+    default:
+        return "unknown reason";
+    }
+}
+
+const char *
+sluice_reason_name(uint32_t reason)
+{
+    switch (reason) {
+#define SL_REASON_NAME_(name, value, msg)                                     \
+    case (value):                                                             \
+        return #name;
+        SL_WIRE_REASON_MAP(SL_REASON_NAME_)
+#undef SL_REASON_NAME_
+    default:
+        return "UNKNOWN";
+    }
+}
