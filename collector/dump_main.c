@@ -1053,6 +1053,9 @@ main(int argc, char **argv)
     sluice_capture_stats st;
     int code;
 
+    /* Windows hands main() ANSI-code-page arguments; a failure leaves argv
+     * as it was, which is still right for ASCII paths. */
+    sl_os_args_utf8(&argc, &argv);
     code = parse_args(argc, argv, &opt);
     if (code >= 0)
         return code;
