@@ -33,6 +33,8 @@
 #define SL_RING_PAD_FLAG 0x80000000u
 #define SL_RING_ALIGN 8u
 #define SL_RING_MIN_CAPACITY 4096u
+/* The largest capacity: a pad's length must fit below SL_RING_PAD_FLAG. */
+#define SL_RING_MAX_CAPACITY 0x80000000u
 
 typedef struct sl_ring sl_ring;
 
@@ -46,7 +48,8 @@ typedef struct sl_ring_resv {
 
 /**
  * Creates a ring.
- * @param capacity  Bytes; a power of two >= SL_RING_MIN_CAPACITY.
+ * @param capacity  Bytes; a power of two, SL_RING_MIN_CAPACITY <=
+ *                  capacity <= SL_RING_MAX_CAPACITY.
  * @param out       Receives the ring; untouched on failure.
  * @return 0, SL_EINVAL (capacity), SL_ENOMEM.
  */
@@ -73,7 +76,14 @@ int sl_ring_reserve(sl_ring *r, size_t len, sl_ring_resv *out);
 /**
  * Like sl_ring_reserve(), but when the ring is full waits up to timeout_ns
  * for the consumer to release space (lossless backpressure).
+ * Never call it while holding an uncommitted reservation of your own: the
+ * consumer cannot read past that reservation, so if the space it holds is
+ * what makes the ring full, the wait can only time out.
  * @return 0, SL_ETIMEDOUT, SL_EINVAL.
+ * A call to sl_ring_wake() while this one waits ends the wait early with
+ * SL_ETIMEDOUT (a wake that came before the call does not), so callers
+ * check their own stop flag on SL_ETIMEDOUT and use bounded timeouts.
+ * timeout_ns 0 tries once; a huge timeout_ns means "no limit".
  */
 int sl_ring_reserve_wait(sl_ring *r, size_t len, uint64_t timeout_ns,
                          sl_ring_resv *out);
@@ -105,6 +115,9 @@ void sl_ring_release(sl_ring *r, size_t n);
  * Consumer: waits until something is committed or timeout_ns passes, or
  * sl_ring_wake() is called.
  * @return 1 if data is committed, 0 otherwise.
+ * A wake is remembered, not lost: if sl_ring_wake() runs while the
+ * consumer is not waiting, its next wait that finds no data returns at
+ * once.
  */
 int sl_ring_wait_data(sl_ring *r, uint64_t timeout_ns);
 
