@@ -51,6 +51,10 @@ static const char usage_text[] =
     "  --stats SECS         print a status line to stderr every SECS seconds\n"
     "                       (default: 0 = off)\n"
     "  --allow-remote       Windows: accept remote clients (default: local only)\n"
+    "  --group NAME         Linux: share the socket with group NAME (mode 0660;\n"
+    "                       default: 0600, this user only)\n"
+    "  --allow-uid UID,...  Linux: accept only peers with these user ids (and\n"
+    "                       this user); others are closed before the greeting\n"
     "  --help               show this help\n"
     "  --version            show the version and the compiled-in backends\n"
     "\n"
@@ -90,6 +94,29 @@ parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
     return v;
 }
 
+/* --allow-uid UID[,UID...]: appends to list[*n] (at most cap ids). */
+static void
+parse_uid_list(const char *opt, const char *s, uint32_t *list, size_t cap,
+               size_t *n)
+{
+    char one[16];
+
+    for (;;) {
+        size_t len = strcspn(s, ",");
+
+        if (len == 0 || len >= sizeof(one))
+            usage_error("--allow-uid: '%s' is not a list of user ids", s);
+        if (*n == cap)
+            usage_error("--allow-uid: more than 64 user ids at '%s'", s);
+        memcpy(one, s, len);
+        one[len] = '\0';
+        list[(*n)++] = (uint32_t)parse_u64(opt, one, 0, UINT32_MAX - 1);
+        if (s[len] == '\0')
+            return;
+        s += len + 1;
+    }
+}
+
 static void
 log_line(void *ctx, const char *line)
 {
@@ -124,6 +151,9 @@ main(int argc, char **argv)
     sl_server *srv = NULL;
     const char *pipe = NULL;
     char path[512];
+    uint32_t allow_uids[65]; /* 64 from --allow-uid, plus our own */
+    size_t n_allow = 0;
+    uint64_t fd_limit;
     uint64_t ring_mb = 64, exit_after = 0, duration = 0, stats_every = 0;
     uint64_t start, last_stats, last_events = 0, last_bytes = 0;
     int rc, failed = 0;
@@ -204,6 +234,16 @@ main(int argc, char **argv)
             duration = parse_u64(a, v, 1, 365u * 86400u);
         } else if (strcmp(a, "--stats") == 0) {
             stats_every = parse_u64(a, v, 0, 86400);
+        } else if (strcmp(a, "--group") == 0) {
+            rc = sl_os_group_id(v, &cfg.group);
+            if (rc == SL_ENOSYS)
+                usage_error("--group '%s': not supported on this platform",
+                            v);
+            if (rc != 0)
+                usage_error("--group: no such group '%s'", v);
+            cfg.share_group = 1;
+        } else if (strcmp(a, "--allow-uid") == 0) {
+            parse_uid_list(a, v, allow_uids, 64, &n_allow);
         } else {
             usage_error("unknown option '%s'", a);
         }
@@ -217,6 +257,14 @@ main(int argc, char **argv)
         fprintf(stderr, "sluice-collector: bad pipe name '%s': %s\n", pipe,
                 sl_strerror(rc));
         return 2;
+    }
+    if (n_allow > 0) {
+        /* Our own user is always allowed: it owns the socket anyway. */
+        if (sl_os_user_id(&allow_uids[n_allow]) != 0)
+            usage_error("%s", "--allow-uid: not supported on this platform");
+        n_allow++;
+        cfg.allow_uids = allow_uids;
+        cfg.allow_uids_len = n_allow;
     }
     cfg.pipe = pipe;
     cfg.pipe_len = strlen(pipe);
@@ -238,6 +286,14 @@ main(int argc, char **argv)
         }
     }
 
+    /* Every connection is a descriptor: take the whole hard limit rather
+     * than fail accepts at a low default soft limit (often 1024). */
+    rc = sl_os_raise_fd_limit(&fd_limit);
+    if (fd_limit < (uint64_t)cfg.max_producers + 64)
+        fprintf(stderr, "sluice-collector: note: the open-file limit is %"
+                PRIu64 "%s, below --max-producers %u + 64; connections past "
+                "it wait in the backlog until others end\n", fd_limit,
+                rc != 0 ? " (raising it failed)" : "", cfg.max_producers);
     rc = sl_os_stop_install();
     if (rc != 0) {
         fprintf(stderr, "sluice-collector: cannot install stop handlers: "

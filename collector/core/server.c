@@ -68,6 +68,7 @@ struct sl_server {
     sl_file *file;
     sl_writer *writer;
     char host[256];
+    uint32_t *allow_uids; /* copy of cfg.allow_uids, or NULL */
     sl_thread **workers;
     unsigned nworkers;
     size_t batch_max;
@@ -289,12 +290,39 @@ conn_end(sl_server *s, conn *c, uint32_t reason, int malformed)
     conn_free(s, c);
 }
 
+/* --allow-uid: 1 if the peer's user id is listed (an unknown uid never
+ * is). Without a list every peer the socket's permissions let in is. */
+static int
+peer_allowed(const sl_server *s, const sl_io_conn *io)
+{
+    if (s->allow_uids == NULL)
+        return 1;
+    for (size_t i = 0; i < s->cfg.allow_uids_len; i++)
+        if (s->allow_uids[i] == io->uid)
+            return 1;
+    return 0;
+}
+
 static void
 on_accept(sl_server *s, sl_io_conn *io)
 {
-    conn *c = calloc(1, sizeof(*c));
+    conn *c;
     int rc;
 
+    if (!peer_allowed(s, io)) {
+        /* Closed before the greeting: the peer learns nothing (not even
+         * that this is a collector) and leaves no record. */
+        atomic_fetch_add_explicit(&s->refused, 1, memory_order_relaxed);
+        if (io->uid == 0xFFFFFFFFu)
+            logf_(s, "refused a connection (pid %u): its user is unknown "
+                  "and --allow-uid is set", io->pid);
+        else
+            logf_(s, "refused a connection from uid %u (pid %u): not in "
+                  "--allow-uid", io->uid, io->pid);
+        s->backend->release(s->io, io);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
     if (c == NULL) {
         logf_(s, "out of memory accepting a connection");
         s->backend->release(s->io, io);
@@ -508,6 +536,7 @@ open_backend(sl_server *s)
     io_cfg.instances = s->cfg.instances;
     io_cfg.backlog = 4096;
     io_cfg.allow_remote = s->cfg.allow_remote;
+    io_cfg.group = s->cfg.share_group ? s->cfg.group : SL_IO_NO_GROUP;
     if (s->cfg.backend != NULL && strcmp(s->cfg.backend, "auto") != 0) {
         s->backend = sl_io_find(s->cfg.backend);
         if (s->backend == NULL)
@@ -549,6 +578,18 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
         s->cfg.conn_buffer = s->cfg.max_frame;
     sl_mutex_init(&s->lock);
     atomic_store_explicit(&s->next_id, 1, memory_order_relaxed);
+    s->cfg.allow_uids = NULL;
+    if (cfg->allow_uids != NULL) {
+        s->allow_uids = malloc((cfg->allow_uids_len + 1) * sizeof(uint32_t));
+        if (s->allow_uids == NULL) {
+            sl_mutex_destroy(&s->lock);
+            free(s);
+            *stage = SL_STAGE_CONFIG;
+            return SL_ENOMEM;
+        }
+        memcpy(s->allow_uids, cfg->allow_uids,
+               cfg->allow_uids_len * sizeof(uint32_t));
+    }
 
     *stage = SL_STAGE_RING;
     rc = sl_ring_open(cfg->ring_bytes, &s->ring);
@@ -627,6 +668,7 @@ fail:
         sl_os_file_close(s->file);
         sl_ring_close(s->ring);
         sl_mutex_destroy(&s->lock);
+        free(s->allow_uids);
         free(s->workers);
         free(s);
     }
@@ -720,6 +762,7 @@ sl_server_close(sl_server *s)
     sl_os_file_close(s->file);
     sl_ring_close(s->ring);
     sl_mutex_destroy(&s->lock);
+    free(s->allow_uids);
     free(s->workers);
     free(s);
 }

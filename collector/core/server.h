@@ -28,6 +28,12 @@ typedef struct sl_server_config {
     unsigned max_producers;   /* concurrent connections */
     size_t conn_buffer;       /* initial per-connection read buffer */
     int allow_remote;         /* Windows */
+    int share_group;          /* POSIX: socket mode 0660 for group */
+    uint32_t group;           /* (ignored unless share_group; else 0600) */
+    const uint32_t *allow_uids; /* peers allowed by user id (the caller
+                                   includes its own); NULL = any peer the
+                                   socket's permissions let in */
+    size_t allow_uids_len;
     const char *backend;      /* "auto" or a backend name */
     sl_server_log_fn log;
     void *log_ctx;
@@ -46,7 +52,8 @@ typedef struct sl_server_stats {
     uint64_t producers_total; /* connections that sent at least a byte */
     uint64_t producers_now;
     uint64_t ended;           /* producers whose connection ended */
-    uint64_t refused;         /* connections refused (max producers) */
+    uint64_t refused;         /* connections refused (max producers,
+                                 a peer uid not in allow_uids) */
     uint64_t events;          /* events written to the ring */
     uint64_t bytes;           /* their payload bytes */
     uint64_t dropped;         /* events dropped (--on-full drop) */

@@ -10,6 +10,11 @@
  * first error and keeps consuming without writing, so workers never block
  * forever; the collector sees sl_writer_error() and stops. Everything
  * written before the failed block stays a valid capture.
+ *
+ * Test-only: the environment variable SLUICE_TEST_WRITER_DELAY_US makes
+ * the writer sleep that many microseconds before each block, a throttled
+ * disk on demand, so the fault suite can fill the ring
+ * (tests/e2e/test_ring_full.sh, docs/reliability.md).
  */
 #include "writer.h"
 
@@ -34,6 +39,7 @@ struct sl_writer {
     atomic_int error;
     /* Statistics for the status line; relaxed, no data depends on it. */
     atomic_uint_least64_t bytes;
+    uint64_t test_delay_ns; /* SLUICE_TEST_WRITER_DELAY_US, 0 = none */
 };
 
 static void
@@ -55,6 +61,8 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
     uint32_t crc;
     int rc;
 
+    if (w->test_delay_ns != 0)
+        sl_os_sleep_ns(w->test_delay_ns);
     sl_cap_block_header(hdr, block_len, w->block_seq, count);
     crc = sl_crc32c(0, hdr, sizeof(hdr));
     crc = sl_crc32c(crc, recs, len);
@@ -71,6 +79,24 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
     w->block_seq++;
     atomic_fetch_add_explicit(&w->bytes, block_len, memory_order_relaxed);
     return 0;
+}
+
+/* The test-only throttle: microseconds, digits only, at most 10 s; any
+ * other value is ignored, so a stray setting cannot stall a collector. */
+static uint64_t
+test_delay_ns(void)
+{
+    const char *v = getenv("SLUICE_TEST_WRITER_DELAY_US");
+    uint64_t us = 0;
+
+    if (v == NULL || *v == '\0')
+        return 0;
+    for (; *v != '\0'; v++) {
+        if (*v < '0' || *v > '9' || us > 10000000u)
+            return 0;
+        us = us * 10 + (uint64_t)(*v - '0');
+    }
+    return us > 10000000u ? 0 : us * 1000u;
 }
 
 static int
@@ -183,6 +209,7 @@ sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
     if (w == NULL)
         return SL_ENOMEM;
     w->cfg = *cfg;
+    w->test_delay_ns = test_delay_ns();
     if (w->cfg.block_target == 0)
         w->cfg.block_target = 1u << 20;
     info.start_ns = cfg->start_ns;

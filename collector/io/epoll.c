@@ -128,7 +128,7 @@ ep_open(const sl_io_config *cfg, sl_io **out)
         io->w[i].evfd = -1;
     }
     rc = sl_listen_unix_open(cfg->path, cfg->backlog ? cfg->backlog : 4096,
-                             &io->listener);
+                             cfg->group, &io->listener);
     if (rc != 0)
         goto fail;
     for (unsigned i = 0; i < n; i++) {

@@ -53,7 +53,11 @@ typedef struct sl_io_config {
                            posted per worker (io_uring) */
     unsigned backlog;   /* listen() backlog (POSIX) */
     int allow_remote;   /* Windows: accept remote clients */
+    uint32_t group;     /* POSIX: share the socket with this group (mode
+                           0660); SL_IO_NO_GROUP: owner only (0600) */
 } sl_io_config;
+
+#define SL_IO_NO_GROUP 0xFFFFFFFFu
 
 typedef struct sl_io_backend {
     const char *name; /* "iocp", "uring", "epoll" */

@@ -6,6 +6,13 @@
  * regular file, a directory or another user's socket is refused, never
  * unlinked or followed. The socket is created 0600 by narrowing the umask
  * around bind(), since fchmod() on a socket does not affect its path.
+ *
+ * With a group (--group), the umask is 0117 instead (mode 0660) and the
+ * file is given to the group with lchown() (which never follows a symlink)
+ * between bind() and listen(). Until listen() a connect is refused
+ * (ECONNREFUSED), so during the moment the file carries our primary group
+ * nobody can connect through it. The file's identity and mode are
+ * checked with lstat() before listen().
  */
 #include "listen_unix.h"
 
@@ -18,6 +25,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "io.h"
 #include "os.h"
 
 static int
@@ -71,11 +79,12 @@ someone_listens(const struct sockaddr_un *sa)
 }
 
 int
-sl_listen_unix_open(const char *path, unsigned backlog, sl_listen_unix *out)
+sl_listen_unix_open(const char *path, unsigned backlog, uint32_t group,
+                    sl_listen_unix *out)
 {
     struct sockaddr_un sa;
     struct stat st;
-    mode_t old_mask;
+    mode_t old_mask, want;
     int fd, rc;
 
     rc = path_to_addr(path, &sa);
@@ -97,18 +106,42 @@ sl_listen_unix_open(const char *path, unsigned backlog, sl_listen_unix *out)
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return sl_err_from_errno(errno);
-    old_mask = umask(0177);
+    want = group == SL_IO_NO_GROUP ? 0600 : 0660;
+    old_mask = umask(07777 & ~want);
     rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old_mask);
     if (rc != 0) {
         rc = sl_err_from_errno(errno);
         goto fail_close;
     }
-    if (listen(fd, (int)backlog) != 0) {
+    if (group != SL_IO_NO_GROUP &&
+        lchown(path, (uid_t)-1, (gid_t)group) != 0) {
         rc = sl_err_from_errno(errno);
         goto fail_unlink;
     }
     if (lstat(path, &st) != 0) {
+        rc = sl_err_from_errno(errno);
+        goto fail_unlink;
+    }
+    /* What we bound, chowned and will unlink must be one socket of ours
+     * (nobody else can rename or replace our entry in a sticky directory),
+     * with exactly the permissions asked for. A default ACL on the
+     * directory overrides the umask; chmod() then sets what we meant. */
+    if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+        rc = SL_EEXIST;
+        goto fail_close;
+    }
+    if ((st.st_mode & 07777) != want &&
+        (chmod(path, want) != 0 || lstat(path, &st) != 0 ||
+         !S_ISSOCK(st.st_mode) || (st.st_mode & 07777) != want)) {
+        rc = SL_EACCES;
+        goto fail_unlink;
+    }
+    if (group != SL_IO_NO_GROUP && st.st_gid != (gid_t)group) {
+        rc = SL_EACCES;
+        goto fail_unlink;
+    }
+    if (listen(fd, (int)backlog) != 0) {
         rc = sl_err_from_errno(errno);
         goto fail_unlink;
     }

@@ -20,11 +20,15 @@ typedef struct sl_listen_unix {
  * A leftover socket file of this user that nobody answers on (a collector
  * that was killed) is reclaimed. Anything else at the path is refused and
  * never unlinked or followed.
+ * @param group  SL_IO_NO_GROUP, or a group id: the socket file is then
+ *               mode 0660 and owned by that group, set before listen() so
+ *               no connection is ever accepted with other permissions.
  * @return 0; SL_EADDRINUSE (a live collector answers on it); SL_EEXIST (a
  *         non-socket, a symlink, or another user's socket is there);
+ *         SL_EACCES (e.g. not allowed to give the socket to that group);
  *         SL_ENAMETOOLONG; others from the OS.
  */
-int sl_listen_unix_open(const char *path, unsigned backlog,
+int sl_listen_unix_open(const char *path, unsigned backlog, uint32_t group,
                         sl_listen_unix *out);
 
 /** Removes the socket file if it is still the one we created. */

@@ -159,7 +159,7 @@ ur_open(const sl_io_config *cfg, sl_io **out)
         }
     }
     rc = sl_listen_unix_open(cfg->path, cfg->backlog ? cfg->backlog : 4096,
-                             &io->listener);
+                             cfg->group, &io->listener);
     if (rc != 0)
         goto fail;
     atomic_store_explicit(&io->accepting, 1, memory_order_relaxed);

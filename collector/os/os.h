@@ -168,6 +168,31 @@ void sl_os_stop_request(void);
 /** 1 once a stop was requested. */
 int sl_os_stop_requested(void);
 
+/* ---- process limits and identity (collector start) --------------------- */
+
+/**
+ * Raises this process's soft limit on open files (RLIMIT_NOFILE) to its
+ * hard limit, so the collector can hold as many connections as the
+ * administrator allows without a wrapper script. Windows has no such
+ * per-process limit: *now is UINT64_MAX.
+ * @param now  Receives the soft limit in force afterwards (UINT64_MAX when
+ *             unlimited), also when raising failed.
+ * @return 0, or the setrlimit error (the old limit stays).
+ */
+int sl_os_raise_fd_limit(uint64_t *now);
+
+/**
+ * The effective user id of this process.
+ * @return 0, or SL_ENOSYS where users have no numeric ids (Windows).
+ */
+int sl_os_user_id(uint32_t *out);
+
+/**
+ * Looks up a group by name, or by number when name is all digits.
+ * @return 0; SL_ENOENT (no such group); SL_ENOSYS (Windows).
+ */
+int sl_os_group_id(const char *name, uint32_t *out);
+
 /* ---- error translation (platform boundary only) ----------------------- */
 
 #ifdef _WIN32

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
@@ -596,5 +598,61 @@ sl_os_exe_dir(char *buf, size_t cap)
     if (slash == NULL)
         return SL_EINVAL;
     *slash = '\0';
+    return 0;
+}
+
+int
+sl_os_raise_fd_limit(uint64_t *now)
+{
+    struct rlimit rl;
+    int rc = 0;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        *now = 0;
+        return sl_err_from_errno(errno);
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t old = rl.rlim_cur;
+
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rc = sl_err_from_errno(errno);
+            rl.rlim_cur = old;
+        }
+    }
+    *now = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+    return rc;
+}
+
+int
+sl_os_user_id(uint32_t *out)
+{
+    *out = (uint32_t)geteuid();
+    return 0;
+}
+
+int
+sl_os_group_id(const char *name, uint32_t *out)
+{
+    struct group gr, *res = NULL;
+    char buf[4096];
+    uint64_t v = 0;
+    const char *p;
+    int e;
+
+    for (p = name; *p >= '0' && *p <= '9' && v <= UINT32_MAX; p++)
+        v = v * 10 + (uint64_t)(*p - '0');
+    if (p != name && *p == '\0' && v < UINT32_MAX) {
+        *out = (uint32_t)v;
+        return 0;
+    }
+    /* A group with more members than fit the buffer gives ERANGE: report
+     * it rather than guess. */
+    e = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+    if (e != 0)
+        return sl_err_from_errno(e);
+    if (res == NULL)
+        return SL_ENOENT;
+    *out = (uint32_t)gr.gr_gid;
     return 0;
 }

@@ -859,3 +859,26 @@ fail:
     LocalFree(wargv);
     return SL_ENOMEM;
 }
+
+int
+sl_os_raise_fd_limit(uint64_t *now)
+{
+    /* Handles are limited only by memory on Windows. */
+    *now = UINT64_MAX;
+    return 0;
+}
+
+int
+sl_os_user_id(uint32_t *out)
+{
+    (void)out;
+    return SL_ENOSYS; /* users are SIDs; the pipe's DACL decides */
+}
+
+int
+sl_os_group_id(const char *name, uint32_t *out)
+{
+    (void)name;
+    (void)out;
+    return SL_ENOSYS;
+}
