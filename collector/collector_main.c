@@ -48,13 +48,15 @@ static const char usage_text[] =
     "  --backend NAME       auto|iocp|uring|epoll (default: auto)\n"
     "  --exit-after N       stop once N producer connections have ended\n"
     "  --duration SECS      stop after SECS seconds\n"
-    "  --stats SECS         print a status line to stderr every SECS seconds\n"
-    "                       (default: 0 = off)\n"
+    "  --stats SECS         status every SECS seconds on stderr: a live line on\n"
+    "                       a terminal, one plain line per interval otherwise\n"
+    "                       (default: 1 on a terminal, 0 = off otherwise)\n"
     "  --allow-remote       Windows: accept remote clients (default: local only)\n"
     "  --group NAME         Linux: share the socket with group NAME (mode 0660;\n"
     "                       default: 0600, this user only)\n"
     "  --allow-uid UID,...  Linux: accept only peers with these user ids (and\n"
     "                       this user); others are closed before the greeting\n"
+    "  --list               list the live sluice pipes on this machine and exit\n"
     "  --help               show this help\n"
     "  --version            show the version and the compiled-in backends\n"
     "\n"
@@ -124,6 +126,48 @@ log_line(void *ctx, const char *line)
     fprintf(stderr, "sluice-collector: %s\n", line);
 }
 
+typedef struct list_ctx {
+    int found;
+} list_ctx;
+
+static void
+list_one(void *p, const char *name, const char *path)
+{
+    list_ctx *lc = p;
+    char greeting[SL_WIRE_GREETING_MAX + 1];
+    uint32_t version, max_frame, id;
+
+    /* Only endpoints that answer with a sluice greeting are collectors;
+     * the probe sends nothing, so the collector does not count it. */
+    if (sl_os_probe_greeting(path, greeting, sizeof(greeting), 300) != 0)
+        return;
+    if (sl_wire_parse_greeting(greeting, strlen(greeting), &version,
+                               &max_frame, &id) != 0)
+        return;
+    if (!lc->found)
+        printf("%-24s %-8s %-10s %s\n", "NAME", "VERSION", "MAX-FRAME",
+               "PATH");
+    lc->found++;
+    printf("%-24s %-8u %-10u %s\n", name, (unsigned)version,
+           (unsigned)max_frame, path);
+}
+
+static int
+list_pipes(void)
+{
+    list_ctx lc = {0};
+    int rc = sl_os_list_pipes(list_one, &lc);
+
+    if (rc != 0) {
+        fprintf(stderr, "sluice-collector: cannot list pipes: %s\n",
+                sl_strerror(rc));
+        return 1;
+    }
+    if (!lc.found)
+        fprintf(stderr, "sluice-collector: no live sluice pipes found\n");
+    return 0;
+}
+
 static const char *
 stage_text(sl_server_stage st)
 {
@@ -154,7 +198,9 @@ main(int argc, char **argv)
     uint32_t allow_uids[65]; /* 64 from --allow-uid, plus our own */
     size_t n_allow = 0;
     uint64_t fd_limit;
-    uint64_t ring_mb = 64, exit_after = 0, duration = 0, stats_every = 0;
+    uint64_t ring_mb = 64, exit_after = 0, duration = 0;
+    uint64_t stats_every = UINT64_MAX; /* "not given" */
+    int live_line;
     uint64_t start, last_stats, last_events = 0, last_bytes = 0;
     int rc, failed = 0;
 
@@ -181,6 +227,8 @@ main(int argc, char **argv)
                 printf(" %s", sl_io_backends[k]->name);
             printf(")\n");
             return 0;
+        } else if (strcmp(a, "--list") == 0) {
+            return list_pipes();
         } else if (strcmp(a, "--force") == 0) {
             cfg.force = 1;
             continue;
@@ -248,6 +296,9 @@ main(int argc, char **argv)
             usage_error("unknown option '%s'", a);
         }
     }
+    live_line = sl_os_isatty(0);
+    if (stats_every == UINT64_MAX)
+        stats_every = live_line ? 1 : 0;
     if (pipe == NULL)
         usage_error("%s", "--pipe NAME is required");
     if (cfg.out_path == NULL)
@@ -351,19 +402,27 @@ main(int argc, char **argv)
         if (stats_every != 0 && now - last_stats >= stats_every * 1000000000u) {
             double secs = (double)(now - last_stats) / 1e9;
 
-            fprintf(stderr, "collector: stats events/s=%.0f MB/s=%.1f "
+            /* On a terminal one line rewritten in place; otherwise one
+             * plain line per interval, for logs. */
+            fprintf(stderr, "%scollector: events/s=%.0f MB/s=%.1f "
                     "producers=%" PRIu64 "/%" PRIu64 " ring=%.0f%% "
-                    "dropped=%" PRIu64 " malformed=%" PRIu64 "\n",
+                    "events=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64
+                    "%s",
+                    live_line ? "\r\033[K" : "",
                     (double)(st.events - last_events) / secs,
                     (double)(st.bytes - last_bytes) / secs / 1e6,
                     st.producers_now, st.producers_total,
                     100.0 * (double)st.ring_used / (double)st.ring_capacity,
-                    st.dropped, st.malformed);
+                    st.events, st.dropped, st.malformed,
+                    live_line ? "" : "\n");
+            fflush(stderr);
             last_stats = now;
             last_events = st.events;
             last_bytes = st.bytes;
         }
     }
+    if (live_line && stats_every != 0)
+        fputs("\r\033[K", stderr);
 
     rc = sl_server_stop(srv);
     sl_server_get_stats(srv, &st);

@@ -23,7 +23,6 @@
  */
 #include "sluice/capture.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include "capfile.h"
 #include "crc32c.h"
 #include "err.h"
+#include "os.h"
 #include "wire.h"
 
 /* Read at least this much per fread, so small records do not cost a call
@@ -331,23 +331,6 @@ find_block(sluice_capture *c)
 
 /* ---- public API ---------------------------------------------------------- */
 
-static int
-open_error(int e)
-{
-    /* stdio is this reader's whole platform boundary: the C library sets
-     * errno, and these are the only values worth telling apart. */
-    switch (e) {
-    case ENOENT:
-        return SL_ENOENT;
-    case EACCES:
-        return SL_EACCES;
-    case ENOMEM:
-        return SL_ENOMEM;
-    default:
-        return SL_EIO;
-    }
-}
-
 static char *
 dup_str(const uint8_t *s, size_t n)
 {
@@ -448,12 +431,9 @@ sluice_capture_open(const char *path, sluice_capture **out)
         return SL_ENOMEM;
     c->state = ST_SEEK;
     c->last_idle_end = NO_POS;
-    errno = 0;
-    c->f = fopen(path, "rb");
-    if (c->f == NULL) {
-        rc = open_error(errno);
+    rc = sl_os_fopen_read(path, &c->f);
+    if (rc != 0)
         goto fail;
-    }
     rc = read_header(c);
     if (rc != 0)
         goto fail;

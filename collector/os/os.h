@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef _WIN32
 #ifndef WIN32_LEAN_AND_MEAN
@@ -101,6 +102,28 @@ int sl_os_pipe_path(const char *name, size_t name_len, char *out, size_t cap,
  */
 int sl_os_pipe_ready(const char *path);
 
+/**
+ * Calls fn(ctx, name, path) for every endpoint that could be a collector's
+ * pipe: POSIX: the sockets named CoreFxPipe_* in $TMPDIR (or /tmp);
+ * Windows: every pipe in \\.\pipe\. Nothing is connected to.
+ * @return 0, or an error opening the directory.
+ */
+int sl_os_list_pipes(void (*fn)(void *ctx, const char *name,
+                                const char *path),
+                     void *ctx);
+
+/**
+ * Connects to the endpoint at path, reads the server's greeting (up to
+ * its NUL, at most cap - 1 bytes) and disconnects without sending a byte,
+ * so a sluice collector does not count the probe as a producer.
+ * @param buf  Receives the NUL-terminated greeting.
+ * @return 0; SL_ETIMEDOUT (no NUL-terminated greeting within timeout_ms);
+ *         SL_ENOENT / SL_EBUSY / SL_EACCES from connecting; SL_EPROTO if
+ *         the peer closed first or sent more than fits.
+ */
+int sl_os_probe_greeting(const char *path, char *buf, size_t cap,
+                         uint32_t timeout_ms);
+
 /* ---- files (the capture writer's output) ------------------------------ */
 
 typedef struct sl_file sl_file;
@@ -153,6 +176,13 @@ int sl_os_proc_wait(sl_proc *p, int *status, sl_proc_usage *usage);
 void sl_os_proc_kill(sl_proc *p);
 /** The directory of the running executable (no trailing separator). */
 int sl_os_exe_dir(char *buf, size_t cap);
+
+/**
+ * Opens a file for binary reading with stdio; path is UTF-8 (Windows:
+ * _wfopen, since fopen takes the ANSI code page there).
+ * @return 0, SL_ENOENT, SL_EACCES, SL_ENOMEM, SL_EIO.
+ */
+int sl_os_fopen_read(const char *path, FILE **out);
 
 /* ---- stop requests ------------------------------------------------------ */
 

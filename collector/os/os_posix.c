@@ -7,6 +7,7 @@
  */
 #include "os.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -15,6 +16,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -324,6 +326,86 @@ sl_os_pipe_ready(const char *path)
     return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+int
+sl_os_list_pipes(void (*fn)(void *ctx, const char *name, const char *path),
+                 void *ctx)
+{
+    static const char prefix[] = "CoreFxPipe_";
+    const char *dir = getenv("TMPDIR");
+    char path[PATH_MAX];
+    struct dirent *de;
+    struct stat st;
+    DIR *d;
+
+    if (dir == NULL || dir[0] == '\0')
+        dir = "/tmp";
+    d = opendir(dir);
+    if (d == NULL)
+        return sl_err_from_errno(errno);
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, prefix, sizeof(prefix) - 1) != 0)
+            continue;
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+            sizeof(path))
+            continue;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            fn(ctx, de->d_name + sizeof(prefix) - 1, path);
+    }
+    closedir(d);
+    return 0;
+}
+
+int
+sl_os_probe_greeting(const char *path, char *buf, size_t cap,
+                     uint32_t timeout_ms)
+{
+    struct sockaddr_un sa;
+    uint64_t deadline = sl_os_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    size_t n = 0, len = strlen(path);
+    int fd, rc = SL_ETIMEDOUT;
+
+    if (cap == 0 || len >= sizeof(sa.sun_path))
+        return SL_EINVAL;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, len);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return sl_err_from_errno(errno);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        rc = sl_err_from_errno(errno);
+        close(fd);
+        return rc;
+    }
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        uint64_t now = sl_os_mono_ns();
+        ssize_t r;
+
+        if (now >= deadline)
+            break;
+        if (poll(&p, 1, (int)((deadline - now) / 1000000u) + 1) <= 0)
+            continue;
+        r = recv(fd, buf + n, cap - 1 - n, 0);
+        if (r <= 0) {
+            rc = SL_EPROTO;
+            break;
+        }
+        n += (size_t)r;
+        if (memchr(buf, '\0', n) != NULL) {
+            rc = 0;
+            break;
+        }
+        if (n == cap - 1) {
+            rc = SL_EPROTO;
+            break;
+        }
+    }
+    close(fd);
+    buf[rc == 0 ? strlen(buf) : 0] = '\0';
+    return rc;
+}
+
 /* ---- files ------------------------------------------------------------- */
 
 struct sl_file {
@@ -416,6 +498,19 @@ sl_os_file_close(sl_file *f)
         rc = sl_err_from_errno(errno);
     free(f);
     return rc;
+}
+
+int
+sl_os_fopen_read(const char *path, FILE **out)
+{
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL)
+        return errno == ENOENT || errno == EACCES || errno == ENOMEM
+                   ? sl_err_from_errno(errno)
+                   : SL_EIO;
+    *out = f;
+    return 0;
 }
 
 /* ---- stop requests ------------------------------------------------------ */

@@ -21,6 +21,7 @@
 #include <psapi.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -401,6 +402,101 @@ sl_os_pipe_ready(const char *path)
     ready = WaitNamedPipeW(w, 1) || GetLastError() == ERROR_SEM_TIMEOUT;
     free(w);
     return ready;
+}
+
+int
+sl_os_list_pipes(void (*fn)(void *ctx, const char *name, const char *path),
+                 void *ctx)
+{
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(L"\\\\.\\pipe\\*", &fd);
+    char name[MAX_PATH * 3], path[MAX_PATH * 3 + 16];
+
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD e = GetLastError();
+        /* Wine's pipe file system cannot be enumerated (it answers
+         * ERROR_BAD_DEV_TYPE); Windows can. */
+        if (e == ERROR_BAD_DEV_TYPE)
+            return SL_ENOSYS;
+        return e == ERROR_FILE_NOT_FOUND ? 0 : sl_err_from_win32(e);
+    }
+    do {
+        if (WideCharToMultiByte(CP_UTF8, 0, fd.cFileName, -1, name,
+                                (int)sizeof(name), NULL, NULL) <= 0)
+            continue;
+        snprintf(path, sizeof(path), "\\\\.\\pipe\\%s", name);
+        fn(ctx, name, path);
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+    return 0;
+}
+
+int
+sl_os_probe_greeting(const char *path, char *buf, size_t cap,
+                     uint32_t timeout_ms)
+{
+    wchar_t *w;
+    HANDLE h, ev;
+    OVERLAPPED ov;
+    size_t n = 0;
+    int rc = SL_ETIMEDOUT;
+    uint64_t deadline = sl_os_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+
+    if (cap == 0)
+        return SL_EINVAL;
+    buf[0] = '\0';
+    if (utf8_to_wide(path, &w) != 0)
+        return SL_EINVAL;
+    h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                    FILE_FLAG_OVERLAPPED, NULL);
+    free(w);
+    if (h == INVALID_HANDLE_VALUE)
+        return sl_err_from_win32(GetLastError());
+    ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (ev == NULL) {
+        CloseHandle(h);
+        return SL_ENOMEM;
+    }
+    while (n < cap - 1) {
+        DWORD got = 0, wait_ms;
+        uint64_t now = sl_os_mono_ns();
+
+        if (now >= deadline)
+            break;
+        wait_ms = (DWORD)((deadline - now) / 1000000u) + 1;
+        memset(&ov, 0, sizeof(ov));
+        ov.hEvent = ev;
+        ResetEvent(ev);
+        if (!ReadFile(h, buf + n, (DWORD)(cap - 1 - n), NULL, &ov) &&
+            GetLastError() != ERROR_IO_PENDING) {
+            rc = SL_EPROTO;
+            break;
+        }
+        if (WaitForSingleObject(ev, wait_ms) != WAIT_OBJECT_0) {
+            /* Never leave the OVERLAPPED behind while I/O may complete. */
+            CancelIoEx(h, &ov);
+            GetOverlappedResult(h, &ov, &got, TRUE);
+            n += got;
+            break;
+        }
+        if (!GetOverlappedResult(h, &ov, &got, FALSE) || got == 0) {
+            rc = SL_EPROTO;
+            break;
+        }
+        n += got;
+        if (memchr(buf, '\0', n) != NULL) {
+            rc = 0;
+            break;
+        }
+    }
+    if (rc != 0 && n > 0 && memchr(buf, '\0', n) != NULL)
+        rc = 0;
+    if (n == cap - 1 && rc != 0)
+        rc = SL_EPROTO;
+    CloseHandle(ev);
+    CloseHandle(h);
+    buf[rc == 0 ? strlen(buf) : 0] = '\0';
+    return rc;
 }
 
 /* ---- files ------------------------------------------------------------- */
@@ -858,6 +954,26 @@ fail_out:
 fail:
     LocalFree(wargv);
     return SL_ENOMEM;
+}
+
+int
+sl_os_fopen_read(const char *path, FILE **out)
+{
+    wchar_t *w;
+    FILE *f;
+    DWORD e;
+
+    if (utf8_to_wide(path, &w) != 0)
+        return SL_EINVAL;
+    f = _wfopen(w, L"rb");
+    e = GetLastError();
+    free(w);
+    if (f == NULL)
+        return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND
+                   ? SL_ENOENT
+                   : e == ERROR_ACCESS_DENIED ? SL_EACCES : SL_EIO;
+    *out = f;
+    return 0;
 }
 
 int

@@ -67,4 +67,21 @@ mode=$(stat -c %a "$WORK/CoreFxPipe_cli7")
 [ "$mode" = 600 ] || fail "socket mode $mode, want 600"
 "$PRODUCER" --pipe cli7 --count 1 >/dev/null
 wait_collector c4
+
+# --list finds live collectors (and only them) without counting as a producer.
+start_collector c5 --pipe listed --out "$WORK/f.sluice" --exit-after 1
+: >"$WORK/CoreFxPipe_not-a-socket"
+python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$WORK/CoreFxPipe_dead"
+[ "$(status "$COLLECTOR" --list)" = 0 ] || fail "--list failed"
+grep -Eq "^listed +1 +1048576 +$WORK/CoreFxPipe_listed$" "$WORK/out" || fail "--list output: $(cat "$WORK/out")"
+[ "$(wc -l <"$WORK/out")" = 2 ] || fail "--list listed something that is not a live collector: $(cat "$WORK/out")"
+"$PRODUCER" --pipe listed --count 3 >/dev/null
+wait_collector c5
+expect_line "$WORK/c5.out" "collector: producers=1 events=3 bytes=192 dropped=0 malformed=0"
+
+# --stats N off a terminal: one plain line per interval on stderr.
+start_collector c6 --pipe stats --out "$WORK/g.sluice" --stats 1 --duration 3
+wait_collector c6
+n=$(grep -c '^collector: events/s=[0-9]* MB/s=[0-9.]* producers=0/0 ring=0% events=0 dropped=0 malformed=0$' "$WORK/c6.err" || true)
+[ "$n" -ge 1 ] || fail "no plain stats lines: $(cat "$WORK/c6.err")"
 echo "ok"
