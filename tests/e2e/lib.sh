@@ -88,3 +88,31 @@ expect_verify() { # expect_verify CAPTURE EXACT-VERIFY-LINE
   [ "$rc" = 0 ] || { echo "$out" >&2; fail "verify exited $rc"; }
   grep -qxF -- "$2" <<<"$out" || { echo "$out" >&2; fail "expected: $2"; }
 }
+
+# ---- memory bounds (the fault suite; docs/reliability.md) -----------------
+# The collector's documented bound on its peak resident memory:
+#   ring + connections × (64 KiB buffer + 4 KiB state) + 32 MiB fixed
+# (code, thread stacks, allocator arenas, io_uring rings). Sanitizer builds
+# add shadow memory and quarantines, so there the bound is not checked.
+sanitized() { grep -qa -e __asan_init -e __tsan_init "$COLLECTOR"; }
+
+# watch_mem PID: samples the process's peak RSS (VmHWM, KiB) into
+# $WORK/hwm.PID every 50 ms until it exits (a background job).
+watch_mem() {
+  local pid=$1
+  ( while v=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status" 2>/dev/null) &&
+          [ -n "$v" ]; do
+      echo "$v" >"$WORK/hwm.$pid"; sleep 0.05
+    done ) &
+}
+
+# expect_mem_bound PID RING_MIB CONNECTIONS: the last VmHWM sample of PID
+# (watch_mem) is within the bound above.
+expect_mem_bound() {
+  local pid=$1 ring_mb=$2 conns=$3 hwm bound
+  hwm=$(cat "$WORK/hwm.$pid" 2>/dev/null) || fail "no memory sample for $pid"
+  bound=$(( ring_mb * 1024 + conns * 68 + 32 * 1024 ))
+  note "peak RSS ${hwm} KiB (bound ${bound} KiB: ring ${ring_mb} MiB, $conns connections)"
+  sanitized && { note "sanitizer build: memory bound not checked"; return 0; }
+  [ "$hwm" -le "$bound" ] || fail "peak RSS $hwm KiB above the bound $bound KiB"
+}

@@ -5,10 +5,11 @@ tests to prove the document and to inject protocol violations.
 
 binary_client.py PATH --count N [--name NAME] [--size BYTES]
                  [--fault none|garbage|too-big|len0|len-max|truncated]
-                 [--fault-at K]
+                 [--fault-at K] [--hold]
 Sends magic, hello, then N events (type 1, seq 0..N-1); with a fault, the
 K-th frame is replaced by the violation (and, for truncated, the stream ends
-inside that frame).
+inside that frame). --hold: after sending, print "sent" and stay connected
+(at most 60 s) so the test can SIGKILL us mid-frame.
 """
 import argparse
 import os
@@ -34,6 +35,7 @@ def main():
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--fault", default="none")
     ap.add_argument("--fault-at", type=int, default=-1)
+    ap.add_argument("--hold", action="store_true")
     a = ap.parse_args()
 
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -69,6 +71,9 @@ def main():
         s.sendall(bytes(out))
     except (BrokenPipeError, ConnectionResetError):
         pass  # the collector closed us for the fault
+    if a.hold:
+        print("sent", flush=True)
+        time.sleep(60)
     s.close()
 
 
