@@ -29,6 +29,8 @@
 
 enum { OP_NONE, OP_READ, OP_WRITE };
 
+#define ACCEPT_PAUSE_NS 100000000u /* 100 ms */
+
 typedef struct ep_conn {
     sl_io_conn base; /* first: the core sees only this */
     int fd;
@@ -46,6 +48,7 @@ typedef struct ep_worker {
     int epfd;
     int evfd;          /* wake-ups */
     int listening;     /* the listener is in this epoll set */
+    uint64_t resume_ns; /* accepts paused (out of descriptors) until then */
     ep_conn *ready;    /* completed operations not yet reported (LIFO is */
     ep_conn **ready_tail; /* fine but FIFO is fairer) */
 } ep_worker;
@@ -167,6 +170,20 @@ fail:
     return rc;
 }
 
+/* Out of descriptors (or memory): the pending connection stays in the
+ * backlog, and the listener, level-triggered, would wake this worker again
+ * at once, forever. Take it out of the set for a while instead, as nginx
+ * does; ep_wait() puts it back. */
+static void
+pause_accepts(sl_io *io, ep_worker *w)
+{
+    if (w->listening) {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, io->listener.fd, NULL);
+        w->listening = 0;
+    }
+    w->resume_ns = sl_os_mono_ns() + ACCEPT_PAUSE_NS;
+}
+
 /* Accepts what is pending; each new connection becomes an SL_IO_ACCEPT. */
 static void
 accept_some(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n)
@@ -180,8 +197,12 @@ accept_some(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n)
         int fd = accept4(io->listener.fd, NULL, NULL,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-        if (fd < 0)
-            return; /* EAGAIN: drained; EMFILE etc.: try on next wake */
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM)
+                pause_accepts(io, w);
+            return; /* EAGAIN: drained */
+        }
         c = calloc(1, sizeof(*c));
         if (c == NULL) {
             close(fd);
@@ -246,10 +267,26 @@ ep_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
     int k;
 
     *n = 0;
-    if (!atomic_load_explicit(&io->accepting, memory_order_relaxed) &&
-        w->listening) {
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, io->listener.fd, NULL);
-        w->listening = 0;
+    if (!atomic_load_explicit(&io->accepting, memory_order_relaxed)) {
+        if (w->listening) {
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, io->listener.fd, NULL);
+            w->listening = 0;
+        }
+    } else if (w->resume_ns != 0) {
+        if (sl_os_mono_ns() >= w->resume_ns) {
+            struct epoll_event e;
+
+            e.events = EPOLLIN | EPOLLEXCLUSIVE;
+            e.data.ptr = &listener_mark;
+            if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->listener.fd, &e) == 0) {
+                w->listening = 1;
+                w->resume_ns = 0;
+            } else {
+                w->resume_ns = sl_os_mono_ns() + ACCEPT_PAUSE_NS;
+            }
+        } else if (timeout_ms < 0 || timeout_ms > 100) {
+            timeout_ms = 100; /* come back to resume accepting */
+        }
     }
     k = epoll_wait(w->epfd, evs,
                    (int)(cap < 64 ? cap : 64), w->ready ? 0 : timeout_ms);

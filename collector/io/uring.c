@@ -39,6 +39,7 @@
 #define TAG_CANCEL 3u
 #define TAG_MASK 7u
 
+#define ACCEPT_PAUSE_NS 100000000u /* 100 ms */
 #define SQ_ENTRIES 256u
 #define CQ_ENTRIES 4096u
 
@@ -60,6 +61,7 @@ typedef struct ur_worker {
     int accept_armed;
     int accept_cancelled;
     int multishot; /* multishot accept works (5.19+); else one-shot */
+    uint64_t accept_resume_ns; /* out of descriptors: re-arm from then */
 } ur_worker;
 
 struct sl_io {
@@ -209,10 +211,16 @@ on_accept_cqe(sl_io *io, unsigned wi, const struct io_uring_cqe *cqe,
     if (!(cqe->flags & IORING_CQE_F_MORE))
         w->accept_armed = 0;
     if (cqe->res < 0) {
-        /* Multishot accept unsupported: fall back to one-shot. Other
-         * errors (EMFILE, ECANCELED) just leave it to be re-armed. */
+        /* Multishot accept unsupported: fall back to one-shot. Out of
+         * descriptors (or memory): the connection stays in the backlog and
+         * an accept re-armed at once would fail at once, forever; wait a
+         * while first. Other errors (ECANCELED) just leave it to be
+         * re-armed. */
         if (cqe->res == -EINVAL && w->multishot)
             w->multishot = 0;
+        if (cqe->res == -EMFILE || cqe->res == -ENFILE ||
+            cqe->res == -ENOBUFS || cqe->res == -ENOMEM)
+            w->accept_resume_ns = sl_os_mono_ns() + ACCEPT_PAUSE_NS;
         return;
     }
     c = calloc(1, sizeof(*c));
@@ -242,7 +250,13 @@ ur_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
 
     *n = 0;
     accepting = atomic_load_explicit(&io->accepting, memory_order_relaxed);
-    if (accepting && !w->accept_armed)
+    if (accepting && !w->accept_armed && w->accept_resume_ns != 0) {
+        if (sl_os_mono_ns() >= w->accept_resume_ns)
+            w->accept_resume_ns = 0;
+        else if (timeout_ms < 0 || timeout_ms > 100)
+            timeout_ms = 100; /* come back to re-arm */
+    }
+    if (accepting && !w->accept_armed && w->accept_resume_ns == 0)
         arm_accept(io, w);
     if (!accepting && w->accept_armed && !w->accept_cancelled) {
         struct io_uring_sqe *sqe = get_sqe(w);
