@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Disk errors while producers are sending: the capture file hits the file
 # size limit (RLIMIT_FSIZE, `ulimit -f`; SIGXFSZ is ignored so the write
-# fails with EFBIG), and, where this machine lets us mount a 1 MiB tmpfs,
-# a full disk (ENOSPC). Each time the collector prints one clear error
+# fails with EFBIG), and, where this machine lets us mount a 4 MiB tmpfs,
+# a full disk (ENOSPC). 4 MiB: blocks are up to 1 MiB, so a few whole ones
+# fit before the error. Each time the collector prints one clear error
 # line, stops by itself without hanging, exits 1, and leaves a file that
 # reads back up to its last whole block: `sluice-dump --verify` finds no
 # gap and no corrupt block, only an incomplete file (a torn tail or no
 # close record), exit 3, never 4.
 source "$(dirname "$0")/lib.sh"
-N=$(scaled 100000)
+N=$(scaled 200000)
 mnt=$WORK/small
 trap 'umount "$mnt" 2>/dev/null || true; cleanup' EXIT
 
@@ -24,7 +25,7 @@ run_full() {
   grep -qxF "sluice-collector: writing $cap failed: $reason; stopping (the file is valid up to the last whole block)" \
     "$WORK/$label.err" || fail "error line: $(cat "$WORK/$label.err")"
   size=$(stat -c %s "$cap")
-  [ "$size" -le 1048576 ] || fail "file is $size bytes, above the 1 MiB limit"
+  [ "$size" -le $(( 4 << 20 )) ] || fail "file is $size bytes, above the 4 MiB limit"
   out=$("$DUMP" "$cap" --verify 2>&1) || rc=$?
   note "$label: $size bytes; $out"
   [ "$rc" = 3 ] || fail "verify exited $rc, expected 3 (incomplete): $out"
@@ -33,16 +34,16 @@ run_full() {
 }
 
 for b in $(backends); do
-  note "backend $b: RLIMIT_FSIZE 1 MiB"
+  note "backend $b: RLIMIT_FSIZE 4 MiB"
   cap=$WORK/fsize-$b.sluice
-  ulimit -S -f 1024   # KiB: the collector inherits a 1 MiB file size limit
+  ulimit -S -f 4096   # KiB: the collector inherits a 4 MiB file size limit
   start_collector "fsize-$b" --pipe "fsize-$b" --out "$cap" --backend "$b"
   ulimit -S -f "$(ulimit -H -f)"
   run_full "fsize-$b" "$cap" "file too large"
 
   mkdir -p "$mnt"
-  if mount -t tmpfs -o size=1m tmpfs "$mnt" 2>/dev/null; then
-    note "backend $b: ENOSPC on a 1 MiB tmpfs"
+  if mount -t tmpfs -o size=4m tmpfs "$mnt" 2>/dev/null; then
+    note "backend $b: ENOSPC on a 4 MiB tmpfs"
     cap=$mnt/nospc-$b.sluice
     start_collector "nospc-$b" --pipe "nospc-$b" --out "$cap" --backend "$b"
     run_full "nospc-$b" "$cap" "no space left on device"
