@@ -4,7 +4,8 @@
 # Does nothing for packages already installed; needs root (or sudo) otherwise.
 set -euo pipefail
 
-pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev socat python3 "$@")
+# nodejs runs examples/node in the tests; groff-base checks the man pages.
+pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev socat python3 nodejs groff-base "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
