@@ -3,15 +3,36 @@
  * on top of the transport (transport.h), the wire format (wire.h) and the
  * OS layer (os.h).
  *
- * One mutex guards the handle. emit takes it, gives the event the next
- * sequence number and the current time, and appends the frame (binary) or
- * line (text) to a batch buffer; when the buffer cannot take the event it
- * is written first, while the lock is still held. Holding the lock across
- * the write is deliberate: it keeps the bytes on the wire in sequence
- * order, and a write that blocks because the collector applies
- * backpressure blocks every emitter, which is the lossless behaviour the
- * design promises. A background thread flushes a non-empty buffer every
- * flush_interval_ms so a quiet producer's events are not held back.
+ * Buffers ("lanes"). Each thread that emits on a handle gets a lane of its
+ * own: a buffer of buffer_bytes that only that thread appends to. Appending
+ * needs no lock and no atomic read-modify-write: the owner writes the frame
+ * after its lane's tail and publishes it with a release store of the tail.
+ * A thread finds its lane through a small thread-local cache keyed by the
+ * handle and its generation (a number never reused, so a cached entry of a
+ * closed handle can never match a new handle at the same address). At
+ * most MAX_LANES threads get lanes; later threads, and any thread that
+ * finds no lane, share one more lane under a mutex (shared_lock), which
+ * also carries the hello. A thread keeps the same lane for the handle's
+ * life, so its events keep their order; a thread that starts after
+ * another has exited may take over that thread's lane (lanes are found by
+ * the address of a thread-local variable, which a live thread never shares).
+ *
+ * Writing ("draining"). Every write to the transport happens under
+ * write_lock, which a drainer holds while it takes a lane's committed bytes
+ * [head, tail), writes them and advances head. Sequence numbers are given
+ * at that moment, in wire order: the drainer patches the seq field of each
+ * frame it writes (the emitter leaves it zero), so the stream's seq is
+ * 0, 1, 2, ... exactly as the collector reads it, whichever threads the
+ * frames came from. An owner whose lane is full takes write_lock, drains
+ * the shared lane (so the hello always goes first) and its own lane, and
+ * starts its lane again from offset 0; only the owner moves its tail, so
+ * only it may reset. Holding write_lock across the write keeps the bytes
+ * in order and lets the collector's lossless backpressure block emitters.
+ * A background thread drains every lane each flush_interval_ms.
+ *
+ * Timestamps are read by the emitting thread when it appends (or passed
+ * by the caller to sluice_producer_emit_ts), so within one thread they
+ * follow that thread's order; across threads only seq orders events.
  *
  * The first failed write is sticky: the connection is unusable after a
  * partial write, so every later call returns that same error.
@@ -22,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "endian.h"
 #include "err.h"
 #include "os.h"
 #include "transport.h"
@@ -37,34 +59,89 @@
 #define MIN_BUFFER_BYTES 4096u
 #define DEFAULT_FLUSH_INTERVAL_MS 100u
 #define GREETING_TIMEOUT_MS 5000u /* when connect_timeout_ms is 0 */
+/* Threads with a lane of their own per handle; the rest share one. Bounds
+ * a handle's memory at (MAX_LANES + 1) * buffer_bytes. */
+#define MAX_LANES 16u
+/* Handles a thread remembers its lane for without a lookup. */
+#define TL_SLOTS 4u
+
+/* Thread-local storage in the shared library: initial-exec avoids a
+ * __tls_get_addr call per emit; the block is a few dozen bytes, well within
+ * the static TLS surplus the dynamic loader keeps for dlopen(). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#define SL_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define SL_TLS _Thread_local
+#endif
+
+typedef struct lane {
+    uint8_t *buf;
+    size_t cap;
+    /* Bytes appended. Written only by the owner (the thread the lane
+     * belongs to, or the holder of shared_lock for the shared lane), with
+     * release: it publishes the frame bytes before it to drainers, whose
+     * acquire load pairs with it. The owner resets it to 0 only while it
+     * holds write_lock, when head == tail. */
+    _Atomic size_t tail;
+    /* Bytes already written to the transport. Guarded by write_lock. */
+    size_t head;
+    /* The owning thread's token (address of its thread-local cache); 0
+     * for the shared lane. Set before the lane is published. */
+    uintptr_t owner;
+    /* Statistics, written by the owner only (load + store, no RMW) and
+     * read relaxed by sluice_producer_counts(); they publish nothing. */
+    _Atomic uint64_t events;
+    _Atomic uint64_t bytes;
+    /* The list of lanes; published with release by lane_new(), read with
+     * acquire by drainers. Lanes are freed only by close. */
+    struct lane *_Atomic next;
+} lane;
 
 struct sluice_producer {
     sl_transport *t;
-    sl_mutex lock;
-    sl_cond wake; /* signalled by close to stop the flush thread */
-    sl_thread *flusher;
-    uint32_t flush_interval_ms;
+    uint64_t gen; /* never reused; keys the thread-local cache */
 
     /* Fixed after open. */
     uint32_t id;
     uint32_t max_frame;
     size_t max_payload;
+    size_t lane_bytes;
     int text;
 
-    /* Guarded by lock. */
-    int stopping;
-    int err; /* sticky write error, 0 while healthy */
+    /* write_lock guards every transport write, seq and every lane's head.
+     * Lock order: shared_lock, then write_lock. */
+    sl_mutex write_lock;
     uint64_t seq;
-    uint8_t *buf;
-    size_t cap;
-    size_t used;
+    int magic_pending; /* the shared lane still starts with the magic */
+    /* Sticky write error; set under write_lock, read anywhere (relaxed:
+     * a reader that misses it fails on its next write instead). */
+    atomic_int err;
 
-    /* Written under lock, read by sluice_producer_counts() without it;
-     * relaxed is enough because the two counts are only statistics and
-     * publish no other memory. */
-    _Atomic uint64_t events;
-    _Atomic uint64_t bytes;
+    sl_mutex shared_lock; /* the owner side of the shared lane */
+    lane shared;
+
+    sl_mutex lanes_lock; /* guards adding lanes and nlanes */
+    unsigned nlanes;
+
+    /* The flush thread sleeps on `wake` under `ctl`. */
+    sl_mutex ctl;
+    sl_cond wake;
+    int stopping; /* guarded by ctl */
+    sl_thread *flusher;
+    uint32_t flush_interval_ms;
 };
+
+typedef struct tl_slot {
+    const sluice_producer *p;
+    uint64_t gen;
+    lane *l;
+} tl_slot;
+
+static SL_TLS tl_slot tl_cache[TL_SLOTS];
+static SL_TLS unsigned tl_victim;
+/* Handle generations; 0 is never given, so an empty cache slot matches
+ * nothing. */
+static _Atomic uint64_t next_gen = 1;
 
 void
 sluice_producer_opts_init(sluice_producer_opts *opts)
@@ -171,20 +248,271 @@ read_greeting(sl_transport *t, uint32_t timeout_ms, char *g, size_t *len)
     return SL_EPROTO; /* 64 bytes and no NUL: not a sluice collector */
 }
 
-/* Writes the batch buffer. Called with p->lock held and p->err == 0. */
-static int
-write_buffer(sluice_producer *p)
-{
-    int rc = 0;
+/* ---- lanes --------------------------------------------------------------- */
 
-    if (p->used > 0) {
-        rc = sl_transport_write(p->t, p->buf, p->used);
-        p->used = 0;
-        if (rc != 0)
-            p->err = rc;
+static int
+lane_init(lane *l, size_t cap, uintptr_t owner)
+{
+    l->buf = malloc(cap);
+    if (l->buf == NULL)
+        return SL_ENOMEM;
+    l->cap = cap;
+    atomic_init(&l->tail, 0);
+    l->head = 0;
+    l->owner = owner;
+    atomic_init(&l->events, 0);
+    atomic_init(&l->bytes, 0);
+    atomic_init(&l->next, NULL);
+    return 0;
+}
+
+/*
+ * The lane of the calling thread: its own (found or created under
+ * lanes_lock), or the shared one when MAX_LANES threads already have
+ * theirs. Remembered in the thread-local cache.
+ */
+static lane *
+lane_lookup(sluice_producer *p)
+{
+    uintptr_t me = (uintptr_t)&tl_cache;
+    lane *l, *found = NULL;
+    tl_slot *slot;
+
+    sl_mutex_lock(&p->lanes_lock);
+    for (l = atomic_load_explicit(&p->shared.next, memory_order_acquire);
+         l != NULL; l = atomic_load_explicit(&l->next, memory_order_acquire))
+        if (l->owner == me) {
+            found = l;
+            break;
+        }
+    if (found == NULL && p->nlanes < MAX_LANES) {
+        l = malloc(sizeof(*l));
+        if (l != NULL && lane_init(l, p->lane_bytes, me) == 0) {
+            /* Release pairs with the drainers' acquire walk: the lane's
+             * fields are set before it becomes reachable. */
+            atomic_store_explicit(
+                &l->next,
+                atomic_load_explicit(&p->shared.next, memory_order_relaxed),
+                memory_order_relaxed);
+            atomic_store_explicit(&p->shared.next, l, memory_order_release);
+            p->nlanes++;
+            found = l;
+        } else {
+            free(l);
+        }
+    }
+    sl_mutex_unlock(&p->lanes_lock);
+    if (found == NULL)
+        found = &p->shared; /* out of lanes or memory: share */
+    slot = &tl_cache[tl_victim++ % TL_SLOTS];
+    slot->p = p;
+    slot->gen = p->gen;
+    slot->l = found;
+    return found;
+}
+
+static inline lane *
+my_lane(sluice_producer *p)
+{
+    for (unsigned i = 0; i < TL_SLOTS; i++)
+        if (tl_cache[i].p == p && tl_cache[i].gen == p->gen)
+            return tl_cache[i].l;
+    return lane_lookup(p);
+}
+
+/* ---- draining (write_lock held) ----------------------------------------- */
+
+/* Gives each event frame in buf[0..len) the next sequence number. The
+ * hello (type 0xFF00) is not an event and keeps seq 0. */
+static void
+number_frames(sluice_producer *p, uint8_t *buf, size_t len)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        uint32_t flen = sl_load_le32(buf + off);
+
+        if (sl_load_le16(buf + off + 4) != SL_WIRE_T_HELLO)
+            sl_store_le64(buf + off + 8, p->seq++);
+        off += flen;
+    }
+}
+
+/* Writes lane l's committed bytes. With write_lock held. */
+static int
+drain_lane(sluice_producer *p, lane *l)
+{
+    /* Acquire pairs with the owner's release of tail: the frame bytes
+     * before it are complete. */
+    size_t tail = atomic_load_explicit(&l->tail, memory_order_acquire);
+    size_t head = l->head;
+    int rc;
+
+    if (tail == head)
+        return 0;
+    l->head = tail;
+    rc = atomic_load_explicit(&p->err, memory_order_relaxed);
+    if (rc != 0)
+        return rc; /* dead connection: discard */
+    if (!p->text) {
+        size_t off = head;
+
+        /* The magic, first in the shared lane, is not a frame. */
+        if (l == &p->shared && p->magic_pending) {
+            off += SL_WIRE_MAGIC_LEN;
+            p->magic_pending = 0;
+        }
+        number_frames(p, l->buf + off, tail - off);
+    }
+    rc = sl_transport_write(p->t, l->buf + head, tail - head);
+    if (rc != 0)
+        atomic_store_explicit(&p->err, rc, memory_order_relaxed);
+    return rc;
+}
+
+/* Writes the shared lane, then every lane. With write_lock held. */
+static int
+drain_all(sluice_producer *p)
+{
+    int rc = drain_lane(p, &p->shared);
+
+    for (lane *l = atomic_load_explicit(&p->shared.next, memory_order_acquire);
+         l != NULL; l = atomic_load_explicit(&l->next, memory_order_acquire)) {
+        int lrc = drain_lane(p, l);
+
+        if (rc == 0)
+            rc = lrc;
     }
     return rc;
 }
+
+/*
+ * The owner of lane l found no room: write what is queued (the shared lane
+ * first, so the hello always leads) and start the lane again at offset 0.
+ * With write_lock held; only the owner may reset its tail.
+ */
+static int
+drain_own_locked(sluice_producer *p, lane *l)
+{
+    int rc = drain_lane(p, &p->shared);
+
+    if (l != &p->shared) {
+        int lrc = drain_lane(p, l);
+
+        if (rc == 0)
+            rc = lrc;
+    }
+    /* head == tail now; drainers read both only under write_lock. */
+    l->head = 0;
+    atomic_store_explicit(&l->tail, 0, memory_order_release);
+    return rc != 0 ? rc : atomic_load_explicit(&p->err, memory_order_relaxed);
+}
+
+static int
+make_room(sluice_producer *p, lane *l)
+{
+    int rc;
+
+    sl_mutex_lock(&p->write_lock);
+    rc = drain_own_locked(p, l);
+    sl_mutex_unlock(&p->write_lock);
+    return rc;
+}
+
+static inline void
+count_event(lane *l, size_t len)
+{
+    atomic_store_explicit(
+        &l->events,
+        atomic_load_explicit(&l->events, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    atomic_store_explicit(
+        &l->bytes,
+        atomic_load_explicit(&l->bytes, memory_order_relaxed) + len,
+        memory_order_relaxed);
+}
+
+/* An event larger than a lane: queued bytes first, then the event straight
+ * from the caller's memory. The owner of l calls this. */
+static int
+write_big(sluice_producer *p, lane *l, uint16_t type, uint64_t ts,
+          const void *data, size_t len)
+{
+    uint8_t hdr[SL_WIRE_FRAME_HDR];
+    int rc;
+
+    sl_mutex_lock(&p->write_lock);
+    rc = drain_own_locked(p, l);
+    if (rc == 0) {
+        if (p->text) {
+            rc = sl_transport_write(p->t, data, len);
+            if (rc == 0)
+                rc = sl_transport_write(p->t, "\n", 1);
+        } else {
+            sl_wire_frame_header(hdr, (uint32_t)(SL_WIRE_FRAME_HDR + len),
+                                 type, p->seq, ts);
+            rc = sl_transport_write(p->t, hdr, sizeof(hdr));
+            if (rc == 0)
+                rc = sl_transport_write(p->t, data, len);
+            p->seq++;
+        }
+        if (rc != 0)
+            atomic_store_explicit(&p->err, rc, memory_order_relaxed);
+    }
+    sl_mutex_unlock(&p->write_lock);
+    if (rc == 0)
+        count_event(l, len);
+    return rc;
+}
+
+/* Appends one event to lane l, whose owner the caller is. */
+static int
+append(sluice_producer *p, lane *l, uint16_t type, int have_ts, uint64_t ts,
+       const void *data, size_t len)
+{
+    size_t frame = p->text ? len + 1 : SL_WIRE_FRAME_HDR + len;
+    size_t tail = atomic_load_explicit(&l->tail, memory_order_relaxed);
+    uint8_t *dst;
+    int rc;
+
+    rc = atomic_load_explicit(&p->err, memory_order_relaxed);
+    if (rc != 0)
+        return rc;
+    if (frame > l->cap - tail) {
+        if (frame > l->cap) {
+            if (!have_ts && !p->text)
+                ts = sl_os_now_ns();
+            return write_big(p, l, type, ts, data, len);
+        }
+        rc = make_room(p, l);
+        if (rc != 0)
+            return rc;
+        tail = 0;
+    }
+    dst = l->buf + tail;
+    if (p->text) {
+        if (len > 0)
+            memcpy(dst, data, len);
+        dst[len] = '\n';
+    } else {
+        /* The frame header of wire.h (sl_wire_frame_header()), written
+         * inline; seq is given when the frame is written (number_frames). */
+        sl_store_le32(dst, (uint32_t)frame);
+        sl_store_le16(dst + 4, type);
+        sl_store_le16(dst + 6, 0);
+        sl_store_le64(dst + 8, 0);
+        sl_store_le64(dst + 16, have_ts ? ts : sl_os_now_ns());
+        if (len > 0)
+            memcpy(dst + SL_WIRE_FRAME_HDR, data, len);
+    }
+    /* Release: the frame bytes above before the new tail (pairs with the
+     * acquire in drain_lane()). */
+    atomic_store_explicit(&l->tail, tail + frame, memory_order_release);
+    count_event(l, len);
+    return 0;
+}
+
+/* ---- the flush thread ---------------------------------------------------- */
 
 static void
 flush_thread(void *arg)
@@ -192,17 +520,22 @@ flush_thread(void *arg)
     sluice_producer *p = arg;
     uint64_t interval_ns = (uint64_t)p->flush_interval_ms * 1000000u;
 
-    sl_mutex_lock(&p->lock);
+    sl_mutex_lock(&p->ctl);
     while (!p->stopping) {
-        (void)sl_cond_timedwait(&p->wake, &p->lock, interval_ns);
+        (void)sl_cond_timedwait(&p->wake, &p->ctl, interval_ns);
         if (p->stopping)
             break;
+        sl_mutex_unlock(&p->ctl);
         /* An early (spurious) wake-up just flushes a little sooner. */
-        if (p->err == 0)
-            (void)write_buffer(p);
+        sl_mutex_lock(&p->write_lock);
+        (void)drain_all(p);
+        sl_mutex_unlock(&p->write_lock);
+        sl_mutex_lock(&p->ctl);
     }
-    sl_mutex_unlock(&p->lock);
+    sl_mutex_unlock(&p->ctl);
 }
+
+/* ---- the API ------------------------------------------------------------- */
 
 int
 sluice_producer_open(const char *name, size_t name_len,
@@ -234,16 +567,14 @@ sluice_producer_open(const char *name, size_t name_len,
     p = calloc(1, sizeof(*p));
     if (p == NULL)
         return SLUICE_ENOMEM;
-    p->buf = malloc(cap);
-    if (p->buf == NULL) {
-        rc = SLUICE_ENOMEM;
+    rc = lane_init(&p->shared, cap, 0);
+    if (rc != 0)
         goto free_p;
-    }
-    p->cap = cap;
+    p->lane_bytes = cap;
     p->text = opts->text != 0;
     p->flush_interval_ms = opts->flush_interval_ms;
-    atomic_init(&p->events, 0);
-    atomic_init(&p->bytes, 0);
+    p->gen = atomic_fetch_add_explicit(&next_gen, 1, memory_order_relaxed);
+    atomic_init(&p->err, 0);
 
     rc = sl_transport_open(name, name_len, opts->connect_timeout_ms, &p->t);
     if (rc != 0)
@@ -266,7 +597,8 @@ sluice_producer_open(const char *name, size_t name_len,
                              : (size_t)max_frame - SL_WIRE_FRAME_HDR;
 
     if (!p->text) {
-        /* Magic and hello go out with the first batch. */
+        /* Magic and hello go out with the first write, from the shared
+         * lane, which every drain writes first. */
         if (opts->name != NULL) {
             label = opts->name;
             label_len = opts->name_len;
@@ -274,14 +606,20 @@ sluice_producer_open(const char *name, size_t name_len,
             label = exe;
             label_len = exe_base_name(exe, sizeof(exe));
         }
-        rc = sl_wire_hello_encode(p->buf, p->cap, sl_os_pid(), label,
-                                  label_len, sl_os_now_ns(), &hello_len);
+        rc = sl_wire_hello_encode(p->shared.buf, p->shared.cap, sl_os_pid(),
+                                  label, label_len, sl_os_now_ns(),
+                                  &hello_len);
         if (rc != 0)
             goto close_t;
-        p->used = hello_len;
+        atomic_store_explicit(&p->shared.tail, hello_len,
+                              memory_order_relaxed);
+        p->magic_pending = 1;
     }
 
-    sl_mutex_init(&p->lock);
+    sl_mutex_init(&p->write_lock);
+    sl_mutex_init(&p->shared_lock);
+    sl_mutex_init(&p->lanes_lock);
+    sl_mutex_init(&p->ctl);
     sl_cond_init(&p->wake);
     if (p->flush_interval_ms > 0) {
         rc = sl_os_thread_start(flush_thread, p, &p->flusher);
@@ -293,24 +631,25 @@ sluice_producer_open(const char *name, size_t name_len,
 
 destroy_sync:
     sl_cond_destroy(&p->wake);
-    sl_mutex_destroy(&p->lock);
+    sl_mutex_destroy(&p->ctl);
+    sl_mutex_destroy(&p->lanes_lock);
+    sl_mutex_destroy(&p->shared_lock);
+    sl_mutex_destroy(&p->write_lock);
 close_t:
     sl_transport_close(p->t);
 free_buf:
-    free(p->buf);
+    free(p->shared.buf);
 free_p:
     free(p);
     return rc;
 }
 
-int
-sluice_producer_emit(sluice_producer *p, uint16_t type, const void *data,
-                     size_t len)
+static int
+emit_common(sluice_producer *p, uint16_t type, int have_ts, uint64_t ts,
+            const void *data, size_t len)
 {
-    uint8_t hdr[SL_WIRE_FRAME_HDR];
-    size_t hdr_len, frame;
-    uint64_t ts;
-    int rc = 0;
+    lane *l;
+    int rc;
 
     if (p == NULL || (data == NULL && len > 0) || type > SLUICE_TYPE_MAX)
         return SLUICE_EINVAL;
@@ -318,56 +657,27 @@ sluice_producer_emit(sluice_producer *p, uint16_t type, const void *data,
         return SLUICE_ETOOBIG;
     if (p->text && len > 0 && memchr(data, '\n', len) != NULL)
         return SLUICE_EINVAL;
-    hdr_len = p->text ? 0 : SL_WIRE_FRAME_HDR;
-    frame = hdr_len + len + (p->text ? 1 : 0);
-
-    sl_mutex_lock(&p->lock);
-    if (p->err != 0) {
-        rc = p->err;
-        goto unlock;
-    }
-    if (p->used + frame > p->cap) {
-        rc = write_buffer(p);
-        if (rc != 0)
-            goto unlock;
-    }
-    /* Read the clock under the lock so timestamps follow sequence order
-     * (as far as the wall clock itself does not step back). Text lines
-     * carry no timestamp. */
-    ts = p->text ? 0 : sl_os_now_ns();
-    if (frame <= p->cap) {
-        uint8_t *dst = p->buf + p->used;
-
-        if (!p->text) {
-            sl_wire_frame_header(dst, (uint32_t)frame, type, p->seq, ts);
-            dst += SL_WIRE_FRAME_HDR;
-        }
-        if (len > 0)
-            memcpy(dst, data, len);
-        if (p->text)
-            dst[len] = '\n';
-        p->used += frame;
-    } else {
-        /* Larger than the whole buffer (which write_buffer emptied): send
-         * it in place instead of copying it in pieces. */
-        if (!p->text)
-            sl_wire_frame_header(hdr, (uint32_t)frame, type, p->seq, ts);
-        rc = p->text ? sl_transport_write(p->t, data, len)
-                     : sl_transport_write(p->t, hdr, SL_WIRE_FRAME_HDR);
-        if (rc == 0)
-            rc = p->text ? sl_transport_write(p->t, "\n", 1)
-                         : sl_transport_write(p->t, data, len);
-        if (rc != 0) {
-            p->err = rc;
-            goto unlock;
-        }
-    }
-    p->seq++;
-    atomic_fetch_add_explicit(&p->events, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->bytes, len, memory_order_relaxed);
-unlock:
-    sl_mutex_unlock(&p->lock);
+    l = my_lane(p);
+    if (l != &p->shared)
+        return append(p, l, type, have_ts, ts, data, len);
+    sl_mutex_lock(&p->shared_lock);
+    rc = append(p, l, type, have_ts, ts, data, len);
+    sl_mutex_unlock(&p->shared_lock);
     return rc;
+}
+
+int
+sluice_producer_emit(sluice_producer *p, uint16_t type, const void *data,
+                     size_t len)
+{
+    return emit_common(p, type, 0, 0, data, len);
+}
+
+int
+sluice_producer_emit_ts(sluice_producer *p, uint16_t type, uint64_t ts_ns,
+                        const void *data, size_t len)
+{
+    return emit_common(p, type, 1, ts_ns, data, len);
 }
 
 int
@@ -377,9 +687,11 @@ sluice_producer_flush(sluice_producer *p)
 
     if (p == NULL)
         return SLUICE_EINVAL;
-    sl_mutex_lock(&p->lock);
-    rc = p->err != 0 ? p->err : write_buffer(p);
-    sl_mutex_unlock(&p->lock);
+    sl_mutex_lock(&p->write_lock);
+    rc = drain_all(p);
+    if (rc == 0)
+        rc = atomic_load_explicit(&p->err, memory_order_relaxed);
+    sl_mutex_unlock(&p->write_lock);
     return rc;
 }
 
@@ -399,36 +711,54 @@ void
 sluice_producer_counts(const sluice_producer *p, uint64_t *events,
                        uint64_t *bytes)
 {
+    uint64_t ev = 0, by = 0;
+
+    if (p != NULL)
+        for (const lane *l = &p->shared; l != NULL;
+             l = atomic_load_explicit(&l->next, memory_order_acquire)) {
+            ev += atomic_load_explicit(&l->events, memory_order_relaxed);
+            by += atomic_load_explicit(&l->bytes, memory_order_relaxed);
+        }
     if (events != NULL)
-        *events = p != NULL ? atomic_load_explicit(&p->events,
-                                                   memory_order_relaxed)
-                            : 0;
+        *events = ev;
     if (bytes != NULL)
-        *bytes = p != NULL
-                     ? atomic_load_explicit(&p->bytes, memory_order_relaxed)
-                     : 0;
+        *bytes = by;
 }
 
 int
 sluice_producer_close(sluice_producer *p)
 {
+    lane *l, *next;
     int rc;
 
     if (p == NULL)
         return 0;
-    sl_mutex_lock(&p->lock);
+    sl_mutex_lock(&p->ctl);
     p->stopping = 1;
     sl_cond_signal(&p->wake);
-    sl_mutex_unlock(&p->lock);
+    sl_mutex_unlock(&p->ctl);
     sl_os_thread_join(p->flusher);
 
     /* The flush thread is gone; no other call may run during close. */
-    rc = p->err != 0 ? p->err : write_buffer(p);
+    sl_mutex_lock(&p->write_lock);
+    rc = drain_all(p);
+    if (rc == 0)
+        rc = atomic_load_explicit(&p->err, memory_order_relaxed);
+    sl_mutex_unlock(&p->write_lock);
 
     sl_transport_close(p->t);
+    for (l = atomic_load_explicit(&p->shared.next, memory_order_relaxed);
+         l != NULL; l = next) {
+        next = atomic_load_explicit(&l->next, memory_order_relaxed);
+        free(l->buf);
+        free(l);
+    }
     sl_cond_destroy(&p->wake);
-    sl_mutex_destroy(&p->lock);
-    free(p->buf);
+    sl_mutex_destroy(&p->ctl);
+    sl_mutex_destroy(&p->lanes_lock);
+    sl_mutex_destroy(&p->shared_lock);
+    sl_mutex_destroy(&p->write_lock);
+    free(p->shared.buf);
     free(p);
     return rc;
 }

@@ -7,9 +7,13 @@
  * large writes (64 KiB by default); a flush timer bounds the latency of a
  * quiet producer.
  *
- * Threads: sluice_producer_emit() and sluice_producer_flush() may be called
- * from many threads of one process at once on the same handle; events from
- * one thread keep their order. open/close belong to one thread, and no
+ * Threads: sluice_producer_emit(), sluice_producer_emit_ts() and
+ * sluice_producer_flush() may be called from many threads of one process at
+ * once on the same handle; events from one thread keep their order, and
+ * sequence numbers follow the order in which events reach the collector.
+ * Each of the first 16 threads that emit on a handle gets a buffer of its
+ * own (buffer_bytes each), so emitting takes no lock; further threads
+ * share one buffer under a lock. open/close belong to one thread, and no
  * other call may run on the handle during or after close.
  *
  * Blocking: emit blocks only when the local buffer is full and the write
@@ -85,7 +89,22 @@ SLUICE_API int sluice_producer_open(const char *name, size_t name_len,
 SLUICE_API int sluice_producer_emit(sluice_producer *p, uint16_t type,
                                     const void *data, size_t len);
 
-/** Writes everything queued so far. Blocks until written. */
+/**
+ * Like sluice_producer_emit(), but with the caller's timestamp instead of
+ * reading the clock: for callers that already have one (tracers, replays),
+ * and the cheapest way to emit (reading the clock costs about as much as
+ * the rest of an emit).
+ * @param ts_ns  Nanoseconds since 1970-01-01 UTC (the unit and epoch
+ *               sluice_producer_emit() uses); recorded as given. Ignored
+ *               in text mode, whose lines carry no timestamp.
+ * @return As sluice_producer_emit().
+ */
+SLUICE_API int sluice_producer_emit_ts(sluice_producer *p, uint16_t type,
+                                       uint64_t ts_ns, const void *data,
+                                       size_t len);
+
+/** Writes everything queued so far, by every thread. Blocks until
+ *  written. */
 SLUICE_API int sluice_producer_flush(sluice_producer *p);
 
 /** The producer id the collector assigned (from the greeting). */
@@ -94,7 +113,7 @@ SLUICE_API uint32_t sluice_producer_id(const sluice_producer *p);
 /** The largest payload emit accepts, in bytes. */
 SLUICE_API size_t sluice_producer_max_payload(const sluice_producer *p);
 
-/** Events and payload bytes emitted so far. */
+/** Events and payload bytes emitted so far (queued or written). */
 SLUICE_API void sluice_producer_counts(const sluice_producer *p,
                                        uint64_t *events, uint64_t *bytes);
 

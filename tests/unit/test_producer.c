@@ -456,6 +456,136 @@ Test(producer, four_threads_emit_concurrently_without_loss_or_reorder)
     server_cleanup(&s);
 }
 
+/* Runs `threads` emitters of emitter_main() on p, `waves` times one after
+ * another (threads of a later wave may take over lanes of ended ones), and
+ * checks what arrived: seq 0, 1, 2, ... and each thread's own order. */
+static void
+run_emitters(uint32_t threads, uint32_t waves, size_t buffer_bytes)
+{
+    sluice_producer_opts o;
+    sluice_producer *p;
+    emitter *em = calloc(threads, sizeof(*em));
+    sl_thread **th = calloc(threads, sizeof(*th));
+    uint32_t *next = calloc((size_t)threads * waves, sizeof(*next));
+    uint64_t n_ev = 0, total = (uint64_t)threads * waves * PER_THREAD;
+    server s;
+    sl_wire w;
+    events e;
+
+    cr_assert(em != NULL && th != NULL && next != NULL);
+    server_start(&s, SRV_NORMAL, TEST_MAX_FRAME);
+    sluice_producer_opts_init(&o);
+    o.buffer_bytes = buffer_bytes;
+    o.flush_interval_ms = 1;
+    p = open_producer(&s, &o);
+    for (uint32_t wave = 0; wave < waves; wave++) {
+        for (uint32_t t = 0; t < threads; t++) {
+            em[t].p = p;
+            em[t].index = wave * threads + t;
+            em[t].rc = 0;
+            cr_assert_eq(sl_os_thread_start(emitter_main, &em[t], &th[t]), 0);
+        }
+        for (uint32_t t = 0; t < threads; t++) {
+            sl_os_thread_join(th[t]);
+            cr_assert_eq(em[t].rc, 0, "thread %u: %s", t,
+                         sluice_strerror(em[t].rc));
+        }
+    }
+    sluice_producer_counts(p, &n_ev, NULL);
+    cr_assert_eq(n_ev, total);
+    cr_assert_eq(sluice_producer_close(p), 0);
+    server_join(&s);
+
+    parse_received(&s, &w, &e);
+    cr_assert_eq(e.n, 1 + total);
+    for (size_t i = 1; i < e.n; i++) {
+        const sl_wire_event *ev = &e.ev[i];
+        uint32_t t = sl_load_le32(ev->payload);
+
+        cr_assert_eq(ev->seq, i - 1, "sequence gap at event %zu", i);
+        cr_assert_lt(t, threads * waves);
+        cr_assert_eq(sl_load_le32(ev->payload + 4), next[t],
+                     "thread %u out of order", t);
+        next[t]++;
+    }
+    for (uint32_t t = 0; t < threads * waves; t++)
+        cr_assert_eq(next[t], PER_THREAD);
+    free(e.ev);
+    free(next);
+    free(th);
+    free(em);
+    server_cleanup(&s);
+}
+
+Test(producer, more_threads_than_lanes_share_a_buffer_without_loss_or_reorder)
+{
+    /* 24 threads: 16 get lanes of their own, 8 share the locked one. */
+    run_emitters(24, 1, 4096);
+}
+
+Test(producer, threads_that_end_leave_their_events_and_free_lanes_reused)
+{
+    /* 3 waves of 12 threads: later waves run after earlier threads have
+     * ended, with their events still queued in lanes. */
+    run_emitters(12, 3, 65536);
+}
+
+Test(producer, emit_ts_records_the_callers_timestamp)
+{
+    sluice_producer_opts o;
+    sluice_producer *p;
+    uint64_t before = sl_os_now_ns();
+    server s;
+    sl_wire w;
+    events e;
+
+    server_start(&s, SRV_NORMAL, TEST_MAX_FRAME);
+    sluice_producer_opts_init(&o);
+    o.flush_interval_ms = 0;
+    p = open_producer(&s, &o);
+    cr_assert_eq(sluice_producer_emit_ts(p, 7, 12345, "a", 1), 0);
+    cr_assert_eq(sluice_producer_emit(p, 8, "b", 1), 0);
+    cr_assert_eq(sluice_producer_emit_ts(p, 9, UINT64_MAX, "c", 1), 0);
+    cr_assert_eq(sluice_producer_emit_ts(p, 0xF000, 1, "d", 1),
+                 SLUICE_EINVAL);
+    cr_assert_eq(sluice_producer_emit_ts(NULL, 1, 1, "d", 1), SLUICE_EINVAL);
+    cr_assert_eq(sluice_producer_close(p), 0);
+    server_join(&s);
+
+    parse_received(&s, &w, &e);
+    cr_assert_eq(e.n, 4);
+    cr_assert_eq(e.ev[1].ts, 12345u);
+    cr_assert_eq(e.ev[1].type, 7);
+    cr_assert_eq(e.ev[1].seq, 0u);
+    cr_assert_geq(e.ev[2].ts, before);
+    cr_assert_eq(e.ev[2].seq, 1u);
+    cr_assert_eq(e.ev[3].ts, UINT64_MAX);
+    cr_assert_eq(e.ev[3].seq, 2u);
+    cr_assert(payload_is(&e.ev[3], "c"));
+    free(e.ev);
+    server_cleanup(&s);
+}
+
+Test(producer, emit_ts_in_text_mode_sends_the_line_without_a_timestamp)
+{
+    sluice_producer_opts o;
+    sluice_producer *p;
+    server s;
+
+    server_start(&s, SRV_NORMAL, TEST_MAX_FRAME);
+    sluice_producer_opts_init(&o);
+    o.text = 1;
+    p = open_producer(&s, &o);
+    cr_assert_eq(sluice_producer_emit_ts(p, 0, 99, "one", 3), 0);
+    cr_assert_eq(sluice_producer_emit_ts(p, 0, 99, "t\nwo", 4),
+                 SLUICE_EINVAL);
+    cr_assert_eq(sluice_producer_close(p), 0);
+    server_join(&s);
+    cr_assert_eq(s.len, 4);
+    cr_assert_eq(memcmp(s.data, "one\n", 4), 0);
+    server_cleanup(&s);
+}
+
 Test(producer, text_mode_sends_one_line_per_event)
 {
     sluice_producer_opts o;
