@@ -42,7 +42,7 @@ for b in $(backends); do
   torn=$(sed 's/.* torn_tail_bytes=//' <<<"$out")
 
   # Cut the tail back to the last whole block, then append the first K
-  # bytes of the first block: a block that a crash cut short.
+  # bytes of a real block: a block that a crash cut short.
   whole=$(( $(stat -c %s "$cap") - torn ))
   truncate -s "$whole" "$cap"
   python3 - "$cap" 1000 <<'PY'
@@ -50,11 +50,15 @@ import struct, sys
 path, k = sys.argv[1], int(sys.argv[2])
 with open(path, "rb") as f:
     data = f.read()
-hdr = struct.unpack_from("<I", data, 12)[0]
-blen = struct.unpack_from("<I", data, hdr + 4)[0]
-assert blen > k, "first block too short"
+pos = struct.unpack_from("<I", data, 12)[0]   # the first block
+while True:   # the first block longer than k (blocks are back to back)
+    blen = struct.unpack_from("<I", data, pos + 4)[0]
+    if blen > k:
+        break
+    pos += blen
+    assert pos + 8 <= len(data), "no block longer than %d bytes" % k
 with open(path, "ab") as f:
-    f.write(data[hdr:hdr + k])
+    f.write(data[pos:pos + k])
 PY
   verify_rc "$cap"; out=$OUT; note "with a torn block: $out"
   [ "$RC" = 3 ] || fail "torn block: verify exited $RC, expected 3: $out"
