@@ -40,9 +40,14 @@ PY
   done
   grep -q sent "$WORK/killed-$b.out" || fail "the mid-frame client did not send"
   kill -KILL "$kpid"
-  # The victim connects at once and sends 20k events/s; kill it while it
-  # is busy (how many it sent does not matter, see below).
-  sleep 1
+  # The victim sends 20k events/s; kill it once its connect record is in
+  # the file and it has been busy for a moment (how many it sent does not
+  # matter, see below).
+  for _ in $(seq 1 200); do
+    grep -qa victim "$cap" && break
+    sleep 0.05
+  done
+  sleep 0.5
   kill -KILL "$vpid" 2>/dev/null || true
   wait_collector "c-$b"
   wait
