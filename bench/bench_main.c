@@ -10,8 +10,16 @@
  * exit. Collector CPU time matters as much as wall time here: producers and
  * collector share the cores, so msgs per collector CPU-second is the
  * fairer figure on a small machine.
+ *
+ * --sweep 1,4,16,64,256 runs one case per producer count (each sending
+ * --total events in all) and prints a table; --svg FILE draws msgs/s and
+ * msgs per collector CPU-second against producers as a plain SVG chart,
+ * written here (no plotting dependency). On a terminal a progress line on
+ * stderr shows elapsed time, producers done and capture bytes written.
  */
 #include <inttypes.h>
+#include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +62,13 @@ static const char usage_text[] =
     "  --bin-dir DIR     where sluice-collector and sluice-producer are\n"
     "                    (default: beside this program or its build siblings)\n"
     "  --json            print the result as one JSON object instead\n"
+    "  --sweep LIST      one case per producer count in LIST (e.g.\n"
+    "                    1,4,16,64,256), printed as a table (JSON Lines\n"
+    "                    with --json); each case sends --total events\n"
+    "  --total N         events per sweep case, all producers together\n"
+    "                    (default: 4000000)\n"
+    "  --svg FILE        with --sweep: also draw msgs/s against producers\n"
+    "                    into FILE (SVG)\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 success and nothing lost, 1 runtime error or loss,\n"
@@ -152,21 +167,434 @@ verify_capture(const char *path, uint64_t producers, uint64_t count,
     return rc == 1 ? 0 : rc;
 }
 
-int
-main(int argc, char **argv)
+typedef struct bench_cfg {
+    const char *collector, *producer, *backend, *dir, *workers, *ring_mb;
+    uint64_t producers, count, size;
+    int keep, progress;
+} bench_cfg;
+
+typedef struct bench_result {
+    uint64_t producers, total, found, bytes, lost;
+    double secs, cpu, rss_mb;
+} bench_result;
+
+/* ---- the progress line (a terminal on stderr only) ------------------- */
+
+typedef struct progress {
+    const char *cap;
+    uint64_t producers, t0;
+    atomic_uint_least64_t done;
+    atomic_int stop;
+    sl_mutex lock;
+    sl_cond wake;
+    sl_thread *thread;
+} progress;
+
+static long long
+file_size(const char *path)
 {
-    uint64_t producers = 4, count = 1000000, size = 64;
-    const char *backend = "auto", *dir = NULL, *bin_dir = NULL;
-    const char *workers = NULL, *ring_mb = NULL;
-    int json = 0, keep = 0, rc, status, failed = 0;
-    char self_dir[1024], collector[1200], producer[1200];
+    FILE *f = fopen(path, "rb");
+    long long n = -1;
+
+    if (f == NULL)
+        return -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+static void
+progress_main(void *arg)
+{
+    progress *pr = arg;
+
+    sl_mutex_lock(&pr->lock);
+    while (!atomic_load(&pr->stop)) {
+        long long bytes;
+
+        (void)sl_cond_timedwait(&pr->wake, &pr->lock, 250000000u);
+        if (atomic_load(&pr->stop))
+            break;
+        bytes = file_size(pr->cap);
+        fprintf(stderr, "\rbench: %.1f s, %" PRIu64 "/%" PRIu64
+                " producers done, %.0f MB captured   ",
+                (double)(sl_os_mono_ns() - pr->t0) / 1e9,
+                (uint64_t)atomic_load(&pr->done), pr->producers,
+                bytes > 0 ? (double)bytes / 1e6 : 0.0);
+        fflush(stderr);
+    }
+    sl_mutex_unlock(&pr->lock);
+    /* Clear the line so the result prints on a clean one. */
+    fprintf(stderr, "\r%70s\r", "");
+    fflush(stderr);
+}
+
+static void
+progress_start(progress *pr, const char *cap, uint64_t producers)
+{
+    pr->cap = cap;
+    pr->producers = producers;
+    pr->t0 = sl_os_mono_ns();
+    atomic_init(&pr->done, 0);
+    atomic_init(&pr->stop, 0);
+    sl_mutex_init(&pr->lock);
+    sl_cond_init(&pr->wake);
+    if (sl_os_thread_start(progress_main, pr, &pr->thread) != 0)
+        pr->thread = NULL;
+}
+
+static void
+progress_stop(progress *pr)
+{
+    if (pr->thread == NULL)
+        return;
+    sl_mutex_lock(&pr->lock);
+    atomic_store(&pr->stop, 1);
+    sl_cond_signal(&pr->wake);
+    sl_mutex_unlock(&pr->lock);
+    sl_os_thread_join(pr->thread);
+    sl_cond_destroy(&pr->wake);
+    sl_mutex_destroy(&pr->lock);
+}
+
+/* ---- one case ----------------------------------------------------------- */
+
+/* Runs one case; fills *res. Returns 0, or 1 on a runtime error or loss
+ * (already reported on stderr). */
+static int
+run_case(const bench_cfg *cfg, bench_result *res)
+{
     char cap[1200], pipe[128], out_path[1300], path[512];
     char count_s[32], size_s[32], n_s[32], name[64];
     sl_proc *cproc, **procs;
     sl_proc_usage cu;
-    uint64_t t0, t1, found = 0, gaps = 0, total, bytes;
-    double secs;
+    uint64_t t0, t1, found = 0, gaps = 0, producers = cfg->producers;
+    progress pr;
+    int rc, status, failed = 0;
 
+    memset(&cu, 0, sizeof(cu));
+    snprintf(pipe, sizeof(pipe), "sluice-bench-%" PRIu32 "-%" PRIu64,
+             sl_os_pid(), sl_os_mono_ns() % 1000000u);
+    snprintf(cap, sizeof(cap), "%s" SEP "%s.sluice", cfg->dir, pipe);
+    snprintf(out_path, sizeof(out_path), "%s.out", cap);
+    rc = sl_os_pipe_path(pipe, strlen(pipe), path, sizeof(path), NULL);
+    if (rc != 0) {
+        fprintf(stderr, "sluice-bench: pipe name: %s\n", sl_strerror(rc));
+        return 1;
+    }
+    snprintf(n_s, sizeof(n_s), "%" PRIu64, producers);
+    snprintf(count_s, sizeof(count_s), "%" PRIu64, cfg->count);
+    snprintf(size_s, sizeof(size_s), "%" PRIu64, cfg->size);
+
+    {
+        const char *cargv[20];
+        int k = 0;
+
+        cargv[k++] = cfg->collector;
+        cargv[k++] = "--pipe";
+        cargv[k++] = pipe;
+        cargv[k++] = "--out";
+        cargv[k++] = cap;
+        cargv[k++] = "--exit-after";
+        cargv[k++] = n_s;
+        cargv[k++] = "--backend";
+        cargv[k++] = cfg->backend;
+        if (cfg->workers) {
+            cargv[k++] = "--workers";
+            cargv[k++] = cfg->workers;
+        }
+        if (cfg->ring_mb) {
+            cargv[k++] = "--ring-mb";
+            cargv[k++] = cfg->ring_mb;
+        }
+        cargv[k] = NULL;
+        rc = sl_os_spawn(cargv, out_path, &cproc);
+        if (rc != 0) {
+            fprintf(stderr, "sluice-bench: cannot start %s: %s\n",
+                    cfg->collector, sl_strerror(rc));
+            return 1;
+        }
+    }
+    /* Wait for the endpoint so collector start-up is not timed. */
+    for (int i = 0; i < 1000 && !sl_os_pipe_ready(path); i++)
+        sl_os_sleep_ns(5000000u);
+
+    procs = calloc(producers, sizeof(*procs));
+    if (procs == NULL) {
+        sl_os_proc_kill(cproc);
+        sl_os_proc_wait(cproc, &status, NULL);
+        return 1;
+    }
+    t0 = sl_os_mono_ns();
+    if (cfg->progress)
+        progress_start(&pr, cap, producers);
+    for (uint64_t i = 0; i < producers; i++) {
+        const char *pargv[14];
+
+        snprintf(name, sizeof(name), "bench-%" PRIu64, i);
+        pargv[0] = cfg->producer;
+        pargv[1] = "--pipe";
+        pargv[2] = pipe;
+        pargv[3] = "--count";
+        pargv[4] = count_s;
+        pargv[5] = "--size";
+        pargv[6] = size_s;
+        pargv[7] = "--name";
+        pargv[8] = name;
+        pargv[9] = "--connect-timeout";
+        pargv[10] = "10000";
+        pargv[11] = NULL;
+        rc = sl_os_spawn(pargv, DEVNULL, &procs[i]);
+        if (rc != 0) {
+            fprintf(stderr, "sluice-bench: cannot start %s: %s\n",
+                    cfg->producer, sl_strerror(rc));
+            failed = 1;
+            producers = i;
+            break;
+        }
+    }
+    for (uint64_t i = 0; i < producers; i++) {
+        sl_os_proc_wait(procs[i], &status, NULL);
+        if (cfg->progress)
+            atomic_fetch_add(&pr.done, 1);
+        if (status != 0) {
+            fprintf(stderr, "sluice-bench: producer %" PRIu64 " exited "
+                    "with status %d\n", i, status);
+            failed = 1;
+        }
+    }
+    free(procs);
+    if (failed) {
+        /* Some producers never connected: --exit-after would never be
+         * reached. */
+        sl_os_proc_kill(cproc);
+    }
+    sl_os_proc_wait(cproc, &status, &cu);
+    t1 = sl_os_mono_ns();
+    if (cfg->progress)
+        progress_stop(&pr);
+    if (status != 0 && !failed) {
+        fprintf(stderr, "sluice-bench: collector exited with status %d\n",
+                status);
+        failed = 1;
+    }
+    remove(out_path);
+
+    res->producers = producers;
+    res->total = producers * cfg->count;
+    res->bytes = res->total * cfg->size;
+    rc = verify_capture(cap, producers, cfg->count, &found, &gaps);
+    if (rc != 0) {
+        fprintf(stderr, "sluice-bench: cannot read %s: %s\n", cap,
+                sl_strerror(rc));
+        failed = 1;
+    }
+    if (!cfg->keep)
+        remove(cap);
+    res->found = found;
+    res->secs = (double)(t1 - t0) / 1e9;
+    res->cpu = cu.cpu_seconds;
+    res->rss_mb = (double)cu.max_rss / 1048576.0;
+    res->lost = (found < res->total ? res->total - found : 0) + gaps;
+    if (res->lost != 0) {
+        fprintf(stderr, "sluice-bench: %" PRIu64 " events lost or out "
+                "of order\n", res->lost);
+        failed = 1;
+    }
+    return failed;
+}
+
+static double
+msgs_per_s(const bench_result *r)
+{
+    return r->secs > 0 ? (double)r->total / r->secs : 0;
+}
+
+static double
+msgs_per_cpu_s(const bench_result *r)
+{
+    return r->cpu > 0 ? (double)r->found / r->cpu : 0;
+}
+
+static void
+print_line(const bench_result *r, const bench_cfg *cfg, int json)
+{
+    if (json)
+        printf("{\"producers\":%" PRIu64 ",\"events\":%" PRIu64
+               ",\"bytes\":%" PRIu64 ",\"seconds\":%.3f,\"msgs_per_s\":"
+               "%.0f,\"mb_per_s\":%.1f,\"lost\":%" PRIu64
+               ",\"collector_cpu_s\":%.3f,\"msgs_per_cpu_s\":%.0f,"
+               "\"collector_rss_mb\":%.1f,\"size\":%" PRIu64
+               ",\"backend\":\"%s\"}\n",
+               r->producers, r->found, r->bytes, r->secs, msgs_per_s(r),
+               (double)r->bytes / r->secs / 1e6, r->lost, r->cpu,
+               msgs_per_cpu_s(r), r->rss_mb, cfg->size, cfg->backend);
+    else
+        printf("bench: producers=%" PRIu64 " events=%" PRIu64
+               " bytes=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f "
+               "mb_per_s=%.1f lost=%" PRIu64 " collector_cpu_s=%.3f "
+               "msgs_per_cpu_s=%.0f collector_rss_mb=%.1f\n",
+               r->producers, r->found, r->bytes, r->secs, msgs_per_s(r),
+               (double)r->bytes / r->secs / 1e6, r->lost, r->cpu,
+               msgs_per_cpu_s(r), r->rss_mb);
+    fflush(stdout);
+}
+
+/* ---- the sweep chart ----------------------------------------------------- */
+
+/* A round step for about `want` ticks up to max: 1, 2 or 5 times 10^k. */
+static double
+nice_step(double max, int want)
+{
+    double raw = max / want, mag = pow(10, floor(log10(raw)));
+
+    if (raw / mag <= 1)
+        return mag;
+    if (raw / mag <= 2)
+        return 2 * mag;
+    if (raw / mag <= 5)
+        return 5 * mag;
+    return 10 * mag;
+}
+
+/* msgs/s and msgs per collector CPU-second against producers (log2 x). */
+static int
+write_svg(const char *path, const bench_result *r, size_t n,
+          const bench_cfg *cfg)
+{
+    const double W = 720, H = 440, L = 80, R = 30, T = 70, B = 60;
+    double pw = W - L - R, ph = H - T - B, ymax = 0, step, xmin, xmax;
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL) {
+        fprintf(stderr, "sluice-bench: cannot write %s\n", path);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (msgs_per_s(&r[i]) > ymax)
+            ymax = msgs_per_s(&r[i]);
+        if (msgs_per_cpu_s(&r[i]) > ymax)
+            ymax = msgs_per_cpu_s(&r[i]);
+    }
+    ymax = ymax > 0 ? ymax / 1e6 : 1;
+    step = nice_step(ymax, 5);
+    ymax = ceil(ymax / step) * step;
+    xmin = log2((double)r[0].producers);
+    xmax = log2((double)r[n - 1].producers);
+    if (xmax <= xmin)
+        xmax = xmin + 1;
+#define X(k) (L + (log2((double)(k)) - xmin) / (xmax - xmin) * pw)
+#define Y(v) (T + ph - (v) / ymax * ph)
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+            "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n"
+            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+            "<text x=\"%.0f\" y=\"24\" font-size=\"15\" text-anchor=\"middle\">"
+            "sluice-bench: %" PRIu64 "-byte events, %s backend</text>\n",
+            W, H, W, H, W / 2, cfg->size, cfg->backend);
+    for (double v = 0; v <= ymax + step / 2; v += step) {
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                "stroke=\"#ddd\"/>\n<text x=\"%.1f\" y=\"%.1f\" "
+                "text-anchor=\"end\">%g</text>\n",
+                L, Y(v), L + pw, Y(v), L - 8, Y(v) + 4, v);
+    }
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                "stroke=\"#ddd\"/>\n<text x=\"%.1f\" y=\"%.1f\" "
+                "text-anchor=\"middle\">%" PRIu64 "</text>\n",
+                X(r[i].producers), T, X(r[i].producers), T + ph,
+                X(r[i].producers), T + ph + 18, r[i].producers);
+    fprintf(f,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+            "stroke=\"black\"/>\n<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+            "y2=\"%.1f\" stroke=\"black\"/>\n"
+            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">producer "
+            "processes (log scale)</text>\n"
+            "<text x=\"18\" y=\"%.1f\" text-anchor=\"middle\" "
+            "transform=\"rotate(-90 18 %.1f)\">million messages per "
+            "second</text>\n",
+            L, T + ph, L + pw, T + ph, L, T, L, T + ph, L + pw / 2, H - 14,
+            T + ph / 2, T + ph / 2);
+    for (int series = 0; series < 2; series++) {
+        const char *color = series == 0 ? "#1f6fb4" : "#d9730d";
+
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\""
+                "%s points=\"", color,
+                series == 1 ? " stroke-dasharray=\"6 4\"" : "");
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, "%.1f,%.1f ", X(r[i].producers),
+                    Y((series == 0 ? msgs_per_s(&r[i])
+                                   : msgs_per_cpu_s(&r[i])) / 1e6));
+        fprintf(f, "\"/>\n");
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" "
+                    "fill=\"%s\"/>\n", X(r[i].producers),
+                    Y((series == 0 ? msgs_per_s(&r[i])
+                                   : msgs_per_cpu_s(&r[i])) / 1e6), color);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                "stroke=\"%s\" stroke-width=\"2\"%s/>\n<text x=\"%.1f\" "
+                "y=\"%.1f\">%s</text>\n",
+                L + series * 300.0, 46.0, L + 28 + series * 300.0, 46.0,
+                color, series == 1 ? " stroke-dasharray=\"6 4\"" : "",
+                L + 34 + series * 300.0, 50.0,
+                series == 0 ? "messages per second (wall clock)"
+                            : "messages per collector CPU-second");
+    }
+#undef X
+#undef Y
+    fprintf(f, "</svg>\n");
+    if (fclose(f) != 0) {
+        fprintf(stderr, "sluice-bench: cannot write %s\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+/* Parses "1,4,16" into ks (ascending, as given). Returns the count. */
+static size_t
+parse_sweep(const char *s, uint64_t *ks, size_t cap)
+{
+    size_t n = 0;
+    char part[32];
+
+    while (*s != '\0') {
+        size_t len = strcspn(s, ",");
+
+        if (len == 0 || len >= sizeof(part) || n == cap)
+            usage_error("bad --sweep list '%s'", s);
+        memcpy(part, s, len);
+        part[len] = '\0';
+        ks[n] = parse_u64("--sweep", part, 1, 4096);
+        if (n > 0 && ks[n] <= ks[n - 1])
+            usage_error("--sweep counts must ascend: '%s'", part);
+        n++;
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    if (n == 0)
+        usage_error("%s", "--sweep needs a list such as 1,4,16,64,256");
+    return n;
+}
+
+int
+main(int argc, char **argv)
+{
+    bench_cfg cfg;
+    const char *bin_dir = NULL, *sweep = NULL, *svg = NULL;
+    uint64_t total = 4000000, ks[32];
+    int json = 0, failed = 0, rc;
+    char self_dir[1024], collector[1200], producer[1200];
+    bench_result res[32];
+    size_t nk = 0;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.producers = 4;
+    cfg.count = 1000000;
+    cfg.size = 64;
+    cfg.backend = "auto";
     sl_os_args_utf8(&argc, &argv);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -182,7 +610,7 @@ main(int argc, char **argv)
             json = 1;
             continue;
         } else if (strcmp(a, "--keep") == 0) {
-            keep = 1;
+            cfg.keep = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0)
@@ -191,24 +619,34 @@ main(int argc, char **argv)
             usage_error("%s needs a value", a);
         i++;
         if (strcmp(a, "--producers") == 0)
-            producers = parse_u64(a, v, 1, 4096);
+            cfg.producers = parse_u64(a, v, 1, 4096);
         else if (strcmp(a, "--count") == 0)
-            count = parse_u64(a, v, 1, UINT64_MAX / 4096);
+            cfg.count = parse_u64(a, v, 1, UINT64_MAX / 4096);
         else if (strcmp(a, "--size") == 0)
-            size = parse_u64(a, v, 0, 16u << 20);
+            cfg.size = parse_u64(a, v, 0, 16u << 20);
         else if (strcmp(a, "--backend") == 0)
-            backend = v;
+            cfg.backend = v;
         else if (strcmp(a, "--workers") == 0)
-            workers = v;
+            cfg.workers = v;
         else if (strcmp(a, "--ring-mb") == 0)
-            ring_mb = v;
+            cfg.ring_mb = v;
         else if (strcmp(a, "--dir") == 0)
-            dir = v;
+            cfg.dir = v;
         else if (strcmp(a, "--bin-dir") == 0)
             bin_dir = v;
+        else if (strcmp(a, "--sweep") == 0)
+            sweep = v;
+        else if (strcmp(a, "--total") == 0)
+            total = parse_u64(a, v, 1, UINT64_MAX / 4096);
+        else if (strcmp(a, "--svg") == 0)
+            svg = v;
         else
             usage_error("unknown option '%s'", a);
     }
+    if (svg != NULL && sweep == NULL)
+        usage_error("%s", "--svg needs --sweep");
+    if (sweep != NULL)
+        nk = parse_sweep(sweep, ks, sizeof(ks) / sizeof(ks[0]));
 
     if (bin_dir == NULL) {
         rc = sl_os_exe_dir(self_dir, sizeof(self_dir));
@@ -225,154 +663,42 @@ main(int argc, char **argv)
                 "not found in %s; use --bin-dir\n", bin_dir);
         return 1;
     }
-    if (dir == NULL) {
-        dir = getenv("TMPDIR");
-        if (dir == NULL || *dir == '\0')
-            dir = getenv("TEMP");
-        if (dir == NULL || *dir == '\0')
-            dir = "/tmp";
+    cfg.collector = collector;
+    cfg.producer = producer;
+    if (cfg.dir == NULL) {
+        cfg.dir = getenv("TMPDIR");
+        if (cfg.dir == NULL || *cfg.dir == '\0')
+            cfg.dir = getenv("TEMP");
+        if (cfg.dir == NULL || *cfg.dir == '\0')
+            cfg.dir = "/tmp";
     }
-    snprintf(pipe, sizeof(pipe), "sluice-bench-%" PRIu32 "-%" PRIu64,
-             sl_os_pid(), sl_os_mono_ns() % 1000000u);
-    snprintf(cap, sizeof(cap), "%s" SEP "%s.sluice", dir, pipe);
-    snprintf(out_path, sizeof(out_path), "%s.out", cap);
-    rc = sl_os_pipe_path(pipe, strlen(pipe), path, sizeof(path), NULL);
-    if (rc != 0) {
-        fprintf(stderr, "sluice-bench: pipe name: %s\n", sl_strerror(rc));
-        return 1;
-    }
-    snprintf(n_s, sizeof(n_s), "%" PRIu64, producers);
-    snprintf(count_s, sizeof(count_s), "%" PRIu64, count);
-    snprintf(size_s, sizeof(size_s), "%" PRIu64, size);
+    cfg.progress = sl_os_isatty(0);
 
-    {
-        const char *cargv[20];
-        int k = 0;
-
-        cargv[k++] = collector;
-        cargv[k++] = "--pipe";
-        cargv[k++] = pipe;
-        cargv[k++] = "--out";
-        cargv[k++] = cap;
-        cargv[k++] = "--exit-after";
-        cargv[k++] = n_s;
-        cargv[k++] = "--backend";
-        cargv[k++] = backend;
-        if (workers) {
-            cargv[k++] = "--workers";
-            cargv[k++] = workers;
-        }
-        if (ring_mb) {
-            cargv[k++] = "--ring-mb";
-            cargv[k++] = ring_mb;
-        }
-        cargv[k] = NULL;
-        rc = sl_os_spawn(cargv, out_path, &cproc);
-        if (rc != 0) {
-            fprintf(stderr, "sluice-bench: cannot start %s: %s\n", collector,
-                    sl_strerror(rc));
-            return 1;
-        }
+    if (sweep == NULL) {
+        failed = run_case(&cfg, &res[0]);
+        print_line(&res[0], &cfg, json);
+        return failed ? 1 : 0;
     }
-    /* Wait for the endpoint so collector start-up is not timed. */
-    for (int i = 0; i < 1000 && !sl_os_pipe_ready(path); i++)
-        sl_os_sleep_ns(5000000u);
-
-    procs = calloc(producers, sizeof(*procs));
-    if (procs == NULL) {
-        sl_os_proc_kill(cproc);
-        sl_os_proc_wait(cproc, &status, NULL);
-        return 1;
-    }
-    t0 = sl_os_mono_ns();
-    for (uint64_t i = 0; i < producers; i++) {
-        const char *pargv[14];
-
-        snprintf(name, sizeof(name), "bench-%" PRIu64, i);
-        pargv[0] = producer;
-        pargv[1] = "--pipe";
-        pargv[2] = pipe;
-        pargv[3] = "--count";
-        pargv[4] = count_s;
-        pargv[5] = "--size";
-        pargv[6] = size_s;
-        pargv[7] = "--name";
-        pargv[8] = name;
-        pargv[9] = "--connect-timeout";
-        pargv[10] = "10000";
-        pargv[11] = NULL;
-        rc = sl_os_spawn(pargv, DEVNULL, &procs[i]);
-        if (rc != 0) {
-            fprintf(stderr, "sluice-bench: cannot start %s: %s\n", producer,
-                    sl_strerror(rc));
-            failed = 1;
-            producers = i;
-            break;
-        }
-    }
-    for (uint64_t i = 0; i < producers; i++) {
-        sl_os_proc_wait(procs[i], &status, NULL);
-        if (status != 0) {
-            fprintf(stderr, "sluice-bench: producer %" PRIu64 " exited "
-                    "with status %d\n", i, status);
-            failed = 1;
-        }
-    }
-    free(procs);
-    if (failed) {
-        /* Some producers never connected: --exit-after would never be
-         * reached. */
-        sl_os_proc_kill(cproc);
-    }
-    sl_os_proc_wait(cproc, &status, &cu);
-    t1 = sl_os_mono_ns();
-    if (status != 0 && !failed) {
-        fprintf(stderr, "sluice-bench: collector exited with status %d\n",
-                status);
-        failed = 1;
-    }
-    remove(out_path);
-
-    total = producers * count;
-    bytes = total * size;
-    rc = verify_capture(cap, producers, count, &found, &gaps);
-    if (rc != 0) {
-        fprintf(stderr, "sluice-bench: cannot read %s: %s\n", cap,
-                sl_strerror(rc));
-        failed = 1;
-    }
-    if (!keep)
-        remove(cap);
-    secs = (double)(t1 - t0) / 1e9;
-    {
-        uint64_t lost = (found < total ? total - found : 0) + gaps;
-        double mps = (double)total / secs;
-        double per_cpu = cu.cpu_seconds > 0 ? (double)found / cu.cpu_seconds
-                                            : 0;
-
+    if (!json)
+        printf("%9s %10s %8s %10s %8s %8s %12s %8s %6s\n", "producers",
+               "events", "seconds", "msgs/s", "MB/s", "cpu_s", "msgs/cpu_s",
+               "rss_MB", "lost");
+    for (size_t i = 0; i < nk; i++) {
+        cfg.producers = ks[i];
+        cfg.count = total / ks[i] > 0 ? total / ks[i] : 1;
+        failed |= run_case(&cfg, &res[i]);
         if (json)
-            printf("{\"producers\":%" PRIu64 ",\"events\":%" PRIu64
-                   ",\"bytes\":%" PRIu64 ",\"seconds\":%.3f,\"msgs_per_s\":"
-                   "%.0f,\"mb_per_s\":%.1f,\"lost\":%" PRIu64
-                   ",\"collector_cpu_s\":%.3f,\"msgs_per_cpu_s\":%.0f,"
-                   "\"collector_rss_mb\":%.1f,\"size\":%" PRIu64
-                   ",\"backend\":\"%s\"}\n",
-                   producers, found, bytes, secs, mps,
-                   (double)bytes / secs / 1e6, lost, cu.cpu_seconds, per_cpu,
-                   (double)cu.max_rss / 1048576.0, size, backend);
+            print_line(&res[i], &cfg, 1);
         else
-            printf("bench: producers=%" PRIu64 " events=%" PRIu64
-                   " bytes=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f "
-                   "mb_per_s=%.1f lost=%" PRIu64 " collector_cpu_s=%.3f "
-                   "msgs_per_cpu_s=%.0f collector_rss_mb=%.1f\n",
-                   producers, found, bytes, secs, mps,
-                   (double)bytes / secs / 1e6, lost, cu.cpu_seconds, per_cpu,
-                   (double)cu.max_rss / 1048576.0);
-        if (lost != 0) {
-            fprintf(stderr, "sluice-bench: %" PRIu64 " events lost or out "
-                    "of order\n", lost);
-            failed = 1;
-        }
+            printf("%9" PRIu64 " %10" PRIu64 " %8.3f %10.0f %8.1f %8.3f "
+                   "%12.0f %8.1f %6" PRIu64 "\n",
+                   res[i].producers, res[i].found, res[i].secs,
+                   msgs_per_s(&res[i]),
+                   (double)res[i].bytes / res[i].secs / 1e6, res[i].cpu,
+                   msgs_per_cpu_s(&res[i]), res[i].rss_mb, res[i].lost);
+        fflush(stdout);
     }
+    if (svg != NULL && write_svg(svg, res, nk, &cfg) != 0)
+        failed = 1;
     return failed ? 1 : 0;
 }

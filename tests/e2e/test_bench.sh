@@ -11,4 +11,11 @@ done
 "$BENCH" --producers 2 --count 1000 --json --dir "$WORK" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["events"]==2000 and d["lost"]==0, d'
 ls "$WORK"/*.sluice >/dev/null 2>&1 && fail "bench left its capture behind"
 rc=0; "$BENCH" --count x >/dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "bad --count should exit 2"
+# --sweep: one table row per producer count; --svg draws it.
+out=$("$BENCH" --sweep 1,3 --total 3000 --size 32 --dir "$WORK" --svg "$WORK/sweep.svg" 2>"$WORK/err") || { cat "$WORK/err" >&2; fail "sweep failed"; }
+[ "$(grep -Ec '^ +[13] +3000 ' <<<"$out")" = 2 ] || fail "bad sweep table: $out"
+grep -q '^<svg ' "$WORK/sweep.svg" && grep -q '<polyline' "$WORK/sweep.svg" && grep -q '</svg>' "$WORK/sweep.svg" || fail "bad sweep chart"
+[ "$("$BENCH" --sweep 1,2 --total 100 --json --dir "$WORK" 2>/dev/null | python3 -c 'import json,sys; print(sum(json.loads(l)["lost"] == 0 for l in sys.stdin))')" = 2 ] || fail "sweep --json"
+rc=0; "$BENCH" --svg "$WORK/x.svg" >/dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "--svg without --sweep should exit 2"
+rc=0; "$BENCH" --sweep 4,2 >/dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "a descending --sweep should exit 2"
 echo "ok"
