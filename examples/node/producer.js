@@ -51,6 +51,16 @@ function main() {
     process.exit(1);
   });
 
+  // The collector closing its side first means it is gone (it never
+  // closes before we do otherwise); a version 1 collector sends no data
+  // after the greeting, so 'end' cannot be anything else.
+  let finished = false;
+  sock.on('end', () => {
+    if (finished) return;
+    console.error(`node: the collector closed the connection (end of stream); ${sent} lines written`);
+    process.exit(1);
+  });
+
   sock.on('data', (chunk) => {
     if (started) return; // version 1 collectors send nothing after the greeting
     greeting = Buffer.concat([greeting, chunk]);
@@ -95,6 +105,7 @@ function main() {
     }
     // end() sends what is buffered, then closes our side; 'close' follows
     // once the collector has closed its side too.
+    finished = true;
     sock.end(() => console.log(`node: id=${id} lines=${sent}`));
   }
 }
