@@ -566,6 +566,53 @@ Test(producer, emit_ts_records_the_callers_timestamp)
     server_cleanup(&s);
 }
 
+Test(producer, timestamps_stay_with_the_clock_and_never_run_back)
+{
+    /* Over ~80 ms, so that a TSC-scaled clock (producer.c, lane_now()) is
+     * calibrated and re-anchored many times: every timestamp lies between
+     * clock readings taken just before and after its emit (with 50 us of
+     * slack for the interpolation), and they never decrease. */
+    enum { N = 4000 };
+    uint64_t *lo = calloc(N, sizeof(*lo)), *hi = calloc(N, sizeof(*hi));
+    sluice_producer_opts o;
+    sluice_producer *p;
+    uint8_t pl[4];
+    server s;
+    sl_wire w;
+    events e;
+
+    cr_assert(lo != NULL && hi != NULL);
+    server_start(&s, SRV_NORMAL, TEST_MAX_FRAME);
+    sluice_producer_opts_init(&o);
+    p = open_producer(&s, &o);
+    for (uint32_t i = 0; i < N; i++) {
+        sl_store_le32(pl, i);
+        lo[i] = sl_os_now_ns();
+        cr_assert_eq(sluice_producer_emit(p, 1, pl, sizeof(pl)), 0);
+        hi[i] = sl_os_now_ns();
+        if (i % 100 == 99)
+            sl_os_sleep_ns(2000000u);
+    }
+    cr_assert_eq(sluice_producer_close(p), 0);
+    server_join(&s);
+    parse_received(&s, &w, &e);
+    cr_assert_eq(e.n, 1 + N);
+    for (size_t i = 1; i < e.n; i++) {
+        uint32_t k = sl_load_le32(e.ev[i].payload);
+
+        cr_assert_geq(e.ev[i].ts + 50000u, lo[k], "event %u: %lu before %lu",
+                      k, (unsigned long)e.ev[i].ts, (unsigned long)lo[k]);
+        cr_assert_leq(e.ev[i].ts, hi[k] + 50000u, "event %u: %lu after %lu",
+                      k, (unsigned long)e.ev[i].ts, (unsigned long)hi[k]);
+        if (i > 1)
+            cr_assert_geq(e.ev[i].ts, e.ev[i - 1].ts);
+    }
+    free(e.ev);
+    free(lo);
+    free(hi);
+    server_cleanup(&s);
+}
+
 Test(producer, emit_ts_in_text_mode_sends_the_line_without_a_timestamp)
 {
     sluice_producer_opts o;
