@@ -186,3 +186,31 @@ Test(crc32c, large_buffer_agrees_across_paths)
         cr_expect_eq(hw(0, buf + 1, n - 1), sl_crc32c_sw(0, buf + 1, n - 1));
     free(buf);
 }
+
+Test(crc32c, hardware_equals_table_around_the_three_stream_lengths)
+{
+    /* The x86 path runs three interleaved streams over 3 x 8192 and then
+     * 3 x 256 bytes and joins them; check lengths on and around both
+     * thresholds, at two alignments and with a nonzero starting CRC. */
+    static const size_t lens[] = {767,   768,   769,   1535,  1536,  2311,
+                                  24575, 24576, 24577, 25344, 25351, 49152,
+                                  49159, 73727, 73728, 99999};
+    sl_crc32c_fn hw = sl_crc32c_hw();
+    size_t n = 100008, i, k;
+    uint8_t *buf = malloc(n);
+
+    if (hw == NULL)
+        cr_skip_test("no CRC32C instruction on this CPU");
+    cr_assert_not_null(buf);
+    for (i = 0; i < n; i++)
+        buf[i] = (uint8_t)(i * 2654435761u >> 13);
+    for (k = 0; k < sizeof(lens) / sizeof(lens[0]); k++)
+        for (size_t align = 0; align < 2; align++) {
+            uint32_t init = (uint32_t)(lens[k] * 40503u);
+
+            cr_expect_eq(hw(init, buf + align, lens[k]),
+                         sl_crc32c_sw(init, buf + align, lens[k]),
+                         "len %zu align %zu", lens[k], align);
+        }
+    free(buf);
+}
