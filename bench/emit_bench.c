@@ -97,7 +97,9 @@ sink_start(sink *s)
     snprintf(s->path, sizeof(s->path), "%s/sock", s->dir);
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s->path);
+    if (strlen(s->path) >= sizeof(sa.sun_path))
+        die("socket path too long");
+    memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
     s->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (s->lfd < 0)
         die("socket");
