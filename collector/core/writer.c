@@ -40,7 +40,14 @@ struct sl_writer {
     /* Statistics for the status line; relaxed, no data depends on it. */
     atomic_uint_least64_t bytes;
     uint64_t test_delay_ns; /* SLUICE_TEST_WRITER_DELAY_US, 0 = none */
+    uint64_t writeback_off; /* writeback started for bytes below this */
 };
+
+/* Every WRITEBACK_BYTES written, the writer asks the OS to start writing
+ * them to storage (sl_os_file_writeback()): the page cache then never holds
+ * much dirty capture, and the sync at exit finds little left to do instead
+ * of all of it. */
+#define WRITEBACK_BYTES (32u << 20)
 
 static void
 set_error(sl_writer *w, int rc)
@@ -58,6 +65,7 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
     uint8_t hdr[SL_CAP_BLOCK_HDR], trl[SL_CAP_BLOCK_TRL];
     uint32_t block_len = (uint32_t)(len + SL_CAP_BLOCK_HDR + SL_CAP_BLOCK_TRL);
     sl_iovec iov[3];
+    uint64_t total;
     uint32_t crc;
     int rc;
 
@@ -77,7 +85,15 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
     if (rc != 0)
         return rc;
     w->block_seq++;
-    atomic_fetch_add_explicit(&w->bytes, block_len, memory_order_relaxed);
+    /* Only this thread writes bytes; the relaxed add returns its own last
+     * value. */
+    total = atomic_fetch_add_explicit(&w->bytes, block_len,
+                                      memory_order_relaxed) + block_len;
+    if (total - w->writeback_off >= WRITEBACK_BYTES) {
+        sl_os_file_writeback(w->cfg.file, w->writeback_off,
+                             total - w->writeback_off);
+        w->writeback_off = total;
+    }
     return 0;
 }
 

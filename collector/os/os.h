@@ -145,6 +145,13 @@ int sl_os_file_create(const char *path, int force, sl_file **out);
 int sl_os_file_writev(sl_file *f, const sl_iovec *iov, size_t n);
 /** Flushes data to stable storage (fdatasync / FlushFileBuffers). */
 int sl_os_file_sync(sl_file *f);
+/**
+ * Starts writing the bytes [off, off + len) that are already written to
+ * storage, without waiting for it (Linux: sync_file_range() with
+ * SYNC_FILE_RANGE_WRITE). A hint that never fails: a no-op where the
+ * platform has no such call.
+ */
+void sl_os_file_writeback(sl_file *f, uint64_t off, uint64_t len);
 /** Closes. NULL is a no-op. @return 0 or the close error. */
 int sl_os_file_close(sl_file *f);
 

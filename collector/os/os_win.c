@@ -575,6 +575,16 @@ sl_os_file_sync(sl_file *f)
     return 0;
 }
 
+void
+sl_os_file_writeback(sl_file *f, uint64_t off, uint64_t len)
+{
+    /* Windows has no call that starts writeback of a range without
+     * waiting for it; the lazy writer does it on its own. */
+    (void)f;
+    (void)off;
+    (void)len;
+}
+
 int
 sl_os_file_close(sl_file *f)
 {
