@@ -5,17 +5,21 @@
  * that the copy limit is measured at, while the unshimmed run is compared
  * with the durable limit. Never for anything but that measurement.
  */
-int fdatasync(int fd);
-int fsync(int fd);
+/* Exported in spite of the project's hidden-by-default visibility, or the
+ * dynamic loader would not interpose them. */
+#define SHIM __attribute__((visibility("default")))
 
-int
+SHIM int fdatasync(int fd);
+SHIM int fsync(int fd);
+
+SHIM int
 fdatasync(int fd)
 {
     (void)fd;
     return 0;
 }
 
-int
+SHIM int
 fsync(int fd)
 {
     (void)fd;
