@@ -90,11 +90,16 @@
 #define TSC_PAIR_TICKS 4000u
 #define TSC_CLAMP_NS 1000u
 
-/* Keeps a rarely taken path out of the hot function it is called from. */
+/* Keeps a rarely taken path out of the hot function it is called from,
+ * and folds the hot path into one function per API call. */
 #if defined(__GNUC__)
 #define SL_COLD __attribute__((noinline, cold))
+#define SL_HOT_INLINE __attribute__((always_inline)) inline
+#define SL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define SL_COLD
+#define SL_HOT_INLINE inline
+#define SL_UNLIKELY(x) (x)
 #endif
 
 /* Thread-local storage in the shared library: initial-exec avoids a
@@ -613,7 +618,7 @@ lane_now(sluice_producer *p, lane *l)
 }
 
 /* Appends one event to lane l, whose owner the caller is. */
-static int
+static SL_HOT_INLINE int
 append(sluice_producer *p, lane *l, uint16_t type, int have_ts, uint64_t ts,
        const void *data, size_t len)
 {
@@ -795,16 +800,17 @@ free_p:
     return rc;
 }
 
-static int
+static SL_HOT_INLINE int
 emit_common(sluice_producer *p, uint16_t type, int have_ts, uint64_t ts,
             const void *data, size_t len)
 {
     lane *l;
     int rc;
 
-    if (p == NULL || (data == NULL && len > 0) || type > SLUICE_TYPE_MAX)
+    if (SL_UNLIKELY(p == NULL || (data == NULL && len > 0) ||
+                    type > SLUICE_TYPE_MAX))
         return SLUICE_EINVAL;
-    if (len > p->max_payload)
+    if (SL_UNLIKELY(len > p->max_payload))
         return SLUICE_ETOOBIG;
     if (p->text && len > 0 && memchr(data, '\n', len) != NULL)
         return SLUICE_EINVAL;
