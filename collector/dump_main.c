@@ -1,18 +1,21 @@
 /*
- * sluice-dump: prints a capture file as text or JSON Lines, verifies it
- * (--verify: checksums through the reader, then every producer's sequence
- * numbers), or follows it while the collector is still writing (--follow).
+ * sluice-dump: prints a capture file (--format text, jsonl, csv or chrome),
+ * tabulates its producers (--stats), verifies it (--verify: checksums
+ * through the reader, then every producer's sequence numbers), or follows
+ * it while the collector is still writing (--follow). Filters select
+ * producers by id or name, events by type and records by collector time.
  * Everything it knows about the file comes from the public reader
- * (sluice/capture.h); this file only turns records into lines. Output goes
- * through one large buffer and plain fwrite, so dumping tens of millions of
- * records costs little more than reading them. Exit codes are listed in
- * usage() and in docs/capture-format.md.
+ * (sluice/capture.h); this file parses argv and routes each record to the
+ * chosen format (collector/dump/fmt_*.c) through one output buffer, so
+ * dumping tens of millions of records costs little more than reading them.
+ * Exit codes are listed in usage() and in docs/capture-format.md.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump.h"
 #include "os.h"
 #include "sluice/capture.h"
 
@@ -29,693 +32,161 @@ enum {
     EXIT_CORRUPT = 4,
 };
 
-enum { FMT_TEXT, FMT_JSONL };
-
 typedef struct options {
     const char *path;
-    int format;
+    const dump_format *fmt;
     int verify;
     int follow;
-    int have_producer;
-    uint32_t producer;
+    int stats;
+    /* --producer: ids and names, each at most argc long */
+    uint32_t *ids;
+    size_t n_ids;
+    const char **names;
+    size_t n_names;
+    /* --type */
+    int have_types;
+    uint8_t types[8192];
+    /* --since, --until */
+    int have_since;
+    int have_until;
+    dump_when since;
+    dump_when until;
 } options;
-
-/* ---- output buffer ------------------------------------------------------- */
-
-typedef struct out {
-    char *buf;
-    size_t len;
-    int failed;
-    /* out_time()'s last "YYYY-MM-DDTHH:MM:SS." and the second it is for:
-     * consecutive records mostly share it. */
-    uint64_t time_secs;
-    char time_prefix[20];
-} out;
-
-static void
-out_flush(out *o)
-{
-    if (o->len > 0 && !o->failed &&
-        fwrite(o->buf, 1, o->len, stdout) != o->len)
-        o->failed = 1;
-    o->len = 0;
-}
-
-static void
-out_bytes(out *o, const void *p, size_t n)
-{
-    if (o->len + n > OUT_CAP) {
-        out_flush(o);
-        if (n > OUT_CAP) {
-            if (!o->failed && fwrite(p, 1, n, stdout) != n)
-                o->failed = 1;
-            return;
-        }
-    }
-    memcpy(o->buf + o->len, p, n);
-    o->len += n;
-}
-
-static void
-out_ch(out *o, char c)
-{
-    if (o->len == OUT_CAP)
-        out_flush(o);
-    o->buf[o->len++] = c;
-}
-
-static void
-out_str(out *o, const char *s)
-{
-    out_bytes(o, s, strlen(s));
-}
-
-static void
-out_u64(out *o, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-
-    do {
-        tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    out_bytes(o, tmp + sizeof(tmp) - n, n);
-}
-
-/* Fixed-width, zero-padded decimal (the low digits if v is wider). */
-static void
-dec_fixed(char *dst, uint64_t v, int width)
-{
-    int i;
-
-    for (i = width - 1; i >= 0; i--) {
-        dst[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-}
-
-static void
-out_dec(out *o, uint64_t v, int width)
-{
-    char tmp[20];
-
-    dec_fixed(tmp, v, width);
-    out_bytes(o, tmp, (size_t)width);
-}
-
-static void
-out_hex2(out *o, const char *prefix, uint8_t b)
-{
-    static const char hex[] = "0123456789abcdef";
-
-    out_str(o, prefix);
-    out_ch(o, hex[b >> 4]);
-    out_ch(o, hex[b & 15]);
-}
-
-/* 2024-01-02T03:04:05.123456789Z. Days to a civil date by Howard
- * Hinnant's days_from_civil inverse: no gmtime, no locale, no platform
- * differences, and valid for every uint64_t nanosecond count. */
-static void
-out_time(out *o, uint64_t ns)
-{
-    uint64_t secs = ns / 1000000000u;
-
-    if (secs != o->time_secs || o->time_prefix[0] == '\0') {
-        uint64_t days = secs / 86400, rem = secs % 86400;
-        uint64_t z = days + 719468, era = z / 146097;
-        uint64_t doe = z - era * 146097;
-        uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        uint64_t mp = (5 * doy + 2) / 153;
-        uint64_t d = doy - (153 * mp + 2) / 5 + 1;
-        uint64_t m = mp < 10 ? mp + 3 : mp - 9;
-        uint64_t y = yoe + era * 400 + (m <= 2);
-        char *t = o->time_prefix;
-
-        dec_fixed(t, y, 4);
-        t[4] = '-';
-        dec_fixed(t + 5, m, 2);
-        t[7] = '-';
-        dec_fixed(t + 8, d, 2);
-        t[10] = 'T';
-        dec_fixed(t + 11, rem / 3600, 2);
-        t[13] = ':';
-        dec_fixed(t + 14, rem / 60 % 60, 2);
-        t[16] = ':';
-        dec_fixed(t + 17, rem % 60, 2);
-        t[19] = '.';
-        o->time_secs = secs;
-    }
-    out_bytes(o, o->time_prefix, sizeof(o->time_prefix));
-    out_dec(o, ns % 1000000000u, 9);
-    out_ch(o, 'Z');
-}
-
-/* ---- payload escaping ---------------------------------------------------- */
-
-/* Length of the well-formed UTF-8 sequence at p (no overlongs, no
- * surrogates, at most U+10FFFF), or 0 if the bytes there are not one. */
-static size_t
-utf8_len(const uint8_t *p, size_t n)
-{
-    uint8_t b = p[0];
-
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xC2 && b <= 0xDF)
-        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (b >= 0xE0 && b <= 0xEF) {
-        uint8_t lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
-
-        return n >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80
-                   ? 3
-                   : 0;
-    }
-    if (b >= 0xF0 && b <= 0xF4) {
-        uint8_t lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
-
-        return n >= 4 && p[1] >= lo && p[1] <= hi &&
-                       (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80
-                   ? 4
-                   : 0;
-    }
-    return 0;
-}
-
-/* A printable character: not a C0/C1 control or DEL. */
-static int
-printable_at(const uint8_t *p, size_t len)
-{
-    if (len == 1)
-        return p[0] >= 0x20 && p[0] != 0x7F;
-    if (len == 2 && p[0] == 0xC2 && p[1] < 0xA0)
-        return 0; /* U+0080..U+009F */
-    return len > 1;
-}
-
-static int
-all_printable(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        size_t l;
-
-        if (p[i] >= 0x20 && p[i] < 0x7F) {
-            i++;
-            continue;
-        }
-        l = utf8_len(p + i, n - i);
-        if (l == 0 || !printable_at(p + i, l))
-            return 0;
-        i += l;
-    }
-    return 1;
-}
-
-/* Text format: as-is when every character is printable, otherwise C-style
- * escapes for the rest (and \\ for backslashes, so the result is
- * unambiguous). */
-static void
-out_text_escaped(out *o, const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-
-    if (all_printable(p, n)) {
-        out_bytes(o, p, n);
-        return;
-    }
-    while (i < n) {
-        size_t l = utf8_len(p + i, n - i);
-
-        if (l > 0 && printable_at(p + i, l) && p[i] != '\\') {
-            out_bytes(o, p + i, l);
-            i += l;
-            continue;
-        }
-        switch (p[i]) {
-        case '\\':
-            out_str(o, "\\\\");
-            break;
-        case '\n':
-            out_str(o, "\\n");
-            break;
-        case '\t':
-            out_str(o, "\\t");
-            break;
-        case '\r':
-            out_str(o, "\\r");
-            break;
-        default:
-            out_hex2(o, "\\x", p[i]);
-            break;
-        }
-        i++;
-    }
-}
-
-/* A JSON string. Bytes that are not valid UTF-8 become \u00XX with the
- * byte's value (so the line stays valid JSON; such a byte reads back as
- * the code point U+00XX, which --help and the format document mention). */
-static void
-out_json_str(out *o, const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-
-    out_ch(o, '"');
-    while (i < n) {
-        uint8_t b = p[i];
-        size_t l;
-
-        if (b >= 0x20 && b < 0x80 && b != '"' && b != '\\') {
-            size_t j = i + 1;
-
-            while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' &&
-                   p[j] != '\\')
-                j++;
-            out_bytes(o, p + i, j - i);
-            i = j;
-            continue;
-        }
-        switch (b) {
-        case '"':
-            out_str(o, "\\\"");
-            i++;
-            continue;
-        case '\\':
-            out_str(o, "\\\\");
-            i++;
-            continue;
-        case '\n':
-            out_str(o, "\\n");
-            i++;
-            continue;
-        case '\r':
-            out_str(o, "\\r");
-            i++;
-            continue;
-        case '\t':
-            out_str(o, "\\t");
-            i++;
-            continue;
-        default:
-            break;
-        }
-        l = b < 0x20 ? 0 : utf8_len(p + i, n - i);
-        if (l == 0) {
-            out_hex2(o, "\\u00", b);
-            i++;
-        } else {
-            out_bytes(o, p + i, l);
-            i += l;
-        }
-    }
-    out_ch(o, '"');
-}
-
-/* ---- producers ----------------------------------------------------------- */
-
-typedef struct producer {
-    uint32_t id;
-    int used;
-    int named;
-    char *name;
-    uint16_t name_len;
-    uint32_t pid;
-    /* --verify */
-    uint64_t next_seq;
-    uint64_t gaps;
-    uint64_t dropped;
-} producer;
-
-typedef struct producers {
-    producer *slot;
-    size_t cap; /* power of two */
-    size_t count;
-    producer *last; /* one-entry cache: records come in runs */
-} producers;
-
-static size_t
-hash_id(uint32_t id)
-{
-    return (size_t)(id * 2654435761u);
-}
-
-/* Finds or adds producer id. @return NULL when out of memory. */
-static producer *
-producer_get(producers *t, uint32_t id)
-{
-    size_t i;
-
-    if (t->last != NULL && t->last->id == id)
-        return t->last;
-    if (t->count * 2 >= t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 64, k;
-        producer *ns = calloc(ncap, sizeof(*ns));
-
-        if (ns == NULL)
-            return NULL;
-        for (k = 0; k < t->cap; k++) {
-            if (!t->slot[k].used)
-                continue;
-            i = hash_id(t->slot[k].id) & (ncap - 1);
-            while (ns[i].used)
-                i = (i + 1) & (ncap - 1);
-            ns[i] = t->slot[k];
-        }
-        free(t->slot);
-        t->slot = ns;
-        t->cap = ncap;
-    }
-    i = hash_id(id) & (t->cap - 1);
-    while (t->slot[i].used && t->slot[i].id != id)
-        i = (i + 1) & (t->cap - 1);
-    if (!t->slot[i].used) {
-        t->slot[i].used = 1;
-        t->slot[i].id = id;
-        t->count++;
-    }
-    t->last = &t->slot[i];
-    return t->last;
-}
-
-static void
-producers_free(producers *t)
-{
-    size_t k;
-
-    for (k = 0; k < t->cap; k++)
-        free(t->slot[k].name);
-    free(t->slot);
-}
-
-/* ---- printing records ---------------------------------------------------- */
-
-static const char *
-mode_name(uint8_t mode)
-{
-    return mode == 1 ? "binary" : mode == 2 ? "text" : "unknown";
-}
-
-/* "?" for a producer without a connect record, or with an empty name (text
- * mode has none), so the line still starts with a visible name. */
-static void
-text_name(out *o, const producer *p)
-{
-    if (p != NULL && p->named && p->name_len > 0)
-        out_text_escaped(o, (const uint8_t *)p->name, p->name_len);
-    else
-        out_ch(o, '?');
-}
-
-static void
-json_name(out *o, const producer *p)
-{
-    out_str(o, ",\"name\":");
-    if (p != NULL && p->named)
-        out_json_str(o, (const uint8_t *)p->name, p->name_len);
-    else
-        out_str(o, "null");
-}
-
-static void
-print_event(out *o, int fmt, const sluice_record *r, const producer *p)
-{
-    if (fmt == FMT_TEXT) {
-        out_ch(o, '[');
-        out_time(o, r->collector_ns);
-        out_str(o, "] ");
-        text_name(o, p);
-        out_ch(o, '[');
-        out_u64(o, r->producer);
-        out_str(o, "] #");
-        out_u64(o, r->seq);
-        out_str(o, " type=");
-        out_u64(o, r->type);
-        out_ch(o, ' ');
-        out_text_escaped(o, r->payload, r->payload_len);
-        out_ch(o, '\n');
-        return;
-    }
-    out_str(o, "{\"kind\":\"event\",\"producer\":");
-    out_u64(o, r->producer);
-    json_name(o, p);
-    out_str(o, ",\"seq\":");
-    out_u64(o, r->seq);
-    out_str(o, ",\"type\":");
-    out_u64(o, r->type);
-    out_str(o, ",\"producer_ns\":");
-    out_u64(o, r->producer_ns);
-    out_str(o, ",\"collector_ns\":");
-    out_u64(o, r->collector_ns);
-    out_str(o, ",\"payload\":");
-    out_json_str(o, r->payload, r->payload_len);
-    out_str(o, "}\n");
-}
-
-/* Opens a JSON object for a collector record: kind, then producer and name
- * (the close record has neither). */
-static void
-json_control_head(out *o, const char *kind, const sluice_record *r,
-                  const producer *p)
-{
-    out_str(o, "{\"kind\":\"");
-    out_str(o, kind);
-    out_ch(o, '"');
-    if (r->type == SLUICE_REC_CLOSE)
-        return;
-    out_str(o, ",\"producer\":");
-    out_u64(o, r->producer);
-    json_name(o, p);
-}
-
-/* Closes it with the collector's timestamp. */
-static void
-json_control_tail(out *o, const sluice_record *r)
-{
-    out_str(o, ",\"collector_ns\":");
-    out_u64(o, r->collector_ns);
-    out_str(o, "}\n");
-}
-
-static void
-json_field(out *o, const char *key, uint64_t v)
-{
-    out_str(o, ",\"");
-    out_str(o, key);
-    out_str(o, "\":");
-    out_u64(o, v);
-}
-
-static void
-text_field(out *o, const char *key, uint64_t v)
-{
-    out_ch(o, ' ');
-    out_str(o, key);
-    out_ch(o, '=');
-    out_u64(o, v);
-}
-
-/* A collector record whose payload does not decode, or of a type this
- * version does not know (a later write version may add some). */
-static void
-print_other(out *o, int fmt, const sluice_record *r, const producer *p,
-            const char *kind)
-{
-    if (fmt == FMT_TEXT) {
-        out_str(o, "--- ");
-        out_str(o, kind);
-        out_str(o, " record type=");
-        out_u64(o, r->type);
-        text_field(o, "id", r->producer);
-        text_field(o, "payload_bytes", r->payload_len);
-        out_ch(o, '\n');
-        return;
-    }
-    json_control_head(o, kind, r, p);
-    json_field(o, "type", r->type);
-    json_field(o, "payload_bytes", r->payload_len);
-    json_control_tail(o, r);
-}
-
-static void
-print_connect(out *o, int fmt, const sluice_record *r, const producer *p,
-              const sluice_connect_info *ci)
-{
-    if (fmt == FMT_TEXT) {
-        out_str(o, "--- connect");
-        text_field(o, "id", r->producer);
-        out_str(o, " name=");
-        out_text_escaped(o, (const uint8_t *)ci->name, ci->name_len);
-        text_field(o, "pid", ci->pid);
-        if (ci->uid == UINT32_MAX)
-            out_str(o, " uid=?");
-        else
-            text_field(o, "uid", ci->uid);
-        out_str(o, " mode=");
-        out_str(o, mode_name(ci->mode));
-        out_ch(o, '\n');
-        return;
-    }
-    json_control_head(o, "connect", r, p);
-    json_field(o, "pid", ci->pid);
-    if (ci->uid == UINT32_MAX)
-        out_str(o, ",\"uid\":null");
-    else
-        json_field(o, "uid", ci->uid);
-    out_str(o, ",\"mode\":\"");
-    out_str(o, mode_name(ci->mode));
-    out_ch(o, '"');
-    json_control_tail(o, r);
-}
-
-static void
-print_disconnect(out *o, int fmt, const sluice_record *r, const producer *p,
-                 const sluice_disconnect_info *di)
-{
-    if (fmt == FMT_TEXT) {
-        out_str(o, "--- disconnect");
-        text_field(o, "id", r->producer);
-        text_field(o, "events", di->events);
-        text_field(o, "bytes", di->bytes);
-        text_field(o, "dropped", di->dropped);
-        out_str(o, " reason=");
-        out_str(o, sluice_reason_name(di->reason));
-        out_str(o, " (");
-        out_str(o, sluice_reason_str(di->reason));
-        out_str(o, ")\n");
-        return;
-    }
-    json_control_head(o, "disconnect", r, p);
-    json_field(o, "events", di->events);
-    json_field(o, "bytes", di->bytes);
-    json_field(o, "dropped", di->dropped);
-    out_str(o, ",\"reason\":\"");
-    out_str(o, sluice_reason_name(di->reason));
-    out_str(o, "\"");
-    json_field(o, "reason_code", di->reason);
-    out_str(o, ",\"reason_text\":\"");
-    out_str(o, sluice_reason_str(di->reason));
-    out_str(o, "\"");
-    json_field(o, "malformed", di->malformed);
-    json_control_tail(o, r);
-}
-
-static void
-print_drop(out *o, int fmt, const sluice_record *r, const producer *p,
-           const sluice_drop_info *dr)
-{
-    if (fmt == FMT_TEXT) {
-        out_str(o, "--- drop");
-        text_field(o, "id", r->producer);
-        text_field(o, "events", dr->events);
-        text_field(o, "bytes", dr->bytes);
-        out_ch(o, '\n');
-        return;
-    }
-    json_control_head(o, "drop", r, p);
-    json_field(o, "events", dr->events);
-    json_field(o, "bytes", dr->bytes);
-    json_control_tail(o, r);
-}
-
-static void
-print_close(out *o, int fmt, const sluice_record *r,
-            const sluice_close_info *cl)
-{
-    if (fmt == FMT_TEXT) {
-        out_str(o, "--- close");
-        text_field(o, "producers", cl->producers);
-        text_field(o, "events", cl->events);
-        out_ch(o, '\n');
-        return;
-    }
-    json_control_head(o, "close", r, NULL);
-    json_field(o, "producers", cl->producers);
-    json_field(o, "events", cl->events);
-    json_field(o, "bytes", cl->bytes);
-    json_field(o, "dropped", cl->dropped);
-    json_field(o, "malformed", cl->malformed);
-    json_control_tail(o, r);
-}
-
-/* ---- the run ------------------------------------------------------------- */
 
 typedef struct run {
     const options *opt;
-    out o;
-    producers prods;
-    uint64_t events; /* event records considered */
-    int closed;      /* the close record was read */
+    dump_out o;
+    dump_ctx ctx;
+    dump_producers prods;
+    int show;          /* print records (not --verify, not --stats) */
+    int track;         /* keep per-producer counts (--verify, --stats) */
+    uint64_t lo;       /* time window: lo <= collector_ns */
+    uint64_t hi;       /* and, with have_until, collector_ns < hi */
+    uint64_t events;   /* events selected */
+    int closed;        /* the close record was read */
 } run;
 
-/* Prints (or, with --verify, checks) one record. @return 0, or -1 when
+/* ---- routing records ----------------------------------------------------- */
+
+static int
+in_window(const run *rn, uint64_t ns)
+{
+    return ns >= rn->lo && (!rn->opt->have_until || ns < rn->hi);
+}
+
+static int
+type_selected(const options *opt, uint16_t t)
+{
+    return !opt->have_types || (opt->types[t >> 3] >> (t & 7) & 1);
+}
+
+static int
+id_selected(const options *opt, uint32_t id)
+{
+    size_t i;
+
+    if (opt->n_ids == 0 && opt->n_names == 0)
+        return 1;
+    for (i = 0; i < opt->n_ids; i++)
+        if (opt->ids[i] == id)
+            return 1;
+    return 0;
+}
+
+static int
+name_selected(const options *opt, const sluice_connect_info *ci)
+{
+    size_t i;
+
+    for (i = 0; i < opt->n_names; i++)
+        if (strlen(opt->names[i]) == ci->name_len &&
+            memcmp(opt->names[i], ci->name, ci->name_len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Counts (with --verify or --stats) and prints one event. */
+static void
+handle_event(run *rn, const sluice_record *r, dump_producer *p)
+{
+    if (rn->track) {
+        /* Missing numbers count one each; a number at or below one
+         * already passed (duplicate, out of order) counts one. */
+        if (r->seq == p->next_seq) {
+            p->next_seq++;
+        } else if (r->seq > p->next_seq) {
+            p->gaps += r->seq - p->next_seq;
+            p->next_seq = r->seq + 1;
+        } else {
+            p->gaps++;
+        }
+    }
+    if (!type_selected(rn->opt, r->type) || !in_window(rn, r->collector_ns))
+        return;
+    rn->events++;
+    if (rn->track) {
+        if (p->events == 0 || r->collector_ns < p->first_ns)
+            p->first_ns = r->collector_ns;
+        if (p->events == 0 || r->collector_ns > p->last_ns)
+            p->last_ns = r->collector_ns;
+        p->events++;
+        p->bytes += r->payload_len;
+    }
+    if (rn->show)
+        rn->opt->fmt->event(&rn->ctx, r, p);
+}
+
+/* Routes one record to the counters and the format. @return 0, or -1 when
  * out of memory. */
 static int
 handle(run *rn, const sluice_record *r)
 {
-    const options *opt = rn->opt;
-    int fmt = opt->format, show = !opt->verify;
-    producer *p = NULL;
+    const dump_format *f = rn->opt->fmt;
+    int show;
+    dump_producer *p;
 
     if (r->type == SLUICE_REC_CLOSE) {
         sluice_close_info cl;
 
         rn->closed = 1;
-        if (!show)
+        if (!rn->show || !in_window(rn, r->collector_ns))
             return 0;
-        if (sluice_record_close(r, &cl) == 0)
-            print_close(&rn->o, fmt, r, &cl);
-        else
-            print_other(&rn->o, fmt, r, NULL, "invalid");
+        if (sluice_record_close(r, &cl) != 0) {
+            if (f->other != NULL)
+                f->other(&rn->ctx, r, NULL, "invalid");
+        } else if (f->close != NULL) {
+            f->close(&rn->ctx, r, &cl);
+        }
         return 0;
     }
-    if (opt->have_producer && r->producer != opt->producer)
-        return 0;
-    /* Every id met here counts for producers=K, events or not. */
-    p = producer_get(&rn->prods, r->producer);
+    p = dump_producer_get(&rn->prods, r->producer);
     if (p == NULL)
         return -1;
-
+    if (!p->seen) {
+        p->seen = 1;
+        p->selected = id_selected(rn->opt, r->producer);
+    }
     if (r->type < 0xF000u) {
-        rn->events++;
-        if (opt->verify) {
-            /* Missing numbers count one each; a number at or below one
-             * already passed (duplicate, out of order) counts one. */
-            if (r->seq == p->next_seq) {
-                p->next_seq++;
-            } else if (r->seq > p->next_seq) {
-                p->gaps += r->seq - p->next_seq;
-                p->next_seq = r->seq + 1;
-            } else {
-                p->gaps++;
-            }
-        }
-        if (show)
-            print_event(&rn->o, fmt, r, p);
+        if (p->selected)
+            handle_event(rn, r, p);
         return 0;
     }
 
+    show = rn->show && in_window(rn, r->collector_ns);
     switch (r->type) {
     case SLUICE_REC_CONNECT: {
         sluice_connect_info ci;
 
         if (sluice_record_connect(r, &ci) != 0)
             break;
-        free(p->name);
-        p->name = malloc((size_t)ci.name_len + 1);
-        if (p->name == NULL)
+        if (dump_producer_set_name(p, ci.name, ci.name_len) != 0)
             return -1;
-        if (ci.name_len > 0)
-            memcpy(p->name, ci.name, ci.name_len);
-        p->name[ci.name_len] = '\0';
-        p->name_len = ci.name_len;
-        p->named = 1;
         p->pid = ci.pid;
-        if (show)
-            print_connect(&rn->o, fmt, r, p, &ci);
+        p->mode = ci.mode;
+        if (!p->selected && name_selected(rn->opt, &ci))
+            p->selected = 1;
+        if (p->selected && show && f->connect != NULL)
+            f->connect(&rn->ctx, r, p, &ci);
         return 0;
     }
     case SLUICE_REC_DISCONNECT: {
@@ -723,8 +194,10 @@ handle(run *rn, const sluice_record *r)
 
         if (sluice_record_disconnect(r, &di) != 0)
             break;
-        if (show)
-            print_disconnect(&rn->o, fmt, r, p, &di);
+        p->ended = 1;
+        p->reason = di.reason;
+        if (p->selected && show && f->disconnect != NULL)
+            f->disconnect(&rn->ctx, r, p, &di);
         return 0;
     }
     case SLUICE_REC_DROP: {
@@ -733,53 +206,94 @@ handle(run *rn, const sluice_record *r)
         if (sluice_record_drop(r, &dr) != 0)
             break;
         p->dropped += dr.events;
-        if (show)
-            print_drop(&rn->o, fmt, r, p, &dr);
+        if (p->selected && show && f->drop != NULL)
+            f->drop(&rn->ctx, r, p, &dr);
         return 0;
     }
     default:
-        if (show)
-            print_other(&rn->o, fmt, r, p, "unknown");
+        if (p->selected && show && f->other != NULL)
+            f->other(&rn->ctx, r, p, "unknown");
         return 0;
     }
-    if (show)
-        print_other(&rn->o, fmt, r, p, "invalid");
+    if (p->selected && show && f->other != NULL)
+        f->other(&rn->ctx, r, p, "invalid");
     return 0;
 }
+
+/* ---- command line -------------------------------------------------------- */
 
 static void
 usage(FILE *f)
 {
     static const char text[] =
-        "usage: " PROG " FILE [--format text|jsonl] [--verify] [--follow]\n"
-        "                   [--producer ID] [--help] [--version]\n"
+        "usage: " PROG " FILE [--format text|jsonl|csv|chrome] [--follow]\n"
+        "                   [--verify | --stats] [--producer ID|NAME]...\n"
+        "                   [--type T[,T...]]... [--since TIME] "
+        "[--until TIME]\n"
+        "                   [--help] [--version]\n"
         "\n"
-        "Prints the records of a sluice capture file, one per line.\n"
+        "Prints the records of a sluice capture file, or tabulates (--stats) "
+        "or\n"
+        "checks (--verify) it.\n"
         "\n"
-        "  --format text    (default) each event as\n"
-        "    [<collector time, UTC>] <name>[<id>] #<seq> "
-        "type=<type> <payload>\n"
-        "                   <name> is from the producer's connect record, "
-        "or '?'.\n"
-        "                   A payload that is all printable UTF-8 prints "
-        "as-is,\n"
-        "                   any other with C escapes: \\\\ \\n \\t "
-        "\\r \\xNN.\n"
-        "                   Collector records print as '--- connect ...',\n"
-        "                   '--- disconnect ...', '--- drop ...' and "
+        "Options:\n"
+        "  --format F       output format (default: text):\n"
+        "    text    one line per event, like babeltrace:\n"
+        "              [<collector time, UTC>] (+<seconds since the previous "
+        "event>)\n"
+        "                <name>[<id>] #<seq> type=<type>: <payload>\n"
+        /* "\?": "??)" would be a trigraph. */
+        "            the first event shows (+?.\?\?\?\?\?\?\?\?\?); "
+        "<name> is from the\n"
+        "            producer's connect record, or '?'. A payload that is all\n"
+        "            printable UTF-8 prints as is, any other with C escapes\n"
+        "            (\\\\ \\n \\t \\r \\xNN). Collector records print as "
+        "'--- connect ...',\n"
+        "            '--- disconnect ...', '--- drop ...' and "
         "'--- close ...'.\n"
-        "  --format jsonl   one JSON object per line, \"kind\" being event, "
+        "    jsonl   one JSON object per line, \"kind\" being event, "
         "connect,\n"
-        "                   disconnect, drop or close. Payloads and names "
-        "are JSON\n"
-        "                   strings in which a byte that is not part of valid "
-        "UTF-8\n"
-        "                   is written \\u00XX (XX = the byte's value); "
-        "unknown names\n"
-        "                   are null. Integers are plain JSON numbers "
-        "(nanosecond\n"
-        "                   times exceed 2^53).\n"
-        "  --format csv|chrome  not implemented yet.\n"
+        "            disconnect, drop or close. Names and payloads are JSON "
+        "strings\n"
+        "            in which a byte that is not part of valid UTF-8 is "
+        "written\n"
+        "            \\u00XX (XX = its value); unknown names are null. "
+        "Integers are\n"
+        "            plain JSON numbers (nanosecond times exceed 2^53).\n"
+        "    csv     RFC 4180 CSV of the events, CRLF line ends, a header "
+        "row and\n"
+        "            the columns\n"
+        "              collector_time  collector time, RFC 3339 UTC with ns\n"
+        "              collector_ns    the same, ns since the Unix epoch\n"
+        "              producer        producer id\n"
+        "              name            producer name (empty if unknown)\n"
+        "              seq             producer sequence number\n"
+        "              type            event type, decimal\n"
+        "              producer_ns     producer timestamp, ns (0 = none)\n"
+        "              payload_bytes   payload length in bytes\n"
+        "              payload         printable UTF-8 as is, C escapes for "
+        "the\n"
+        "                              rest and \\\\ for every backslash, so "
+        "it is\n"
+        "                              one line; quoted when it has , or \"\n"
+        "    chrome  Chrome Trace Event JSON ({\"traceEvents\":[...]}) for "
+        "Perfetto\n"
+        "            or chrome://tracing: one process track per producer "
+        "(pid = id,\n"
+        "            named by a process_name record), events as instants; "
+        "types\n"
+        "            0xE000..0xE7FF begin a slice named by the payload, "
+        "0xE800..0xEFFF\n"
+        "            end it (docs/protocol.md, \"Event type "
+        "conventions\"); ts in\n"
+        "            microseconds since the capture's start, from the "
+        "producer's\n"
+        "            timestamp when it sent one, else the collector's.\n"
+        "  --follow         keep reading while the file grows (polling every "
+        "100 ms)\n"
+        "                   until the collector's close record, or Ctrl-C "
+        "(exit 0)\n"
+        "                   (default: off, stop at the end of the file)\n"
         "  --verify         check every block checksum and every producer's "
         "event\n"
         "                   sequence numbers (0, 1, 2, ...; a missing, "
@@ -789,10 +303,56 @@ usage(FILE *f)
         "                   accounts for it), and print only\n"
         "    verify: producers=K events=N gaps=G "
         "corrupt_blocks=C torn_tail_bytes=T\n"
-        "  --follow         keep reading while the file grows (polling every "
-        "100 ms)\n"
-        "                   until the collector's close record, or Ctrl-C.\n"
-        "  --producer ID    only the records of producer ID.\n"
+        "                   (default: off; takes --producer, no other "
+        "filter)\n"
+        "  --stats          print one row per producer instead of the "
+        "records:\n"
+        "                   ID NAME PID MODE EVENTS BYTES FIRST LAST GAPS "
+        "DROPPED END\n"
+        "                   (EVENTS, BYTES, FIRST and LAST collector time: "
+        "the events\n"
+        "                   the filters select; GAPS as --verify counts them "
+        "and\n"
+        "                   DROPPED from drop records, over the whole "
+        "connection;\n"
+        "                   END: the disconnect reason, '-' if none), then "
+        "totals.\n"
+        "                   Aligned text, or with --format csv a CSV table "
+        "(no\n"
+        "                   totals), with --format jsonl one object per "
+        "producer\n"
+        "                   and one \"kind\":\"total\" (default: off)\n"
+        "  --producer ID|NAME  only producer ID (digits) or the producers "
+        "whose\n"
+        "                   connect record carries NAME; repeat for more "
+        "(default:\n"
+        "                   all producers)\n"
+        "  --type T[,T...]  only events of these types: numbers (decimal or "
+        "0x hex)\n"
+        "                   and ranges A-B; repeatable. Collector records "
+        "are still\n"
+        "                   printed (default: all types)\n"
+        "  --since TIME     only records with collector time >= TIME "
+        "(default: from\n"
+        "                   the start)\n"
+        "  --until TIME     only records with collector time < TIME "
+        "(default: to the\n"
+        "                   end)\n"
+        "                   TIME is RFC 3339, 2026-11-24T17:00:00Z or "
+        "...:00.25+01:00\n"
+        "                   ('Z' or an offset is required); +DURATION after "
+        "the\n"
+        "                   capture's start, like +5s, +1.5m, +250ms "
+        "(units ns us ms\n"
+        "                   s m h; s if none); or an integer, ns since the "
+        "Unix epoch.\n"
+        "  --help           show this help and exit\n"
+        "  --version        show the version and exit\n"
+        "\n"
+        "An option's value may also follow an '=', as in --format=csv. "
+        "--follow works\n"
+        "with every format; --stats then prints its table when following "
+        "stops.\n"
         "\n"
         "Without --verify, skipped corrupt blocks and a torn tail are reported "
         "as\n"
@@ -821,34 +381,68 @@ usage_error(const char *what, const char *arg)
     return EXIT_USAGE;
 }
 
-static int
-parse_u32(const char *s, uint32_t *val)
-{
-    uint64_t v = 0;
+static const dump_format *const formats[] = {
+    &dump_fmt_text, &dump_fmt_jsonl, &dump_fmt_csv, &dump_fmt_chrome};
 
-    if (*s == '\0')
-        return -1;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        v = v * 10 + (uint64_t)(*s - '0');
-        if (v > UINT32_MAX)
-            return -1;
+/* Options that take a value, in --opt VALUE or --opt=VALUE form. */
+static const char *const valued[] = {"--format", "--producer", "--type",
+                                     "--since", "--until"};
+
+static int
+set_value(options *opt, const char *key, const char *val)
+{
+    size_t i;
+
+    if (strcmp(key, "--format") == 0) {
+        for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+            if (strcmp(val, formats[i]->name) == 0) {
+                opt->fmt = formats[i];
+                return -1;
+            }
+        return usage_error("unknown format (text, jsonl, csv, chrome):", val);
     }
-    *val = (uint32_t)v;
-    return 0;
+    if (strcmp(key, "--producer") == 0) {
+        if (val[strspn(val, "0123456789")] != '\0' || val[0] == '\0') {
+            opt->names[opt->n_names++] = val; /* not all digits: a name */
+            return -1;
+        }
+        if (dump_parse_u32(val, &opt->ids[opt->n_ids]) != 0)
+            return usage_error("a producer ID is a number 0..4294967295, not",
+                               val);
+        opt->n_ids++;
+        return -1;
+    }
+    if (strcmp(key, "--type") == 0) {
+        if (dump_parse_types(val, opt->types) != 0)
+            return usage_error("--type takes numbers 0..65535 (or 0x...) and "
+                               "ranges A-B, comma-separated, not",
+                               val);
+        opt->have_types = 1;
+        return -1;
+    }
+    if (dump_parse_when(val, strcmp(key, "--since") == 0 ? &opt->since
+                                                          : &opt->until) != 0)
+        return usage_error("not a time (RFC 3339 with Z or an offset, "
+                           "+DURATION, or ns since the epoch):",
+                           val);
+    if (strcmp(key, "--since") == 0)
+        opt->have_since = 1;
+    else
+        opt->have_until = 1;
+    return -1;
 }
 
 /* @return -1 to go on, or an exit code (help, version, usage error). */
 static int
 parse_args(int argc, char **argv, options *opt)
 {
-    int i, only_files = 0;
+    int i, only_files = 0, code;
 
-    memset(opt, 0, sizeof(*opt));
+    opt->fmt = &dump_fmt_text;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL, *eq;
-        size_t klen;
+        size_t klen, k;
+        char key[16];
 
         if (only_files || a[0] != '-' || a[1] == '\0') {
             if (opt->path != NULL)
@@ -860,8 +454,6 @@ parse_args(int argc, char **argv, options *opt)
             only_files = 1;
             continue;
         }
-        eq = strchr(a, '=');
-        klen = eq != NULL ? (size_t)(eq - a) : strlen(a);
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return EXIT_OK;
@@ -878,40 +470,44 @@ parse_args(int argc, char **argv, options *opt)
             opt->follow = 1;
             continue;
         }
-        if ((klen == 8 && strncmp(a, "--format", 8) == 0) ||
-            (klen == 10 && strncmp(a, "--producer", 10) == 0)) {
-            if (eq != NULL) {
-                val = eq + 1;
-            } else {
-                if (i + 1 >= argc)
-                    return usage_error("missing value for", a);
-                val = argv[++i];
-            }
-            if (klen == 8) {
-                if (strcmp(val, "text") == 0)
-                    opt->format = FMT_TEXT;
-                else if (strcmp(val, "jsonl") == 0)
-                    opt->format = FMT_JSONL;
-                else if (strcmp(val, "csv") == 0 ||
-                         strcmp(val, "chrome") == 0)
-                    return usage_error("format not implemented yet:", val);
-                else
-                    return usage_error("unknown format", val);
-            } else {
-                if (parse_u32(val, &opt->producer) != 0)
-                    return usage_error("producer ID must be a number "
-                                       "0..4294967295, not",
-                                       val);
-                opt->have_producer = 1;
-            }
+        if (strcmp(a, "--stats") == 0) {
+            opt->stats = 1;
             continue;
         }
-        return usage_error("unknown option", a);
+        eq = strchr(a, '=');
+        klen = eq != NULL ? (size_t)(eq - a) : strlen(a);
+        for (k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
+            if (strlen(valued[k]) == klen && strncmp(a, valued[k], klen) == 0)
+                break;
+        if (k == sizeof(valued) / sizeof(valued[0]))
+            return usage_error("unknown option", a);
+        memcpy(key, a, klen);
+        key[klen] = '\0';
+        if (eq != NULL) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc)
+                return usage_error("missing value for", a);
+            val = argv[++i];
+        }
+        code = set_value(opt, key, val);
+        if (code >= 0)
+            return code;
     }
     if (opt->path == NULL)
         return usage_error("missing FILE", NULL);
+    if (opt->verify && opt->stats)
+        return usage_error("--verify and --stats exclude each other", NULL);
+    if (opt->verify && (opt->have_types || opt->have_since || opt->have_until))
+        return usage_error("--verify takes --producer but no --type, "
+                           "--since or --until",
+                           NULL);
+    if (opt->stats && opt->fmt == &dump_fmt_chrome)
+        return usage_error("--stats prints text, csv or jsonl, not", "chrome");
     return -1;
 }
+
+/* ---- reading ------------------------------------------------------------- */
 
 static const char *
 open_reason(int rc)
@@ -949,6 +545,37 @@ open_capture(const options *opt, sluice_capture **c)
     return rc;
 }
 
+/* Absolute bounds of the time window, now that the start is known. */
+static void
+resolve_window(run *rn, uint64_t start_ns)
+{
+    const options *opt = rn->opt;
+
+    rn->lo = 0;
+    rn->hi = UINT64_MAX;
+    if (opt->have_since)
+        rn->lo = !opt->since.relative ? opt->since.ns
+                 : opt->since.ns > UINT64_MAX - start_ns
+                     ? UINT64_MAX
+                     : start_ns + opt->since.ns;
+    if (opt->have_until)
+        rn->hi = !opt->until.relative ? opt->until.ns
+                 : opt->until.ns > UINT64_MAX - start_ns
+                     ? UINT64_MAX
+                     : start_ns + opt->until.ns;
+}
+
+static int
+read_error(const run *rn, int rc)
+{
+    if (rc == SLUICE_ENOMEM)
+        fprintf(stderr, PROG ": out of memory\n");
+    else
+        fprintf(stderr, PROG ": cannot read %s: %s\n", rn->opt->path,
+                sluice_strerror(rc));
+    return -1;
+}
+
 /* Reads records until the end (or, following, until the close record or
  * a stop request). @return 0, or -1 after reporting a read error or
  * running out of memory. */
@@ -964,23 +591,18 @@ read_all(run *rn, sluice_capture *c)
     for (;;) {
         rc = sluice_capture_next(c, &r);
         if (rc == 0) {
-            if (handle(rn, &r) != 0) {
-                fprintf(stderr, PROG ": out of memory\n");
-                return -1;
-            }
+            if (handle(rn, &r) != 0)
+                return read_error(rn, SLUICE_ENOMEM);
             if (opt->follow && r.type == SLUICE_REC_CLOSE)
                 break;
             continue;
         }
-        if (rc < 0) {
-            fprintf(stderr, PROG ": cannot read %s: %s\n", opt->path,
-                    sluice_strerror(rc));
-            return -1;
-        }
+        if (rc < 0)
+            return read_error(rn, rc);
         if (!opt->follow)
             break;
         /* Nothing new yet: let a reader of our output see what we have. */
-        out_flush(&rn->o);
+        dump_out_flush(&rn->o);
         fflush(stdout);
         if (rn->o.failed || sl_os_stop_wait(FOLLOW_POLL_NS))
             break;
@@ -990,15 +612,10 @@ read_all(run *rn, sluice_capture *c)
          * reader settle the end of the file as final. */
         sluice_capture_set_follow(c, 0);
         while ((rc = sluice_capture_next(c, &r)) == 0)
-            if (handle(rn, &r) != 0) {
-                fprintf(stderr, PROG ": out of memory\n");
-                return -1;
-            }
-        if (rc < 0) {
-            fprintf(stderr, PROG ": cannot read %s: %s\n", opt->path,
-                    sluice_strerror(rc));
-            return -1;
-        }
+            if (handle(rn, &r) != 0)
+                return read_error(rn, SLUICE_ENOMEM);
+        if (rc < 0)
+            return read_error(rn, rc);
     }
     return 0;
 }
@@ -1006,18 +623,20 @@ read_all(run *rn, sluice_capture *c)
 static int
 verify_report(run *rn, const sluice_capture_stats *st)
 {
-    uint64_t gaps = 0;
+    uint64_t gaps = 0, producers = 0;
     size_t k;
 
     for (k = 0; k < rn->prods.cap; k++) {
-        const producer *p = &rn->prods.slot[k];
+        const dump_producer *p = &rn->prods.slot[k];
 
-        if (p->used)
-            gaps += p->gaps > p->dropped ? p->gaps - p->dropped : 0;
+        if (!p->used || !p->selected)
+            continue;
+        producers++;
+        gaps += p->gaps > p->dropped ? p->gaps - p->dropped : 0;
     }
     printf("verify: producers=%llu events=%llu gaps=%llu corrupt_blocks=%llu "
            "torn_tail_bytes=%llu\n",
-           (unsigned long long)rn->prods.count, (unsigned long long)rn->events,
+           (unsigned long long)producers, (unsigned long long)rn->events,
            (unsigned long long)gaps, (unsigned long long)st->corrupt_blocks,
            (unsigned long long)st->torn_tail_bytes);
     if (fflush(stdout) != 0) {
@@ -1056,16 +675,23 @@ main(int argc, char **argv)
     /* Windows hands main() ANSI-code-page arguments; a failure leaves argv
      * as it was, which is still right for ASCII paths. */
     sl_os_args_utf8(&argc, &argv);
+    memset(&opt, 0, sizeof(opt));
+    memset(&rn, 0, sizeof(rn));
+    opt.ids = malloc((size_t)argc * sizeof(*opt.ids));
+    opt.names = malloc((size_t)argc * sizeof(*opt.names));
+    if (opt.ids == NULL || opt.names == NULL ||
+        dump_out_open(&rn.o, stdout, OUT_CAP) != 0) {
+        fprintf(stderr, PROG ": out of memory\n");
+        code = EXIT_RUNTIME;
+        goto done;
+    }
     code = parse_args(argc, argv, &opt);
     if (code >= 0)
-        return code;
-    memset(&rn, 0, sizeof(rn));
+        goto done;
     rn.opt = &opt;
-    rn.o.buf = malloc(OUT_CAP);
-    if (rn.o.buf == NULL) {
-        fprintf(stderr, PROG ": out of memory\n");
-        return EXIT_RUNTIME;
-    }
+    rn.show = !opt.verify && !opt.stats;
+    rn.track = opt.verify || opt.stats;
+    rn.ctx.o = &rn.o;
     /* Our own buffer batches lines; stdio's is only a pass-through. */
     setvbuf(stdout, NULL, _IOFBF, OUT_CAP);
     if (opt.follow && sl_os_stop_install() != 0) {
@@ -1078,11 +704,27 @@ main(int argc, char **argv)
         code = EXIT_RUNTIME;
         goto done;
     }
+    rn.ctx.info = sluice_capture_get_info(c);
+    resolve_window(&rn, rn.ctx.info->start_ns);
+    if (rn.show && opt.fmt->begin != NULL)
+        opt.fmt->begin(&rn.ctx);
     if (read_all(&rn, c) != 0) {
         code = EXIT_RUNTIME;
         goto done;
     }
-    out_flush(&rn.o);
+    if (rn.show && opt.fmt->end != NULL)
+        opt.fmt->end(&rn.ctx);
+    if (opt.stats &&
+        dump_stats_print(&rn.o, &rn.prods,
+                         opt.fmt == &dump_fmt_csv     ? DUMP_STATS_CSV
+                         : opt.fmt == &dump_fmt_jsonl ? DUMP_STATS_JSONL
+                                                      : DUMP_STATS_TEXT) !=
+            0) {
+        fprintf(stderr, PROG ": out of memory\n");
+        code = EXIT_RUNTIME;
+        goto done;
+    }
+    dump_out_flush(&rn.o);
     if (rn.o.failed || fflush(stdout) != 0) {
         fprintf(stderr, PROG ": cannot write output\n");
         code = EXIT_RUNTIME;
@@ -1107,7 +749,9 @@ main(int argc, char **argv)
 
 done:
     sluice_capture_close(c);
-    producers_free(&rn.prods);
-    free(rn.o.buf);
+    dump_producers_free(&rn.prods);
+    dump_out_close(&rn.o);
+    free(opt.ids);
+    free(opt.names);
     return code;
 }
