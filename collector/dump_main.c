@@ -693,6 +693,7 @@ main(int argc, char **argv)
     rn.track = opt.verify || opt.stats;
     rn.ctx.o = &rn.o;
     /* Our own buffer batches lines; stdio's is only a pass-through. */
+    sl_os_stdout_binary();
     setvbuf(stdout, NULL, _IOFBF, OUT_CAP);
     if (opt.follow && sl_os_stop_install() != 0) {
         fprintf(stderr, PROG ": cannot install the Ctrl-C handler\n");

@@ -185,6 +185,12 @@ void sl_os_proc_kill(sl_proc *p);
 int sl_os_exe_dir(char *buf, size_t cap);
 
 /**
+ * Puts stdout in binary mode, so "\n" is written as one byte (Windows:
+ * _setmode(_O_BINARY); POSIX: nothing to do). Call before writing.
+ */
+void sl_os_stdout_binary(void);
+
+/**
  * Opens a file for binary reading with stdio; path is UTF-8 (Windows:
  * _wfopen, since fopen takes the ANSI code page there).
  * @return 0, SL_ENOENT, SL_EACCES, SL_ENOMEM, SL_EIO.

@@ -514,6 +514,11 @@ sl_os_file_close(sl_file *f)
     return rc;
 }
 
+void
+sl_os_stdout_binary(void)
+{
+}
+
 int
 sl_os_fopen_read(const char *path, FILE **out)
 {

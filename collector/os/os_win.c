@@ -15,6 +15,8 @@
  */
 #include "os.h"
 
+#include <fcntl.h>
+#include <io.h>
 #include <limits.h>
 #include <process.h>
 #include <shellapi.h>
@@ -1007,4 +1009,13 @@ sl_os_group_id(const char *name, uint32_t *out)
     (void)name;
     (void)out;
     return SL_ENOSYS;
+}
+
+void
+sl_os_stdout_binary(void)
+{
+    /* Text mode would turn every "\n" into "\r\n", so CSV's "\r\n" rows
+     * became "\r\r\n" and output differed from Linux byte for byte. */
+    fflush(stdout);
+    _setmode(_fileno(stdout), _O_BINARY);
 }

@@ -86,7 +86,7 @@ PY
     sed 's/.*"payload":\(".*"\)}$/\1/' >"$WORK/text-$b.json"
   printf '%s\n' '"nul\u0000inside"' '"bad \u00ff\u00fe utf8 \u00c3("' \
     '"ok é\t\\ end"' | diff - "$WORK/text-$b.json" >&2 || fail "jsonl payloads"
-  "$DUMP" "$cap" --producer "$tid" | grep ' type=0 ' | sed 's/.* type=0 //' >"$WORK/text-$b.txt"
+  "$DUMP" "$cap" --producer "$tid" | grep ' type=0: ' | sed 's/.* type=0: //' >"$WORK/text-$b.txt"
   printf '%s\n' 'nul\x00inside' 'bad \xff\xfe utf8 \xc3(' 'ok é\t\\ end' |
     diff - "$WORK/text-$b.txt" >&2 || fail "text payloads"
 done

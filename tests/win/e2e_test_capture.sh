@@ -49,8 +49,14 @@ n=$(grep -c '"kind":"disconnect".*"reason":"EOF"' "$T_DIR/native.jsonl")
 log "one 'hello from c++' event; 10 producers connected and ended cleanly"
 
 # The same file printed by both builds: identical, line for line.
-win "$SL_WIN_DUMP" "$(winpath "$cap")" --format jsonl | tr -d '\r' >"$T_DIR/wine.jsonl"
+# Byte for byte, no \r stripping: sluice-dump.exe writes stdout in binary
+# mode, so its output is the same file as on Linux (CSV keeps its CRLF).
+win "$SL_WIN_DUMP" "$(winpath "$cap")" --format jsonl >"$T_DIR/wine.jsonl"
 cmp -s "$T_DIR/native.jsonl" "$T_DIR/wine.jsonl" ||
     fail "sluice-dump.exe and the native sluice-dump print the capture differently"
 log "sluice-dump.exe and native sluice-dump agree on all $(wc -l <"$T_DIR/native.jsonl") records"
+native_dump "$cap" --format csv >"$T_DIR/native.csv"
+win "$SL_WIN_DUMP" "$(winpath "$cap")" --format csv >"$T_DIR/wine.csv"
+cmp -s "$T_DIR/native.csv" "$T_DIR/wine.csv" ||
+    fail "sluice-dump.exe --format csv differs from the native one (text-mode stdout?)"
 log "PASS"
