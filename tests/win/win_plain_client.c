@@ -7,7 +7,10 @@
  * exits. The collector must record exactly one text event,
  * "hello from c++".
  *
- * Usage: win_plain_client NAME [MESSAGE]
+ * Usage: win_plain_client NAME [MESSAGE | -]
+ * With "-" it sends its standard input byte for byte instead (binary
+ * mode), which lets the hostile-input tests send what no well-behaved
+ * producer would, such as a line longer than the collector's max frame.
  * Prints the greeting; exit 0 on success, 1 on any failure. For the test
  * harness it waits up to 10 s for the pipe to appear (or for a free
  * instance), which a real client of the pattern would not need.
@@ -17,6 +20,8 @@
 #endif
 #include <windows.h>
 
+#include <fcntl.h>
+#include <io.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,6 +85,21 @@ main(int argc, char **argv)
             break;
     }
     printf("greeting: %s\n", greeting);
+    if (strcmp(msg, "-") == 0) {
+        char buf[65536];
+        size_t r;
+
+        _setmode(_fileno(stdin), _O_BINARY);
+        while ((r = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+            if (!WriteFile(h, buf, (DWORD)r, &done, NULL) || done != r) {
+                fprintf(stderr, "win_plain_client: WriteFile: error %lu\n",
+                        (unsigned long)GetLastError());
+                return 1;
+            }
+        }
+        CloseHandle(h);
+        return 0;
+    }
     if (!WriteFile(h, msg, (DWORD)strlen(msg), &done, NULL) ||
         done != strlen(msg)) {
         fprintf(stderr, "win_plain_client: WriteFile: error %lu\n",
