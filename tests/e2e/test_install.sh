@@ -68,9 +68,9 @@ for h in common producer capture; do
   fi
 done
 
-note "the shared library exports every function producer.h and common.h declare"
-declared=$(cat "$P/include/sluice/producer.h" "$P/include/sluice/common.h" | tr '\n' ' ' |
-  grep -o 'SLUICE_API[^;(]*(' | grep -o 'sluice_[a-z0-9_]*' | sort -u)
+note "the shared library exports every function producer.h, capture.h and common.h declare"
+declared=$(cat "$P/include/sluice/producer.h" "$P/include/sluice/capture.h" "$P/include/sluice/common.h" | tr '\n' ' ' |
+  grep -o 'SLUICE_API[^;(]*(' | grep -o 'sluice_[a-z0-9_]*($' | tr -d '(' | sort -u)
 [ "$(wc -w <<<"$declared")" -ge 9 ] || fail "found too few declarations: $declared"
 exported=$(nm -D --defined-only "$libdir/libsluice-producer.so" | awk '{print $3}' | sort -u)
 for fn in $declared; do
@@ -157,6 +157,36 @@ if names != {"emit_events"} or dict(types) != want:
              % (names, dict(types), want))
 EOF
   fail "event types or producer names in the capture are wrong"
+
+note "the capture reader in the installed library reads that capture back"
+cat >"$WORK/read_capture.c" <<'EOF'
+#include <sluice/capture.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    sluice_capture *c;
+    sluice_record r;
+    sluice_capture_stats st;
+    unsigned long long events = 0, connects = 0;
+    int rc = sluice_capture_open(argv[argc - 1], &c);
+    if (rc != 0) { fprintf(stderr, "%s\n", sluice_strerror(rc)); return 1; }
+    while ((rc = sluice_capture_next(c, &r)) == 0) {
+        sluice_connect_info ci;
+        if (r.type < 0xF000u) events++;
+        if (r.type == SLUICE_REC_CONNECT && sluice_record_connect(&r, &ci) == 0) connects++;
+    }
+    sluice_capture_get_stats(c, &st);
+    printf("read: events=%llu connects=%llu corrupt=%llu torn=%llu\n", events, connects,
+           (unsigned long long)st.corrupt_blocks, (unsigned long long)st.torn_tail_bytes);
+    sluice_capture_close(c);
+    return rc == 1 ? 0 : 1;
+}
+EOF
+pcdir=$libdir/pkgconfig
+"$CC" -std=c11 -Wall -Wextra -Werror $SANFLAGS "$WORK/read_capture.c" -o "$WORK/read_capture" \
+  $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs sluice-producer) ||
+  fail "a capture reader does not build against the installed library"
+LD_LIBRARY_PATH="$libdir" "$WORK/read_capture" "$cap" >"$WORK/read.out" || fail "reading the capture failed"
+expect_line "$WORK/read.out" "read: events=$total connects=4 corrupt=0 torn=0"
 
 note "installed sluice-bench finds the installed collector and producer"
 "$C/sluice-bench" --producers 2 --count "$(scaled 2000)" --dir "$WORK" >"$WORK/bench.out" 2>"$WORK/bench.err" ||
