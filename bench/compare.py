@@ -10,7 +10,9 @@ measures:
   durable   the same with fdatasync() before exit
   naive     naive_collector: a thread per connection, 1-byte reads, fwrite
   rsyslog   imptcp on a Unix socket -> omfile (asyncWriting, 1 MiB buffer,
-            4096-message batches), fed by line_sender (syslog lines)
+            4096-message batches, each batch written when it ends: with
+            the default, the last partial buffer waits for the 1 s flush
+            timer, which would be timed), fed by line_sender (syslog lines)
   syslog-ng unix-stream -> file (threaded, flow control, large windows)
   sluice    sluice-bench (real collector, library producers) on io_uring
             and on epoll, its fdatasync turned off by nosync.so so that it
@@ -43,9 +45,9 @@ PEERS = ("naive", "rsyslog", "syslog-ng")
 # Events per case (all producers together), per payload size, chosen so a
 # case takes one to a few seconds here and writes well under 2 GB.
 EVENTS = {
-    "copy": {64: 6_000_000, 256: 2_400_000},
-    "durable": {64: 6_000_000, 256: 2_400_000},
-    "sluice": {64: 4_000_000, 256: 1_600_000},
+    "copy": {64: 12_000_000, 256: 4_000_000},
+    "durable": {64: 12_000_000, 256: 4_000_000},
+    "sluice": {64: 8_000_000, 256: 3_000_000},
     "rsyslog": {64: 1_600_000, 256: 800_000},
     "syslog-ng": {64: 500_000, 256: 400_000},
     "naive": {64: 24_000, 256: 8_000},
@@ -217,7 +219,7 @@ template(name="msgonly" type="string" string="%msg%\\n")
 ruleset(name="bench" queue.type="LinkedList" queue.size="1000000"
         queue.dequeueBatchSize="4096" queue.workerThreads="1") {{
   action(type="omfile" file="{out}" template="msgonly" asyncWriting="on"
-         ioBufferSize="1m" flushOnTXEnd="off" flushInterval="1")
+         ioBufferSize="1m" flushOnTXEnd="on")
 }}
 input(type="imptcp" path="{sock}" unlink="on" ruleset="bench")
 """)
@@ -355,7 +357,7 @@ def main():
     ap.add_argument("--peers", required=True,
                     help="root where rsyslog and syslog-ng were unpacked")
     ap.add_argument("--dir", default=None, help="work directory (a disk)")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply every case's event count")
     ap.add_argument("--only", default=None,
