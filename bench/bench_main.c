@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "err.h"
 #include "os.h"
 #include "sluice/capture.h"
@@ -77,27 +78,13 @@ static const char usage_text[] =
 static void
 usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "sluice-bench: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry 'sluice-bench --help'.\n");
-    exit(2);
+    sl_cli_usage_error("sluice-bench", fmt, arg);
 }
 
 static uint64_t
 parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
 {
-    uint64_t v = 0;
-
-    if (s == NULL || *s == '\0')
-        usage_error("%s needs a number", opt);
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
-            usage_error("'%s' is not a valid number", s);
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    if (v < min || v > max)
-        usage_error("'%s' is out of range", s);
-    return v;
+    return sl_cli_u64("sluice-bench", opt, s, min, max);
 }
 
 static int

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "capfile.h"
+#include "cli.h"
 #include "err.h"
 #include "io.h"
 #include "os.h"
@@ -65,35 +66,13 @@ static const char usage_text[] =
 static void
 usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "sluice-collector: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry 'sluice-collector --help'.\n");
-    exit(2);
+    sl_cli_usage_error("sluice-collector", fmt, arg);
 }
 
-/* Strict unsigned decimal: digits only, no sign, no overflow. */
 static uint64_t
 parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
 {
-    uint64_t v = 0;
-    char msg[160];
-
-    if (s == NULL || *s == '\0')
-        usage_error("%s needs a number", opt);
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10) {
-            snprintf(msg, sizeof(msg), "%s: '%%s' is not a number in %" PRIu64
-                     "..%" PRIu64, opt, min, max);
-            usage_error(msg, s);
-        }
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    if (v < min || v > max) {
-        snprintf(msg, sizeof(msg), "%s: '%%s' is out of range %" PRIu64
-                 "..%" PRIu64, opt, min, max);
-        usage_error(msg, s);
-    }
-    return v;
+    return sl_cli_u64("sluice-collector", opt, s, min, max);
 }
 
 /* --allow-uid UID[,UID...]: appends to list[*n] (at most cap ids). */
