@@ -287,6 +287,10 @@ run_case(const bench_cfg *cfg, bench_result *res)
         cargv[k++] = n_s;
         cargv[k++] = "--backend";
         cargv[k++] = cfg->backend;
+        /* The collector's own live status line would fight with ours on
+         * the terminal they share. */
+        cargv[k++] = "--stats";
+        cargv[k++] = "0";
         if (cfg->workers) {
             cargv[k++] = "--workers";
             cargv[k++] = cfg->workers;
