@@ -114,6 +114,9 @@ main(int argc, char **argv)
     if (do_sync && fdatasync(ofd) != 0)
         cmp_die(PROG, "fdatasync");
     close(ofd);
+    close(ep);
+    close(lfd);
+    free(stage);
     unlink(path);
     return 0;
 }

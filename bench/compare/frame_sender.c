@@ -84,5 +84,6 @@ main(int argc, char **argv)
         seq += n;
     }
     close(fd);
+    free(batch);
     return 0;
 }

@@ -86,5 +86,6 @@ main(int argc, char **argv)
         sent += n;
     }
     close(fd);
+    free(batch);
     return 0;
 }

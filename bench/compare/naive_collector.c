@@ -93,6 +93,8 @@ main(int argc, char **argv)
         pthread_join(th[i], NULL);
     if (fclose(out) != 0)
         cmp_die(PROG, "fclose");
+    close(lfd);
+    free(th);
     unlink(path);
     return 0;
 }

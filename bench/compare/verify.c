@@ -53,8 +53,10 @@ verify_frames(const uint8_t *d, size_t len, uint64_t k, uint64_t n,
         const uint8_t *c = d + off + 8;
         stream *s;
 
-        if (id >= nstreams || off + 8 + clen > len)
-            return fprintf(stderr, PROG ": bad chunk at %zu\n", off), -1;
+        if (id >= nstreams || off + 8 + clen > len) {
+            fprintf(stderr, PROG ": bad chunk at %zu\n", off);
+            goto broken;
+        }
         s = &st[id];
         off += 8 + clen;
         while (clen > 0) {
@@ -73,8 +75,10 @@ verify_frames(const uint8_t *d, size_t len, uint64_t k, uint64_t n,
                     s->producer = (int64_t)le(s->hdr + 24, 4);
                 if ((uint64_t)s->producer >= k ||
                     le(s->hdr + 24, 4) != (uint64_t)s->producer ||
-                    s->frame < sizeof(s->hdr))
-                    return fprintf(stderr, PROG ": bad frame\n"), -1;
+                    s->frame < sizeof(s->hdr)) {
+                    fprintf(stderr, PROG ": bad frame\n");
+                    goto broken;
+                }
                 if (le(s->hdr + 8, 8) != next[s->producer])
                     bad++;
                 next[s->producer] = le(s->hdr + 8, 8) + 1;
@@ -98,6 +102,11 @@ verify_frames(const uint8_t *d, size_t len, uint64_t k, uint64_t n,
     free(next);
     free(st);
     return (int)(bad > 0 ? (bad > 1000 ? 1000 : bad) : 0);
+
+broken:
+    free(next);
+    free(st);
+    return -1;
 }
 
 static int
