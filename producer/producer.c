@@ -134,7 +134,7 @@ typedef struct lane {
      * read relaxed by sluice_producer_counts(); they publish nothing. */
     _Atomic uint64_t events;
     _Atomic uint64_t bytes;
-    /* The list of lanes; published with release by lane_new(), read with
+    /* The list of lanes; published with release by lane_lookup(), read with
      * acquire by drainers. Lanes are freed only by close. */
     struct lane *_Atomic next;
 } lane;
