@@ -518,7 +518,7 @@ write_big(sluice_producer *p, lane *l, uint16_t type, uint64_t ts,
     return rc;
 }
 
-/* ---- the clock ------------------------------------------------------------ */
+/* ---- the clock -------------------------------------------------------- */
 
 #if SL_TSC_CLOCK
 /* 1 if the kernel's clocksource is the TSC: then it is invariant and in
