@@ -30,7 +30,6 @@ bash scripts/deps.sh libestr0 libfastjson4 liblognorm5 libuuid1 libzstd1 \
 peers=$BUILD/compare-peers
 if [ ! -x "$peers/usr/sbin/rsyslogd" ] || [ ! -x "$peers/usr/sbin/syslog-ng" ]; then
   debs=$(mktemp -d)
-  trap 'rm -rf "$debs"' EXIT
   chmod 777 "$debs" # apt-get download runs as _apt
   (cd "$debs" && apt-get download rsyslog syslog-ng-core >/dev/null 2>&1) || {
     [ "$(id -u)" -eq 0 ] && apt-get update -qq
@@ -38,6 +37,7 @@ if [ ! -x "$peers/usr/sbin/rsyslogd" ] || [ ! -x "$peers/usr/sbin/syslog-ng" ]; 
   }
   mkdir -p "$peers"
   for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$peers"; done
+  rm -rf "$debs"
 fi
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
