@@ -21,8 +21,13 @@ for b in $(backends); do
     wait || true
     line=$(grep '^collector: ' "$WORK/c-$b-$sig.out") || fail "no summary line"
     events=$(sed 's/.* events=\([0-9]*\).*/\1/' <<<"$line")
+    producers=$(sed 's/.*producers=\([0-9]*\).*/\1/' <<<"$line")
     [ "$events" -gt 1000 ] || fail "too few events before the stop: $line"
-    expect_verify "$cap" "verify: producers=5 events=$events gaps=0 corrupt_blocks=0 torn_tail_bytes=0"
+    # The idle producer and at least one loaded one were in before the
+    # signal; on a loaded machine (sanitizer builds) a late producer may
+    # only connect after it, and is then rightly not counted.
+    [ "$producers" -ge 2 ] && [ "$producers" -le 5 ] || fail "unexpected producer count: $line"
+    expect_verify "$cap" "verify: producers=$producers events=$events gaps=0 corrupt_blocks=0 torn_tail_bytes=0"
   done
 done
 echo "ok"
