@@ -12,7 +12,10 @@ source "$(dirname "$0")/lib.sh"
 # sanitizer runtime refuses (it must come first); those builds run only the
 # synced row.
 sanitized=0
-ldd "$COLLECTOR" 2>/dev/null | grep -Eq 'lib(a|t|ub)san' && sanitized=1
+# ldd's output is captured first: with pipefail, grep -q closing the pipe
+# early could make ldd die of SIGPIPE and the check read "not sanitized".
+libs=$(ldd "$COLLECTOR" 2>/dev/null || true)
+grep -Eq 'lib(a|t|ub)san' <<<"$libs" && sanitized=1
 systems=copy,durable,naive
 for b in $(backends); do
   case $b in

@@ -60,7 +60,8 @@ for b in $(backends); do
   grep -q "^--- connect id=[0-9]* name= pid=$opid uid=$OTHER_UID mode=text$" "$WORK/g-$b.txt" ||
     fail "connect record without the peer's pid/uid: $(grep connect "$WORK/g-$b.txt")"
   grep -q "^--- connect id=[0-9]* name= pid=[1-9][0-9]* uid=0 mode=text$" "$WORK/g-$b.txt" || fail "own connect record"
-  "$DUMP" "$cap" --format jsonl | grep -q "\"kind\":\"connect\".*\"pid\":$opid,\"uid\":$OTHER_UID," ||
+  "$DUMP" "$cap" --format jsonl >"$WORK/g-$b.jsonl"
+  grep -q "\"kind\":\"connect\".*\"pid\":$opid,\"uid\":$OTHER_UID," "$WORK/g-$b.jsonl" ||
     fail "jsonl connect record without pid/uid"
 
   note "backend $b: --group $OTHER_GROUP --allow-uid 4242 (other user not listed)"
