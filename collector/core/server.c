@@ -46,7 +46,6 @@
 typedef struct conn {
     sl_io_conn *io;
     uint32_t id;      /* 0 for a refused connection */
-    int greeting_sent;
     int connect_done; /* connect record written */
     int active;       /* sent a byte: a producer (see protocol.md §3) */
     sl_wire wire;
@@ -55,7 +54,7 @@ typedef struct conn {
     char greeting[SL_WIRE_GREETING_MAX];
     size_t greeting_len;
     uint64_t events, bytes;
-    uint64_t dropped, dropped_bytes;           /* totals */
+    uint64_t dropped;                          /* total */
     uint64_t pend_drop, pend_drop_bytes;       /* not yet recorded */
     struct conn *prev, *next;
 } conn;
@@ -248,7 +247,6 @@ emit(sl_server *s, conn *c, const sl_wire_event *ev, size_t n, uint64_t now)
                 c->pend_drop += j - i;
                 c->pend_drop_bytes += payload;
                 c->dropped += j - i;
-                c->dropped_bytes += payload;
                 atomic_fetch_add_explicit(&s->dropped, j - i,
                                           memory_order_relaxed);
                 i = j;
@@ -412,7 +410,7 @@ on_write(sl_server *s, conn *c, int64_t result)
     /* A failed greeting is not fatal: a write-only client (.NET
      * PipeDirection.Out) shuts down its receive side, so the send fails
      * with EPIPE while its data still arrives. Keep reading. */
-    c->greeting_sent = result > 0;
+    (void)result;
     post_read(s, c);
 }
 
