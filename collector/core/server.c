@@ -40,7 +40,6 @@
 
 #define EV_CAP 256
 #define IO_BATCH 64
-#define WAIT_MS 100
 #define RESERVE_WAIT_NS 100000000u
 
 typedef struct conn {
@@ -516,8 +515,18 @@ worker_main(void *p)
 
     for (;;) {
         size_t n = 0;
+        /* Acquire pairs with the release in sl_server_stop(): a wait()
+         * that starts after seeing `stopping` starts after
+         * stop_accepting(), so, returning with room to spare, it has
+         * reported every connection left for this worker (io.h). Until
+         * then, wait without a timeout: stop and the last conn_free()
+         * wake us. */
+        int stop_seen =
+            atomic_load_explicit(&s->stopping, memory_order_acquire);
+        int idle = stop_seen &&
+                   atomic_load_explicit(&s->live, memory_order_acquire) == 0;
         int rc = s->backend->wait(s->io, wa->index, ev, IO_BATCH, &n,
-                                  WAIT_MS);
+                                  idle ? 0 : -1);
 
         if (rc != 0) {
             logf_(s, "worker %u: wait failed: %s", wa->index,
@@ -539,7 +548,7 @@ worker_main(void *p)
                 break;
             }
         }
-        if (atomic_load_explicit(&s->stopping, memory_order_acquire) &&
+        if (stop_seen && rc == 0 && n < IO_BATCH &&
             atomic_load_explicit(&s->live, memory_order_acquire) == 0)
             break;
     }

@@ -12,6 +12,12 @@
  * therefore stay on one thread and need no locks. Results produced inside
  * read()/write() go on that worker's ready list, an intrusive list through
  * the connection (at most one operation per connection is pending).
+ *
+ * Stop: stop_accepting() seals the listening socket (listen_unix.h): no
+ * new connection can queue, but those already in the backlog, whose
+ * clients may have written already, stay. Each worker's next wait() takes
+ * the listener out of its set and accepts what is left, so a stop drops
+ * no connection a client had.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -48,6 +54,7 @@ typedef struct ep_worker {
     int epfd;
     int evfd;          /* wake-ups */
     int listening;     /* the listener is in this epoll set */
+    int swept;         /* after stop: the sealed backlog is empty */
     uint64_t resume_ns; /* accepts paused (out of descriptors) until then */
     ep_conn *ready;    /* completed operations not yet reported (LIFO is */
     ep_conn **ready_tail; /* fine but FIFO is fairer) */
@@ -56,9 +63,11 @@ typedef struct ep_worker {
 struct sl_io {
     sl_listen_unix listener;
     unsigned nworkers;
-    /* Written by stop_accepting (any thread), read by workers before each
-     * accept. Relaxed: it only gates new accepts, and EPOLL_CTL_DEL of the
-     * listener (a syscall, hence a full barrier) does the real stopping. */
+    /* Cleared by stop_accepting (any thread) before it seals the
+     * listener and writes the workers' eventfds; release there pairs with
+     * the acquire loads in ep_wait(), so a worker that sees 0 sweeps a
+     * backlog that is already sealed. (A worker woken by that eventfd
+     * write sees 0 too: the write follows the store.) */
     atomic_int accepting;
     ep_worker w[];
 };
@@ -258,6 +267,84 @@ do_ready(ep_worker *w, ep_conn *c)
     }
 }
 
+/* After stop: takes the listener out of this worker's set and accepts
+ * what is left in the sealed backlog, up to cap events. Sets w->swept
+ * once the backlog is empty: nothing new can arrive (listen_unix.h). */
+static void
+sweep_backlog(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n)
+{
+    ep_worker *w = &io->w[wi];
+
+    if (w->listening) {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, io->listener.fd, NULL);
+        w->listening = 0;
+    }
+    while (*n < cap) {
+        struct epoll_event e;
+        ep_conn *c;
+        int fd = accept4(io->listener.fd, NULL, NULL,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            /* EAGAIN (EINVAL from some kernels): empty. Out of
+             * descriptors at stop, what is left cannot be taken; the
+             * connections are closed with the listener. */
+            w->swept = 1;
+            return;
+        }
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->worker = wi;
+        sl_listen_unix_peer(fd, &c->base.pid, &c->base.uid);
+        e.events = EPOLLONESHOT;
+        e.data.ptr = c;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        ev[*n].kind = SL_IO_ACCEPT;
+        ev[*n].conn = &c->base;
+        ev[*n].result = 0;
+        (*n)++;
+    }
+}
+
+/* Accepting: puts the listener back once an out-of-descriptors pause is
+ * over. @return how long wait() may sleep: timeout_ms, shortened to the
+ * end of the pause (a deadline of this backend's own). */
+static int
+resume_accepts(sl_io *io, ep_worker *w, int timeout_ms)
+{
+    uint64_t now, left_ms;
+
+    if (w->resume_ns == 0)
+        return timeout_ms;
+    now = sl_os_mono_ns();
+    if (now >= w->resume_ns) {
+        struct epoll_event e;
+
+        e.events = EPOLLIN | EPOLLEXCLUSIVE;
+        e.data.ptr = &listener_mark;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->listener.fd, &e) == 0) {
+            w->listening = 1;
+            w->resume_ns = 0;
+            return timeout_ms;
+        }
+        w->resume_ns = now + ACCEPT_PAUSE_NS;
+    }
+    left_ms = (w->resume_ns - now + 999999u) / 1000000u;
+    if (timeout_ms < 0 || (uint64_t)timeout_ms > left_ms)
+        timeout_ms = (int)left_ms;
+    return timeout_ms;
+}
+
 static int
 ep_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
         int timeout_ms)
@@ -267,31 +354,21 @@ ep_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
     int k;
 
     *n = 0;
-    if (!atomic_load_explicit(&io->accepting, memory_order_relaxed)) {
-        if (w->listening) {
-            epoll_ctl(w->epfd, EPOLL_CTL_DEL, io->listener.fd, NULL);
-            w->listening = 0;
-        }
-    } else if (w->resume_ns != 0) {
-        if (sl_os_mono_ns() >= w->resume_ns) {
-            struct epoll_event e;
-
-            e.events = EPOLLIN | EPOLLEXCLUSIVE;
-            e.data.ptr = &listener_mark;
-            if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->listener.fd, &e) == 0) {
-                w->listening = 1;
-                w->resume_ns = 0;
-            } else {
-                w->resume_ns = sl_os_mono_ns() + ACCEPT_PAUSE_NS;
-            }
-        } else if (timeout_ms < 0 || timeout_ms > 100) {
-            timeout_ms = 100; /* come back to resume accepting */
-        }
+    if (!atomic_load_explicit(&io->accepting, memory_order_acquire)) {
+        if (!w->swept)
+            sweep_backlog(io, wi, ev, cap, n);
+    } else {
+        timeout_ms = resume_accepts(io, w, timeout_ms);
     }
-    k = epoll_wait(w->epfd, evs,
-                   (int)(cap < 64 ? cap : 64), w->ready ? 0 : timeout_ms);
-    if (k < 0 && errno != EINTR)
-        return sl_err_from_errno(errno);
+    if (w->ready != NULL || *n > 0)
+        timeout_ms = 0;
+    k = 0;
+    if (*n < cap) {
+        k = epoll_wait(w->epfd, evs, (int)(cap - *n < 64 ? cap - *n : 64),
+                       timeout_ms);
+        if (k < 0 && errno != EINTR)
+            return sl_err_from_errno(errno);
+    }
     for (int i = 0; i < k; i++) {
         void *p = evs[i].data.ptr;
 
@@ -306,6 +383,10 @@ ep_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
             do_ready(w, p);
         }
     }
+    /* A stop that woke us: report the sealed backlog in this same call. */
+    if (!w->swept &&
+        !atomic_load_explicit(&io->accepting, memory_order_acquire))
+        sweep_backlog(io, wi, ev, cap, n);
     while (w->ready != NULL && *n < cap) {
         ep_conn *c = w->ready;
 
@@ -358,18 +439,16 @@ ep_write(sl_io *io, sl_io_conn *base, const void *buf, size_t len)
     return 0;
 }
 
+static void ep_wake(sl_io *io);
+
 static void
 ep_stop_accepting(sl_io *io)
 {
-    atomic_store_explicit(&io->accepting, 0, memory_order_relaxed);
-    /* New clients now get ENOENT instead of waiting in a dead backlog. */
-    sl_listen_unix_unlink(&io->listener);
-    for (unsigned i = 0; i < io->nworkers; i++) {
-        uint64_t one = 1;
-        if (write(io->w[i].evfd, &one, sizeof(one)) < 0) {
-            /* Counter saturated: a wake-up is pending anyway. */
-        }
-    }
+    /* Release: pairs with the acquire loads in ep_wait() (see the field). */
+    atomic_store_explicit(&io->accepting, 0, memory_order_release);
+    sl_listen_unix_seal(&io->listener);
+    /* Every worker sweeps the backlog in its next wait(). */
+    ep_wake(io);
 }
 
 static void

@@ -17,6 +17,16 @@
  * received that connection's previous event, so at most one operation per
  * connection is pending. stop_accepting, drain and wake may be called from
  * any thread.
+ *
+ * Wake-ups: wait() sleeps only as long as it is asked to. Nothing in a
+ * backend wakes a worker "just in case": a worker returns because a
+ * completion arrived, because wake() was called (also when it was called
+ * before the wait began: wake-ups are not lost), or because its own
+ * timeout ran out. A backend shortens a wait only for a deadline of its
+ * own (resuming accepts after running out of descriptors, retrying a pipe
+ * instance), and says so where it does.
+ *
+ * The tests in tests/io/ check this contract on every backend.
  */
 #ifndef SL_IO_H
 #define SL_IO_H
@@ -55,9 +65,15 @@ typedef struct sl_io_config {
     int allow_remote;   /* Windows: accept remote clients */
     uint32_t group;     /* POSIX: share the socket with this group (mode
                            0660); SL_IO_NO_GROUP: owner only (0600) */
+    unsigned test_flags; /* SL_IO_TEST_*: for tests only; 0 in production */
 } sl_io_config;
 
 #define SL_IO_NO_GROUP 0xFFFFFFFFu
+
+/* io_uring: behave as on a 5.6-5.10 kernel, without IORING_FEAT_EXT_ARG
+ * (liburing then queues a timeout of its own for every timed wait) and
+ * without multishot accept. Lets tests reach those paths on any kernel. */
+#define SL_IO_TEST_OLD_URING 1u
 
 typedef struct sl_io_backend {
     const char *name; /* "iocp", "uring", "epoll" */
@@ -72,7 +88,12 @@ typedef struct sl_io_backend {
     /**
      * Waits up to timeout_ms (-1 forever) for completions of worker w and
      * stores up to cap of them. Submits operations posted since the last
-     * call. *n may be 0 (timeout or wake).
+     * call. *n may be 0 (timeout or wake). Once stop_accepting() has
+     * returned, a wait() that starts then and returns fewer than cap
+     * events has reported every connection this worker will be given
+     * (see stop_accepting); to get there it may block past timeout_ms,
+     * for no longer than the system takes to hand back the accepts it
+     * had in progress.
      */
     int (*wait)(sl_io *io, unsigned w, sl_io_event *ev, size_t cap,
                 size_t *n, int timeout_ms);
@@ -83,8 +104,16 @@ typedef struct sl_io_backend {
     /** Posts a write of len bytes from buf (a greeting). Must not raise
      *  SIGPIPE. Completion: SL_IO_WRITE. */
     int (*write)(sl_io *io, sl_io_conn *c, const void *buf, size_t len);
-    /** Stops accepting: closes/cancels listeners; no SL_IO_ACCEPT after
-     *  every wait() has returned once. Any thread. */
+    /**
+     * Stops accepting. New clients are refused from now on (the name is
+     * gone); a connection the system had already accepted for us (in
+     * the listen backlog, or a pipe instance a client had connected to)
+     * is not dropped: it is still reported as SL_IO_ACCEPT, by the next
+     * wait() of some worker, and can be read to its end. Once every
+     * worker's wait() has returned once with room to spare (fewer than
+     * cap events) after this call, no SL_IO_ACCEPT follows. Any thread;
+     * a second call is a no-op.
+     */
     void (*stop_accepting)(sl_io *io);
     /** Drain: the peer's further sends are refused, and a read on c
      *  completes with 0 (end of stream) once the bytes the peer already
@@ -92,7 +121,8 @@ typedef struct sl_io_backend {
     void (*drain)(sl_io *io, sl_io_conn *c);
     /** Closes and frees c. No operation may be pending on it. */
     void (*release)(sl_io *io, sl_io_conn *c);
-    /** Makes every worker's wait() return soon. Any thread. */
+    /** Makes every worker's wait() return: the one in progress, or else
+     *  the next one. Any thread. */
     void (*wake)(sl_io *io);
     /** Frees everything. All connections released, workers gone. NULL is a
      *  no-op. */

@@ -172,6 +172,19 @@ sl_listen_unix_unlink(sl_listen_unix *l)
 }
 
 void
+sl_listen_unix_seal(sl_listen_unix *l)
+{
+    /* New clients get ENOENT instead of waiting in a dead backlog. */
+    sl_listen_unix_unlink(l);
+    /* A connect() that looked the path up before the unlink could still
+     * queue behind us; after SHUT_RD the kernel refuses it
+     * (unix_stream_connect checks RCV_SHUTDOWN under the listener's
+     * lock), so the backlog we sweep is final. */
+    if (l->fd >= 0)
+        shutdown(l->fd, SHUT_RD);
+}
+
+void
 sl_listen_unix_close(sl_listen_unix *l)
 {
     if (l->fd >= 0)

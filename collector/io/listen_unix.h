@@ -34,6 +34,17 @@ int sl_listen_unix_open(const char *path, unsigned backlog, uint32_t group,
 /** Removes the socket file if it is still the one we created. */
 void sl_listen_unix_unlink(sl_listen_unix *l);
 
+/**
+ * Seals the backlog at stop: unlinks the path, then shuts the listening
+ * socket down for reading, so every later connect() is refused
+ * (ECONNREFUSED, or ENOENT once the path is gone) while the connections
+ * already queued stay there to be accepted. A non-blocking accept() on
+ * the sealed socket returns them, then EAGAIN (EINVAL from a blocking
+ * one). The socket then polls readable forever: take it out of epoll
+ * sets. Any thread.
+ */
+void sl_listen_unix_seal(sl_listen_unix *l);
+
 /** Closes the fd (after sl_listen_unix_unlink, or not). */
 void sl_listen_unix_close(sl_listen_unix *l);
 

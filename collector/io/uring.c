@@ -13,6 +13,18 @@
  * by the next wait() (io_uring_submit_and_wait_timeout), which also reaps
  * completions in batches (io_uring_peek_batch_cqe).
  *
+ * Stop: stop_accepting() seals the listening socket (listen_unix.h), so
+ * the backlog can only shrink, and wakes every worker. Each worker's next
+ * wait() cancels its accept, waits for that accept's last CQE (every
+ * connection the kernel took for this ring comes before it), then accepts
+ * what is still in the backlog itself: a stop drops no connection a
+ * client had.
+ *
+ * Kernels before 5.11 lack IORING_FEAT_EXT_ARG: liburing then implements
+ * a timed wait with a timeout request of its own, whose CQE carries
+ * LIBURING_UDATA_TIMEOUT and is skipped here. Multishot accept (5.19) is
+ * probed by use: EINVAL falls back to one-shot accepts.
+ *
  * open() probes first — ring setup and the opcodes we need — and answers
  * SL_ENOSYS on any failure (seccomp, io_uring_disabled, old kernels,
  * memlock limits), so "auto" falls back to epoll quietly, as libuv's
@@ -58,8 +70,9 @@ typedef struct ur_worker {
     int evfd;
     uint64_t evbuf;
     int wake_armed;
-    int accept_armed;
-    int accept_cancelled;
+    int accept_armed;     /* in the kernel: its last CQE not yet seen */
+    int accept_cancelled; /* after stop: its cancel is submitted */
+    int swept;            /* after stop: the sealed backlog is empty */
     int multishot; /* multishot accept works (5.19+); else one-shot */
     uint64_t accept_resume_ns; /* out of descriptors: re-arm from then */
 } ur_worker;
@@ -67,10 +80,10 @@ typedef struct ur_worker {
 struct sl_io {
     sl_listen_unix listener;
     unsigned nworkers;
-    /* Cleared by stop_accepting (any thread); each worker reads it in
-     * wait() and cancels its accept. Relaxed: the eventfd write that
-     * follows the store wakes the worker, and a late read only delays the
-     * cancel by one wait. */
+    /* Cleared by stop_accepting (any thread) before it seals the listener
+     * and writes the eventfds; the release there pairs with the acquire
+     * load in ur_wait(), so a worker that sees 0 finds the backlog sealed
+     * and cancels and sweeps. */
     atomic_int accepting;
     ur_worker w[];
 };
@@ -94,8 +107,19 @@ ur_close(sl_io *io)
     if (io == NULL)
         return;
     for (unsigned i = 0; i < io->nworkers; i++) {
-        if (io->w[i].ring_ok)
+        if (io->w[i].ring_ok) {
+            struct io_uring_cqe *cqe;
+
+            /* A connection accepted for a ring whose worker never waited
+             * after stop would leak its descriptor. */
+            while (io_uring_peek_cqe(&io->w[i].ring, &cqe) == 0) {
+                if (io_uring_cqe_get_data64(cqe) == TAG_ACCEPT &&
+                    cqe->res >= 0)
+                    close(cqe->res);
+                io_uring_cqe_seen(&io->w[i].ring, cqe);
+            }
             io_uring_queue_exit(&io->w[i].ring);
+        }
         if (io->w[i].evfd >= 0)
             close(io->w[i].evfd);
     }
@@ -154,6 +178,11 @@ ur_open(const sl_io_config *cfg, sl_io **out)
             goto fail;
         }
         w->multishot = 1;
+        if (cfg->test_flags & SL_IO_TEST_OLD_URING) {
+            /* liburing picks its wait path by this flag. */
+            w->ring.features &= ~IORING_FEAT_EXT_ARG;
+            w->multishot = 0;
+        }
         w->evfd = eventfd(0, EFD_CLOEXEC);
         if (w->evfd < 0) {
             rc = sl_err_from_errno(errno);
@@ -201,12 +230,31 @@ arm_wake(ur_worker *w)
     w->wake_armed = 1;
 }
 
+/* New connection fd for worker wi: one SL_IO_ACCEPT. */
+static void
+add_accept(sl_io *io, unsigned wi, int fd, sl_io_event *ev, size_t *n)
+{
+    ur_conn *c = calloc(1, sizeof(*c));
+
+    (void)io;
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->worker = wi;
+    sl_listen_unix_peer(c->fd, &c->base.pid, &c->base.uid);
+    ev[*n].kind = SL_IO_ACCEPT;
+    ev[*n].conn = &c->base;
+    ev[*n].result = 0;
+    (*n)++;
+}
+
 static void
 on_accept_cqe(sl_io *io, unsigned wi, const struct io_uring_cqe *cqe,
               sl_io_event *ev, size_t *n)
 {
     ur_worker *w = &io->w[wi];
-    ur_conn *c;
 
     if (!(cqe->flags & IORING_CQE_F_MORE))
         w->accept_armed = 0;
@@ -216,25 +264,76 @@ on_accept_cqe(sl_io *io, unsigned wi, const struct io_uring_cqe *cqe,
          * an accept re-armed at once would fail at once, forever; wait a
          * while first. Other errors (ECANCELED) just leave it to be
          * re-armed. */
-        if (cqe->res == -EINVAL && w->multishot)
+        if (cqe->res == -EINVAL && w->multishot &&
+            atomic_load_explicit(&io->accepting, memory_order_relaxed))
             w->multishot = 0;
         if (cqe->res == -EMFILE || cqe->res == -ENFILE ||
             cqe->res == -ENOBUFS || cqe->res == -ENOMEM)
             w->accept_resume_ns = sl_os_mono_ns() + ACCEPT_PAUSE_NS;
         return;
     }
-    c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        close(cqe->res);
-        return;
+    add_accept(io, wi, cqe->res, ev, n);
+}
+
+/* After stop, once this ring's accept is over: accepts what is left in
+ * the sealed backlog, up to cap events; w->swept once it is empty. */
+static void
+sweep_backlog(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n)
+{
+    while (*n < cap) {
+        int fd = accept4(io->listener.fd, NULL, NULL, SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            /* EAGAIN (EINVAL from some kernels): empty. Out of
+             * descriptors at stop, what is left cannot be taken; it is
+             * closed with the listener. */
+            io->w[wi].swept = 1;
+            return;
+        }
+        add_accept(io, wi, fd, ev, n);
     }
-    c->fd = cqe->res;
-    c->worker = wi;
-    sl_listen_unix_peer(c->fd, &c->base.pid, &c->base.uid);
-    ev[*n].kind = SL_IO_ACCEPT;
-    ev[*n].conn = &c->base;
-    ev[*n].result = 0;
-    (*n)++;
+}
+
+/* Arms, re-arms or cancels this worker's accept and arms its wake-up
+ * read. @return the timeout for this round: timeout_ms, shortened to the
+ * end of an out-of-descriptors pause (a deadline of this backend's own),
+ * or -1 while a cancelled accept's last CQE is still to come. */
+static int
+prepare(sl_io *io, ur_worker *w, int accepting, int timeout_ms)
+{
+    if (accepting && !w->accept_armed) {
+        uint64_t now = w->accept_resume_ns ? sl_os_mono_ns() : 0;
+
+        if (now < w->accept_resume_ns) {
+            uint64_t left_ms =
+                (w->accept_resume_ns - now + 999999u) / 1000000u;
+
+            if (timeout_ms < 0 || (uint64_t)timeout_ms > left_ms)
+                timeout_ms = (int)left_ms;
+        } else {
+            w->accept_resume_ns = 0;
+            arm_accept(io, w);
+        }
+    }
+    if (!accepting && w->accept_armed) {
+        if (!w->accept_cancelled) {
+            struct io_uring_sqe *sqe = get_sqe(w);
+
+            if (sqe != NULL) {
+                io_uring_prep_cancel64(sqe, TAG_ACCEPT, 0);
+                io_uring_sqe_set_data(sqe, (void *)(uintptr_t)TAG_CANCEL);
+                w->accept_cancelled = 1;
+            }
+        }
+        /* The cancel ends the accept at once; its last CQE follows every
+         * connection it took, which this wait() must report. */
+        timeout_ms = -1;
+    }
+    if (!w->wake_armed)
+        arm_wake(w);
+    return timeout_ms;
 }
 
 static int
@@ -243,64 +342,63 @@ ur_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
 {
     ur_worker *w = &io->w[wi];
     struct io_uring_cqe *cqes[64];
-    struct io_uring_cqe *first;
-    struct __kernel_timespec ts;
-    unsigned k, want;
-    int accepting, rc;
 
     *n = 0;
-    accepting = atomic_load_explicit(&io->accepting, memory_order_relaxed);
-    if (accepting && !w->accept_armed && w->accept_resume_ns != 0) {
-        if (sl_os_mono_ns() >= w->accept_resume_ns)
-            w->accept_resume_ns = 0;
-        else if (timeout_ms < 0 || timeout_ms > 100)
-            timeout_ms = 100; /* come back to re-arm */
-    }
-    if (accepting && !w->accept_armed && w->accept_resume_ns == 0)
-        arm_accept(io, w);
-    if (!accepting && w->accept_armed && !w->accept_cancelled) {
-        struct io_uring_sqe *sqe = get_sqe(w);
-        if (sqe != NULL) {
-            io_uring_prep_cancel64(sqe, TAG_ACCEPT, 0);
-            io_uring_sqe_set_data(sqe, (void *)(uintptr_t)TAG_CANCEL);
-            w->accept_cancelled = 1;
-        }
-    }
-    if (!w->wake_armed)
-        arm_wake(w);
-    ts.tv_sec = timeout_ms / 1000;
-    ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
-    rc = io_uring_submit_and_wait_timeout(&w->ring, &first, 1,
-                                          timeout_ms >= 0 ? &ts : NULL, NULL);
-    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
-        rc != -EBUSY)
-        return sl_err_from_errno(-rc);
-    /* Each accept CQE yields at most one event, so reaping no more CQEs
-     * than there is room for keeps every event. */
-    want = (unsigned)(cap < 64 ? cap : 64);
-    k = io_uring_peek_batch_cqe(&w->ring, cqes, want);
-    for (unsigned i = 0; i < k; i++) {
-        uintptr_t ud = (uintptr_t)io_uring_cqe_get_data(cqes[i]);
-        int res = cqes[i]->res;
+    for (;;) {
+        struct io_uring_cqe *first;
+        struct __kernel_timespec ts;
+        unsigned k, want;
+        int accepting, tmo, rc;
 
-        if (ud == TAG_ACCEPT) {
-            on_accept_cqe(io, wi, cqes[i], ev, n);
-        } else if (ud == TAG_WAKE) {
-            w->wake_armed = 0;
-        } else if (ud == TAG_CANCEL) {
-            /* The accept's own CQE (ECANCELED) reports the outcome. */
-        } else {
-            ur_conn *c = (ur_conn *)ud;
+        accepting = atomic_load_explicit(&io->accepting, memory_order_acquire);
+        tmo = prepare(io, w, accepting, *n > 0 ? 0 : timeout_ms);
+        ts.tv_sec = tmo / 1000;
+        ts.tv_nsec = (long long)(tmo % 1000) * 1000000;
+        rc = io_uring_submit_and_wait_timeout(&w->ring, &first, 1,
+                                              tmo >= 0 ? &ts : NULL, NULL);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
+            rc != -EBUSY)
+            return sl_err_from_errno(-rc);
+        /* Each accept CQE yields at most one event, so reaping no more
+         * CQEs than there is room for keeps every event. */
+        want = (unsigned)(cap - *n < 64 ? cap - *n : 64);
+        k = io_uring_peek_batch_cqe(&w->ring, cqes, want);
+        for (unsigned i = 0; i < k; i++) {
+            uint64_t ud = io_uring_cqe_get_data64(cqes[i]);
+            int res = cqes[i]->res;
 
-            ev[*n].kind = c->op == OP_WRITE ? SL_IO_WRITE : SL_IO_READ;
-            ev[*n].conn = &c->base;
-            ev[*n].result = res >= 0 ? res : sl_err_from_errno(-res);
-            c->op = OP_NONE;
-            (*n)++;
+            if (ud == LIBURING_UDATA_TIMEOUT) {
+                /* liburing's own timeout (no IORING_FEAT_EXT_ARG). */
+            } else if (ud == TAG_ACCEPT) {
+                on_accept_cqe(io, wi, cqes[i], ev, n);
+            } else if (ud == TAG_WAKE) {
+                w->wake_armed = 0;
+            } else if (ud == TAG_CANCEL) {
+                /* The accept's own CQE (ECANCELED) reports the outcome. */
+            } else {
+                ur_conn *c = (ur_conn *)(uintptr_t)ud;
+
+                ev[*n].kind = c->op == OP_WRITE ? SL_IO_WRITE : SL_IO_READ;
+                ev[*n].conn = &c->base;
+                ev[*n].result = res >= 0 ? res : sl_err_from_errno(-res);
+                c->op = OP_NONE;
+                (*n)++;
+            }
         }
+        io_uring_cq_advance(&w->ring, k);
+        if (accepting)
+            accepting = atomic_load_explicit(&io->accepting,
+                                             memory_order_acquire);
+        if (accepting || *n == cap)
+            return 0;
+        /* Stopped: go on until this ring's accept is over and the
+         * backlog swept, so that a wait() returning with room to spare
+         * has reported every connection (io.h). */
+        if (!w->accept_armed && !w->swept)
+            sweep_backlog(io, wi, ev, cap, n);
+        if ((!w->accept_armed && w->swept) || *n == cap)
+            return 0;
     }
-    io_uring_cq_advance(&w->ring, k);
-    return 0;
 }
 
 static int
@@ -347,9 +445,10 @@ wake_all(sl_io *io)
 static void
 ur_stop_accepting(sl_io *io)
 {
-    atomic_store_explicit(&io->accepting, 0, memory_order_relaxed);
-    /* New clients now get ENOENT instead of waiting in a dead backlog. */
-    sl_listen_unix_unlink(&io->listener);
+    /* Release: pairs with the acquire loads in ur_wait() (see the field). */
+    atomic_store_explicit(&io->accepting, 0, memory_order_release);
+    sl_listen_unix_seal(&io->listener);
+    /* Every worker cancels its accept and sweeps in its next wait(). */
     wake_all(io);
 }
 
