@@ -63,7 +63,7 @@ struct sl_server {
     const sl_io_backend *backend;
     sl_io *io;
     sl_ring *ring;
-    sl_file *file;
+    sl_sink *sink;
     sl_writer *writer;
     char host[256];
     uint32_t *allow_uids; /* copy of cfg.allow_uids, or NULL */
@@ -650,13 +650,16 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     }
 
     *stage = SL_STAGE_FILE;
-    rc = sl_os_file_create(cfg->out_path, cfg->force, &s->file);
+    if (cfg->open_sink != NULL)
+        rc = cfg->open_sink(cfg->sink_ctx, &s->sink);
+    else
+        rc = sl_sink_file_open(cfg->out_path, cfg->force, &s->sink);
     if (rc != 0)
         goto fail;
     memset(&wc, 0, sizeof(wc));
     sl_os_hostname(s->host, sizeof(s->host));
     wc.ring = s->ring;
-    wc.file = s->file;
+    wc.sink = s->sink;
     wc.start_ns = sl_os_now_ns();
     wc.pipe = cfg->pipe;
     wc.pipe_len = cfg->pipe_len;
@@ -698,7 +701,7 @@ fail:
     } else {
         if (s->io != NULL)
             s->backend->close(s->io);
-        sl_os_file_close(s->file);
+        sl_sink_close(s->sink);
         sl_ring_close(s->ring);
         sl_mutex_destroy(&s->lock);
         free(s->allow_uids);
@@ -792,7 +795,7 @@ sl_server_close(sl_server *s)
     if (s->io != NULL)
         s->backend->close(s->io);
     sl_writer_close(s->writer);
-    sl_os_file_close(s->file);
+    sl_sink_close(s->sink);
     sl_ring_close(s->ring);
     sl_mutex_destroy(&s->lock);
     free(s->allow_uids);

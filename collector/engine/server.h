@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 typedef struct sl_server sl_server;
+struct sl_sink; /* collector/core/sink.h */
 
 /** Receives one log line (no trailing newline). Any worker thread. */
 typedef void (*sl_server_log_fn)(void *ctx, const char *line);
@@ -18,8 +19,16 @@ typedef struct sl_server_config {
     const char *pipe;      /* NAME, recorded in the capture header */
     size_t pipe_len;
     const char *path;      /* endpoint from sl_os_pipe_path() */
-    const char *out_path;  /* capture file */
+    const char *out_path;  /* capture file (the default sink) */
     int force;             /* overwrite an existing capture */
+    /* Where sealed blocks go (collector/core/sink.h). NULL: the plain
+     * capture file at out_path. Otherwise called once, at the file stage
+     * of sl_server_open() (after the pipe is claimed, so a refused start
+     * leaves no file behind); the server closes the sink it returns. New
+     * sinks (rotation, compression, forwarding) plug in here without any
+     * change to the engine. */
+    int (*open_sink)(void *ctx, struct sl_sink **out);
+    void *sink_ctx;
     unsigned workers;      /* >= 1 */
     unsigned instances;    /* listening instances (Windows) */
     size_t ring_bytes;     /* power of two */

@@ -22,6 +22,12 @@ typedef struct sl_mutex {
 typedef struct sl_cond {
     CONDITION_VARIABLE cv;
 } sl_cond;
+/**
+ * UTF-8 (NUL-terminated) to a malloc'd UTF-16 string, the one conversion
+ * every Win32 caller uses (paths, pipe names, command lines).
+ * @return 0, SL_ENOMEM, SL_EINVAL (not UTF-8).
+ */
+int sl_os_utf8_to_wide(const char *s, wchar_t **out);
 #else
 #include <pthread.h>
 typedef struct sl_mutex {
@@ -155,32 +161,6 @@ void sl_os_file_writeback(sl_file *f, uint64_t off, uint64_t len);
 /** Closes. NULL is a no-op. @return 0 or the close error. */
 int sl_os_file_close(sl_file *f);
 
-/* ---- child processes (sluice-bench) --------------------------------- */
-
-typedef struct sl_proc sl_proc;
-
-/**
- * Starts argv[0] with arguments argv (NULL-terminated; argv[0] is a path).
- * @param stdout_path  File that receives the child's stdout (created or
- *                     truncated), or NULL to share ours.
- * @return 0, SL_ENOENT, SL_EACCES, SL_ENOMEM, SL_EAGAIN.
- */
-int sl_os_spawn(const char *const *argv, const char *stdout_path,
-                sl_proc **out);
-/** What an ended child used. Zero where the platform does not tell. */
-typedef struct sl_proc_usage {
-    double cpu_seconds;  /* user + system */
-    uint64_t max_rss;    /* peak resident set, bytes */
-} sl_proc_usage;
-
-/**
- * Waits for the child to end and frees p.
- * @param status  Receives its exit code, or 128 + signal number if killed.
- * @param usage   Receives its resource usage (may be NULL).
- */
-int sl_os_proc_wait(sl_proc *p, int *status, sl_proc_usage *usage);
-/** Ends the child forcibly (SIGKILL / TerminateProcess); still wait. */
-void sl_os_proc_kill(sl_proc *p);
 /** The directory of the running executable (no trailing separator). */
 int sl_os_exe_dir(char *buf, size_t cap);
 
