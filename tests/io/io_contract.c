@@ -187,6 +187,13 @@ conn_has_2000(server *s, void *arg)
 }
 
 static int
+conn_has_5000(server *s, void *arg)
+{
+    (void)s;
+    return ((tconn *)arg)->total >= 5000;
+}
+
+static int
 conn_idle(server *s, void *arg)
 {
     (void)s;
@@ -262,6 +269,17 @@ expect_greeting(ioc_client *cl)
 
     ioc_client_read_greeting(cl, g, sizeof(g));
     IOC_CHECK(strcmp(g, GREETING) == 0);
+}
+
+/* Pumps until the only connection is greeted, then reads the greeting. */
+static void
+expect_greeting_after_pump(server *s, ioc_client *cl)
+{
+    int one = 1;
+
+    pump_until(s, accepts_at_least, &one);
+    pump_until(s, conn_greeted, s->conns[s->nconns - 1]);
+    expect_greeting(cl);
 }
 
 typedef struct client_job {
@@ -717,4 +735,144 @@ ioc_many_clients(const sl_io_backend *be, unsigned test_flags)
     for (int i = 0; i < NCLIENTS; i++)
         IOC_CHECK(seen[i] == 1);
     server_close(&s);
+}
+
+typedef struct writer_job {
+    const char *path;
+    ioc_client *cl;
+    uint64_t bytes;
+    int send_rc;
+} writer_job;
+
+/* Connects, reads the greeting, then writes far more than any buffer
+ * holds, until the server ends the stream. */
+static void
+writer_main(void *arg)
+{
+    writer_job *j = arg;
+
+    expect_greeting(j->cl);
+    j->send_rc = send_pattern(j->cl, 4, j->bytes);
+}
+
+void
+ioc_drain_while_writing(const sl_io_backend *be, unsigned test_flags)
+{
+    server s;
+    writer_job j;
+    sl_thread *t;
+    tconn *c;
+    int one = 1;
+
+    server_open(&s, be, test_flags, 1, 4);
+    s.manual_reads = 1;
+    memset(&j, 0, sizeof(j));
+    j.path = s.path;
+    j.bytes = 64u << 20;
+    j.cl = ioc_client_open(s.path, 0);
+    pump_until(&s, accepts_at_least, &one);
+    c = s.conns[0];
+    pump_until(&s, conn_greeted, c);
+    IOC_CHECK(sl_os_thread_start(writer_main, &j, &t) == 0);
+    sl_os_sleep_ns(300000000u); /* no read posted: the buffers fill up */
+    s.be->drain(s.io, c->io);
+    /* What was sent before the drain arrives, then the end, although the
+     * client never stops writing. */
+    while (!c->ended) {
+        post_read(&s, c);
+        pump_until(&s, conn_idle, c);
+    }
+    IOC_CHECK(c->end_result == 0);
+    IOC_CHECK(c->total > 0 && c->total < j.bytes && !c->bad);
+    sl_os_thread_join(t);
+    IOC_CHECK(j.send_rc != 0); /* its writes failed at the drain/release */
+    ioc_client_close(j.cl);
+    server_close(&s);
+}
+
+void
+ioc_zero_byte_write(const sl_io_backend *be, unsigned test_flags)
+{
+    server s;
+    ioc_client *cl;
+    int one = 1;
+
+    server_open(&s, be, test_flags, 1, 4);
+    cl = ioc_client_open(s.path, 0);
+    expect_greeting_after_pump(&s, cl);
+    IOC_CHECK(ioc_client_write(cl, "", 0) == 0);
+    IOC_CHECK(send_pattern(cl, 6, 5000) == 0);
+    pump_until(&s, conn_has_5000, s.conns[0]);
+    IOC_CHECK(!s.conns[0]->ended && !s.conns[0]->bad);
+    IOC_CHECK(ioc_client_write(cl, "", 0) == 0);
+    ioc_client_close(cl);
+    pump_until(&s, ends_at_least, &one);
+    IOC_CHECK(s.conns[0]->total == 5000 && s.conns[0]->end_result == 0);
+    server_close(&s);
+}
+
+static void
+pumper_main(void *arg)
+{
+    waiter *wt = arg;
+
+    while (!atomic_load(&wt->s->stop))
+        pump(wt->s, 0, -1);
+}
+
+void
+ioc_second_server(const sl_io_backend *be, unsigned test_flags)
+{
+    server a;
+    sl_io *b = NULL;
+    sl_io_config cfg;
+    sl_thread *t;
+    waiter wt;
+
+    server_open(&a, be, test_flags, 1, 4);
+    /* A serves (and greets a probe, as a live collector does). */
+    wt.s = &a;
+    wt.w = 0;
+    IOC_CHECK(sl_os_thread_start(pumper_main, &wt, &t) == 0);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.path = a.path;
+    cfg.workers = 1;
+    cfg.group = SL_IO_NO_GROUP;
+    cfg.test_flags = test_flags;
+    IOC_CHECK(be->open(&cfg, &b) == SL_EADDRINUSE);
+    IOC_CHECK(b == NULL);
+    atomic_store(&a.stop, 1);
+    a.be->wake(a.io);
+    sl_os_thread_join(t);
+    /* A probe that connected was ended; anything else would be a bug. */
+    for (int i = 0; i < a.nconns; i++) {
+        if (!a.conns[i]->ended) {
+            int want = a.ends + 1;
+
+            pump_until(&a, ends_at_least, &want);
+        }
+        IOC_CHECK(a.conns[i]->total == 0);
+    }
+    server_close(&a);
+}
+
+void
+ioc_reopen_after_close(const sl_io_backend *be, unsigned test_flags)
+{
+    server s;
+    char path[128];
+    sl_io_config cfg;
+    sl_io *io = NULL;
+
+    server_open(&s, be, test_flags, 2, 8);
+    memcpy(path, s.path, sizeof(path));
+    server_close(&s);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.path = path;
+    cfg.workers = 1;
+    cfg.instances = 1;
+    cfg.group = SL_IO_NO_GROUP;
+    cfg.test_flags = test_flags;
+    IOC_CHECK(be->open(&cfg, &io) == 0);
+    be->close(io);
 }

@@ -98,4 +98,14 @@ void ioc_release(const sl_io_backend *be, unsigned test_flags);
 /* 16 clients at once, 2 pipe instances, 3 worker threads. */
 void ioc_many_clients(const sl_io_backend *be, unsigned test_flags);
 
+/* drain() while the client keeps writing: what was sent before the
+ * drain, then end of stream; the client's writes fail. */
+void ioc_drain_while_writing(const sl_io_backend *be, unsigned test_flags);
+/* Zero-byte writes by the client do not end the stream. */
+void ioc_zero_byte_write(const sl_io_backend *be, unsigned test_flags);
+/* A second server on a served name: SL_EADDRINUSE. */
+void ioc_second_server(const sl_io_backend *be, unsigned test_flags);
+/* After close() the name is free for a new server. */
+void ioc_reopen_after_close(const sl_io_backend *be, unsigned test_flags);
+
 #endif
