@@ -42,9 +42,24 @@
  * user, SYSTEM and Administrators only, and PIPE_REJECT_REMOTE_CLIENTS
  * unless cfg->allow_remote.
  *
- * State lives in the sl_io object; the only locks are an SRW lock for the
- * listening instances and one per connection between a worker and
- * drain(), which any thread may call.
+ * Wake-ups are per worker: one shared port cannot direct a packet to a
+ * given thread (any waiting thread may dequeue it, and one thread may
+ * dequeue several in a batch), so wake() sets the worker's flag and
+ * queues a user APC to the thread that runs that worker's wait(), whose
+ * GetQueuedCompletionStatusEx is alertable and so returns. No wait sleeps
+ * in slices: a timeout that remains is a deadline (the caller's, a pipe
+ * instance to retry, the grace period at close).
+ *
+ * Stop: stop_accepting() cancels the pending connects. A client that had
+ * connected to an instance (the connect completed, or the client came
+ * while the cancel was landing) is reported as an accept, not closed; a
+ * wait() that starts after stop_accepting() does not return with room to
+ * spare until every listening instance has been reaped, so that a stop
+ * drops no client (io.h).
+ *
+ * State lives in the sl_io object; the locks are an SRW lock for the
+ * listening instances, one per connection between a worker and drain(),
+ * which any thread may call, and one per worker for its thread handle.
  */
 #include "io.h"
 
@@ -67,7 +82,6 @@
 enum {
     KEY_IO = 1,     /* the system completed an operation on a pipe */
     KEY_POSTED = 2, /* this file completed it; error in posted_err */
-    KEY_WAKE = 3,   /* wake(): no OVERLAPPED */
 };
 
 typedef enum op_kind {
@@ -84,8 +98,6 @@ typedef enum op_kind {
 #define PIPE_OUT_BUFFER 4096u
 #define MAX_IO_BYTES (1u << 30)
 #define BATCH 128u
-/* Longest single GetQueuedCompletionStatusEx sleep: see iocp_wait(). */
-#define WAIT_SLICE_MS 100u
 #define TOPUP_TRIES 3u
 #define TOPUP_RETRY_NS (100u * 1000000ull)
 #define CLOSE_GRACE_NS (5000u * 1000000ull)
@@ -107,6 +119,18 @@ typedef struct iocp_conn {
     struct iocp_conn *prev, *next; /* in io->listeners while OP_CONNECT */
 } iocp_conn;
 
+typedef struct iocp_worker {
+    /* wake() was called since this worker's wait() last returned. Both
+     * sides are seq_cst: wake() stores it, then reads `thread` (under
+     * `lock`); wait() publishes `thread` (under `lock`), then exchanges
+     * it. Either wait() sees the flag, or wake() sees the thread and its
+     * APC interrupts the wait. */
+    atomic_int woken;
+    SRWLOCK lock;     /* guards thread and thread_id against wake() */
+    HANDLE thread;    /* the thread that last called wait() for this slot */
+    DWORD thread_id;
+} iocp_worker;
+
 struct sl_io {
     HANDLE port;
     wchar_t *path;
@@ -124,10 +148,7 @@ struct sl_io {
     /* Set while fewer than `instances` listen because creating one
      * failed; read without the lock as a hint, acted on under it. */
     atomic_int need_topup;
-    /* Per worker: wake() was called since that worker's wait() last
-     * returned. Carries no data; the exchange in iocp_wait() pairs with
-     * the store in iocp_wake() only to decide whether to return. */
-    atomic_int *woken;
+    iocp_worker *wk; /* one per worker slot */
 };
 
 static void
@@ -273,32 +294,60 @@ topup_locked(sl_io *io)
     atomic_store(&io->need_topup, 0);
 }
 
-static void
+/* Retries a failed replacement instance when it is due. @return when
+ * the next retry is due (UINT64_MAX: none): without a listening instance
+ * no completion would ever come back to retry it, so wait() sleeps no
+ * longer than that. */
+static uint64_t
 maybe_topup(sl_io *io)
 {
+    uint64_t next = UINT64_MAX;
+
+    /* Relaxed: a hint; need_topup is acted on under the lock. */
     if (!atomic_load_explicit(&io->need_topup, memory_order_relaxed))
-        return;
+        return next;
     AcquireSRWLockExclusive(&io->lock);
     if (io->accepting && sl_os_mono_ns() >= io->topup_after)
         topup_locked(io);
+    if (io->accepting && atomic_load(&io->need_topup))
+        next = io->topup_after;
     ReleaseSRWLockExclusive(&io->lock);
+    return next;
 }
+
+static void iocp_wake(sl_io *io);
 
 /* A ConnectNamedPipe finished. @return 1 if *ev now holds an accept. */
 static int
 complete_connect(sl_io *io, iocp_conn *c, DWORD err, sl_io_event *ev)
 {
     ULONG pid = 0;
-    int accept;
+    int accepting, accept, last;
 
     AcquireSRWLockExclusive(&io->lock);
     listener_unlink(io, c);
-    /* After stop_accepting() a connect that won the race against its
-     * cancellation is closed too: no accept follows a stop. */
-    accept = err == ERROR_SUCCESS && io->accepting;
-    if (io->accepting)
+    accepting = io->accepting;
+    if (accepting)
         topup_locked(io);
+    last = !accepting && io->listening == 0;
     ReleaseSRWLockExclusive(&io->lock);
+    /* A client that connected is reported, also after stop_accepting():
+     * it may have written already. That includes one that came while the
+     * cancel was landing: the connect then reports ERROR_OPERATION_ABORTED
+     * but the instance has a client, which PeekNamedPipe shows (it fails
+     * with ERROR_PIPE_LISTENING on an instance nobody opened; with
+     * ERROR_BROKEN_PIPE the client left, perhaps leaving data). */
+    accept = err == ERROR_SUCCESS;
+    if (!accept && !accepting) {
+        DWORD avail;
+
+        accept = PeekNamedPipe(c->pipe, NULL, 0, NULL, &avail, NULL) ||
+                 GetLastError() == ERROR_BROKEN_PIPE;
+    }
+    /* The last instance is reaped: workers whose wait() waits for that
+     * (iocp_wait()) may return now. */
+    if (last)
+        iocp_wake(io);
     if (!accept) {
         CloseHandle(c->pipe);
         free(c);
@@ -448,18 +497,16 @@ complete_write(iocp_conn *c, DWORD err, DWORD bytes, sl_io_event *ev)
         ev->result = sl_err_from_win32(err);
 }
 
-/* Turns one completion entry into at most one event. Sets *woke for a
- * wake() packet. @return the number of events stored (0 or 1). */
+/* Turns one completion entry into at most one event. @return the number
+ * of events stored (0 or 1). */
 static int
-complete(sl_io *io, const OVERLAPPED_ENTRY *e, sl_io_event *ev, int *woke)
+complete(sl_io *io, const OVERLAPPED_ENTRY *e, sl_io_event *ev)
 {
     iocp_conn *c;
     DWORD err = ERROR_SUCCESS, bytes;
 
-    if (e->lpCompletionKey == KEY_WAKE || e->lpOverlapped == NULL) {
-        *woke = 1;
-        return 0;
-    }
+    if (e->lpOverlapped == NULL)
+        return 0; /* nothing this file posts */
     c = container_of(e->lpOverlapped, iocp_conn, ov);
     bytes = e->dwNumberOfBytesTransferred;
     if (e->lpCompletionKey == KEY_POSTED) {
@@ -489,58 +536,115 @@ complete(sl_io *io, const OVERLAPPED_ENTRY *e, sl_io_event *ev, int *woke)
 
 /* ---- the backend table ------------------------------------------------ */
 
+/* Makes wake() reach the calling thread: records it as the one running
+ * worker w's wait() (io.h: always the same thread; tests may use others
+ * one after another). */
+static void
+register_thread(iocp_worker *wk)
+{
+    DWORD id = GetCurrentThreadId();
+    HANDLE h;
+
+    if (wk->thread_id == id)
+        return; /* only this thread writes it, so no lock to read it */
+    if (!DuplicateHandle(GetCurrentProcess(), GetCurrentThread(),
+                         GetCurrentProcess(), &h, 0, FALSE,
+                         DUPLICATE_SAME_ACCESS))
+        fatal("DuplicateHandle");
+    AcquireSRWLockExclusive(&wk->lock);
+    if (wk->thread != NULL)
+        CloseHandle(wk->thread);
+    wk->thread = h;
+    wk->thread_id = id;
+    ReleaseSRWLockExclusive(&wk->lock);
+}
+
+/* 1 while stop_accepting() has been called and listening instances are
+ * still to be reaped. */
+static int
+reaping(sl_io *io)
+{
+    int r;
+
+    AcquireSRWLockShared(&io->lock);
+    r = !io->accepting && io->listening > 0;
+    ReleaseSRWLockShared(&io->lock);
+    return r;
+}
+
+/* How long one GetQueuedCompletionStatusEx may sleep: until the caller's
+ * deadline (UINT64_MAX: none), or until a failed pipe instance is due for
+ * a retry (a deadline of this file's own), whichever is first. */
+static DWORD
+sleep_ms(uint64_t deadline, uint64_t retry_at)
+{
+    uint64_t until = deadline < retry_at ? deadline : retry_at;
+    uint64_t now;
+
+    if (until == UINT64_MAX)
+        return INFINITE;
+    now = sl_os_mono_ns();
+    if (until <= now)
+        return 0;
+    return (DWORD)((until - now + 999999u) / 1000000u);
+}
+
+static void CALLBACK
+wake_apc(ULONG_PTR arg)
+{
+    (void)arg; /* its delivery is the wake-up */
+}
+
 static int
 iocp_wait(sl_io *io, unsigned w, sl_io_event *ev, size_t cap, size_t *n,
           int timeout_ms)
 {
     OVERLAPPED_ENTRY entries[BATCH];
-    ULONG want = cap < BATCH ? (ULONG)cap : BATCH;
-    uint64_t deadline = 0;
+    iocp_worker *wk = &io->wk[w];
+    uint64_t deadline = UINT64_MAX;
     size_t out = 0;
-    int woke = 0;
+    int tried = 0;
 
     assert(w < io->workers);
     assert(cap > 0);
-    if (timeout_ms > 0)
+    if (timeout_ms >= 0)
         deadline = sl_os_mono_ns() + (uint64_t)timeout_ms * 1000000u;
-    /*
-     * Any worker may dequeue any packet, wake packets included, so one
-     * worker can take the packet meant for another. Sleeping in slices of
-     * at most WAIT_SLICE_MS and checking this worker's flag between them
-     * bounds how long such a worker sleeps on after wake().
-     */
+    register_thread(wk);
     for (;;) {
-        ULONG got = 0;
-        DWORD slice = WAIT_SLICE_MS;
+        ULONG got = 0, want;
+        uint64_t retry_at;
+        int stop_pending = reaping(io);
 
-        if (atomic_exchange(&io->woken[w], 0))
+        /* After a stop, not before every listening instance is reaped
+         * (whatever the timeout or a wake-up says): the clients that had
+         * connected are reported by then (io.h). */
+        if (out == cap)
             break;
-        maybe_topup(io);
-        if (timeout_ms == 0) {
-            slice = 0;
-        } else if (timeout_ms > 0) {
-            uint64_t now = sl_os_mono_ns();
-            uint64_t left = now < deadline ? deadline - now : 0;
-            uint64_t ms = (left + 999999u) / 1000000u;
-
-            if (ms < slice)
-                slice = (DWORD)ms;
+        if (!stop_pending) {
+            if (out > 0 || atomic_exchange(&wk->woken, 0))
+                break;
+            if (tried && sl_os_mono_ns() >= deadline)
+                break;
         }
-        if (!GetQueuedCompletionStatusEx(io->port, entries, want, &got, slice,
-                                         FALSE)) {
-            if (GetLastError() != WAIT_TIMEOUT)
+        retry_at = maybe_topup(io);
+        want = cap - out < BATCH ? (ULONG)(cap - out) : BATCH;
+        /* Alertable: wake() interrupts it with an APC. */
+        if (!GetQueuedCompletionStatusEx(
+                io->port, entries, want, &got,
+                sleep_ms(stop_pending ? UINT64_MAX : deadline, retry_at),
+                TRUE)) {
+            DWORD e = GetLastError();
+
+            if (e != WAIT_TIMEOUT && e != WAIT_IO_COMPLETION)
                 fatal("GetQueuedCompletionStatusEx");
             got = 0;
         }
+        tried = 1;
         for (ULONG i = 0; i < got; i++)
-            out += (size_t)complete(io, &entries[i], &ev[out], &woke);
-        if (out > 0 || woke || timeout_ms == 0)
-            break;
-        if (timeout_ms > 0 && sl_os_mono_ns() >= deadline)
-            break;
+            out += (size_t)complete(io, &entries[i], &ev[out]);
     }
     /* Returning answers any wake() so far. */
-    atomic_store(&io->woken[w], 0);
+    atomic_store(&wk->woken, 0);
     *n = out;
     return 0;
 }
@@ -601,13 +705,19 @@ iocp_release(sl_io *io, sl_io_conn *conn)
 static void
 iocp_wake(sl_io *io)
 {
-    for (unsigned w = 0; w < io->workers; w++)
-        atomic_store(&io->woken[w], 1);
-    /* One packet per worker. If posting fails (out of memory), the wait
-     * slices still bring every worker back within WAIT_SLICE_MS. */
-    for (unsigned w = 0; w < io->workers; w++)
-        if (!PostQueuedCompletionStatus(io->port, 0, KEY_WAKE, NULL))
-            break;
+    for (unsigned w = 0; w < io->workers; w++) {
+        iocp_worker *wk = &io->wk[w];
+
+        atomic_store(&wk->woken, 1);
+        AcquireSRWLockShared(&wk->lock);
+        /* No thread yet: its first wait() sees the flag. A thread that
+         * is not waiting runs the APC in its next alertable wait, which
+         * then returns at once. QueueUserAPC fails only for a thread
+         * that has ended, which waits no more. */
+        if (wk->thread != NULL)
+            QueueUserAPC(wake_apc, wk->thread, 0);
+        ReleaseSRWLockShared(&wk->lock);
+    }
 }
 
 /* Cancels every listening instance and waits for their completions, so
@@ -621,7 +731,7 @@ close_listeners(sl_io *io)
     iocp_stop_accepting(io);
     for (;;) {
         ULONG got = 0;
-        int left, woke = 0;
+        int left;
 
         AcquireSRWLockExclusive(&io->lock);
         left = io->listeners != NULL;
@@ -633,8 +743,10 @@ close_listeners(sl_io *io)
              * still write to. */
             break;
         }
+        /* Bounded by the grace period, a real deadline. */
         if (!GetQueuedCompletionStatusEx(io->port, entries, BATCH, &got,
-                                         WAIT_SLICE_MS, FALSE))
+                                         sleep_ms(deadline, UINT64_MAX),
+                                         FALSE))
             got = 0;
         for (ULONG i = 0; i < got; i++) {
             sl_io_event ev;
@@ -644,7 +756,10 @@ close_listeners(sl_io *io)
             if (container_of(entries[i].lpOverlapped, iocp_conn, ov)->op !=
                 OP_CONNECT)
                 continue;
-            complete(io, &entries[i], &ev, &woke);
+            /* A client that connected at the last moment: nobody is
+             * left to read it. */
+            if (complete(io, &entries[i], &ev) == 1)
+                iocp_release(io, ev.conn);
         }
     }
 }
@@ -748,7 +863,12 @@ iocp_close(sl_io *io)
     if (io->sd != NULL)
         LocalFree(io->sd);
     free(io->path);
-    free(io->woken);
+    if (io->wk != NULL) {
+        for (unsigned w = 0; w < io->workers; w++)
+            if (io->wk[w].thread != NULL)
+                CloseHandle(io->wk[w].thread);
+    }
+    free(io->wk);
     free(io);
 }
 
@@ -769,11 +889,13 @@ iocp_open(const sl_io_config *cfg, sl_io **out)
     io->pipe_mode = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT;
     if (!cfg->allow_remote)
         io->pipe_mode |= PIPE_REJECT_REMOTE_CLIENTS;
-    io->woken = calloc(cfg->workers, sizeof(*io->woken));
-    if (io->woken == NULL) {
+    io->wk = calloc(cfg->workers, sizeof(*io->wk));
+    if (io->wk == NULL) {
         rc = SL_ENOMEM;
         goto fail;
     }
+    for (unsigned w = 0; w < cfg->workers; w++)
+        InitializeSRWLock(&io->wk[w].lock);
     rc = to_wide(cfg->path, &io->path);
     if (rc != 0)
         goto fail;
