@@ -18,7 +18,7 @@ for b in $(backends); do
     --stop-file "$stop" >"$WORK/hold-$b.out" &
   hpid=$!
   for _ in $(seq 1 1200); do
-    grep -q "^held=" "$WORK/hold-$b.out" && break
+    grep -q "^held=" "$WORK/hold-$b.out" 2>/dev/null && break
     kill -0 "$hpid" 2>/dev/null || break
     sleep 0.01
   done
