@@ -208,7 +208,8 @@ ns_to_wait_ms(uint64_t ns)
 {
     uint64_t ms = ns / 1000000u + (ns % 1000000u != 0);
 
-    return ms >= INFINITE ? INFINITE - 1 : (DWORD)ms;
+    /* SL_OS_FOREVER and anything past DWORD's range: no limit. */
+    return ms >= INFINITE ? INFINITE : (DWORD)ms;
 }
 
 int

@@ -45,14 +45,17 @@ struct sl_writer {
     uint64_t test_delay_ns; /* SLUICE_TEST_WRITER_DELAY_US, 0 = none */
 };
 
+/* Records the first error and tells the owner, once (the CAS winner). */
 static void
 set_error(sl_writer *w, int rc)
 {
     int expected = 0;
 
-    atomic_compare_exchange_strong_explicit(&w->error, &expected, rc,
-                                            memory_order_relaxed,
-                                            memory_order_relaxed);
+    if (atomic_compare_exchange_strong_explicit(&w->error, &expected, rc,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed) &&
+        w->cfg.on_error != NULL)
+        w->cfg.on_error(w->cfg.on_error_ctx, rc);
 }
 
 static int
@@ -197,7 +200,9 @@ writer_main(void *arg)
                 break;
             continue;
         }
-        sl_ring_wait_data(w->cfg.ring, 50000000u);
+        /* No timeout: a commit wakes this wait, and sl_writer_finish()
+         * wakes it with sl_ring_wake() (remembered if it comes first). */
+        sl_ring_wait_data(w->cfg.ring, SL_OS_FOREVER);
     }
     if (atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
         rc = write_close_record(w);

@@ -15,6 +15,21 @@ struct sl_sink; /* collector/core/sink.h */
 /** Receives one log line (no trailing newline). Any worker thread. */
 typedef void (*sl_server_log_fn)(void *ctx, const char *line);
 
+/** What the engine tells its owner as it happens (no polling needed). */
+typedef enum sl_server_event {
+    SL_SERVER_PRODUCER_ENDED = 1, /* value: producers ended so far */
+    SL_SERVER_WRITE_FAILED,       /* value: the sink's SL_E* error */
+} sl_server_event;
+
+/**
+ * Receives an engine event, from a worker thread (ENDED) or the writer
+ * thread (WRITE_FAILED, once). Keep it short and non-blocking; it must not
+ * call back into the server. collector_main.c turns "--exit-after reached"
+ * and "write failed" into a stop request that wakes its main thread.
+ */
+typedef void (*sl_server_event_fn)(void *ctx, sl_server_event ev,
+                                   int64_t value);
+
 typedef struct sl_server_config {
     const char *pipe;      /* NAME, recorded in the capture header */
     size_t pipe_len;
@@ -46,6 +61,8 @@ typedef struct sl_server_config {
     const char *backend;      /* "auto" or a backend name */
     sl_server_log_fn log;
     void *log_ctx;
+    sl_server_event_fn on_event; /* may be NULL */
+    void *event_ctx;
 } sl_server_config;
 
 /** What failed in sl_server_open(). */
