@@ -116,49 +116,10 @@ reserve_blocking(sl_server *s, size_t len, sl_ring_resv *res)
 }
 
 static uint8_t *
-put_record(uint8_t *p, const conn *c, uint16_t type, uint64_t seq,
-           uint64_t producer_ns, uint64_t now, const void *payload,
-           size_t len)
+put_record(uint8_t *p, const conn *c, uint16_t type, uint64_t now,
+           const void *payload, size_t len)
 {
-    sl_cap_rec r;
-
-    memset(&r, 0, sizeof(r));
-    r.type = type;
-    r.producer = c->id;
-    r.seq = seq;
-    r.producer_ns = producer_ns;
-    r.collector_ns = now;
-    sl_cap_rec_encode(p, &r, len);
-    if (len > 0)
-        memcpy(p + SL_CAP_REC_HDR, payload, len);
-    return p + sl_cap_rec_size(len);
-}
-
-/* An event record exactly as put_record() writes it (capfile.h's layout),
- * with the stores inline: the hot path writes one per event, where the
- * call to sl_cap_rec_encode(), the struct and a memset() of the few padding
- * bytes cost more than the stores themselves. */
-static inline uint8_t *
-put_event(uint8_t *p, uint32_t producer, const sl_wire_event *ev,
-          uint64_t now)
-{
-    size_t size = sl_cap_rec_size(ev->len);
-
-    /* The padding (under 8 bytes, within the record's last 8) is covered
-     * by the block CRC, so it must be zero: zero that word first, then the
-     * header and payload overwrite what is theirs. */
-    sl_store_le64(p + size - 8, 0);
-    sl_store_le32(p, (uint32_t)size);
-    sl_store_le32(p + 4, (uint32_t)ev->len);
-    sl_store_le16(p + 8, ev->type);
-    sl_store_le16(p + 10, 0);
-    sl_store_le32(p + 12, producer);
-    sl_store_le64(p + 16, ev->seq);
-    sl_store_le64(p + 24, ev->ts);
-    sl_store_le64(p + 32, now);
-    if (ev->len > 0)
-        memcpy(p + SL_CAP_REC_HDR, ev->payload, ev->len);
-    return p + size;
+    return sl_cap_rec_put(p, type, c->id, 0, 0, now, payload, len);
 }
 
 static uint8_t *
@@ -170,7 +131,7 @@ put_drop(uint8_t *p, conn *c, uint64_t now)
     sl_store_le64(pl + 8, c->pend_drop_bytes);
     c->pend_drop = 0;
     c->pend_drop_bytes = 0;
-    return put_record(p, c, SL_CAP_T_DROP, 0, 0, now, pl, sizeof(pl));
+    return put_record(p, c, SL_CAP_T_DROP, now, pl, sizeof(pl));
 }
 
 static void
@@ -188,7 +149,7 @@ write_connect(sl_server *s, conn *c, uint64_t now)
     sl_store_le16(pl + 10, (uint16_t)n);
     memcpy(pl + SL_CAP_CONNECT_FIXED, c->wire.name, n);
     reserve_blocking(s, sl_cap_rec_size(SL_CAP_CONNECT_FIXED + n), &res);
-    put_record(res.ptr, c, SL_CAP_T_CONNECT, 0, 0, now, pl,
+    put_record(res.ptr, c, SL_CAP_T_CONNECT, now, pl,
                SL_CAP_CONNECT_FIXED + n);
     sl_ring_commit(s->ring, &res);
     c->connect_done = 1;
@@ -214,7 +175,7 @@ write_disconnect(sl_server *s, conn *c, uint32_t reason, int malformed)
     p = res.ptr;
     if (c->pend_drop > 0)
         p = put_drop(p, c, now);
-    put_record(p, c, SL_CAP_T_DISCONNECT, 0, 0, now, pl, sizeof(pl));
+    put_record(p, c, SL_CAP_T_DISCONNECT, now, pl, sizeof(pl));
     sl_ring_commit(s->ring, &res);
 }
 
@@ -259,7 +220,8 @@ emit(sl_server *s, conn *c, const sl_wire_event *ev, size_t n, uint64_t now)
         if (c->pend_drop > 0)
             p = put_drop(p, c, now);
         for (size_t k = i; k < j; k++)
-            p = put_event(p, c->id, &ev[k], now);
+            p = sl_cap_rec_put(p, ev[k].type, c->id, ev[k].seq, ev[k].ts,
+                               now, ev[k].payload, ev[k].len);
         sl_ring_commit(s->ring, &res);
         c->events += j - i;
         c->bytes += payload;
