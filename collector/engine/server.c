@@ -55,6 +55,7 @@ typedef struct conn {
     uint64_t events, bytes;
     uint64_t dropped;                          /* total */
     uint64_t pend_drop, pend_drop_bytes;       /* not yet recorded */
+    int linked;       /* in the server's list (under its lock) */
     struct conn *prev, *next;
 } conn;
 
@@ -236,13 +237,17 @@ emit(sl_server *s, conn *c, const sl_wire_event *ev, size_t n, uint64_t now)
 static void
 conn_free(sl_server *s, conn *c)
 {
+    /* A connection that failed before it was linked is in no list: it
+     * must not unlink (its NULL prev would empty the list). */
     sl_mutex_lock(&s->lock);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    if (c->linked) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+    }
     sl_mutex_unlock(&s->lock);
     s->backend->release(s->io, c->io);
     free(c->buf);
@@ -298,6 +303,7 @@ peer_allowed(const sl_server *s, const sl_io_conn *io)
 static void
 on_accept(sl_server *s, sl_io_conn *io)
 {
+    uint64_t live, id = 0;
     conn *c;
     int rc;
 
@@ -322,18 +328,33 @@ on_accept(sl_server *s, sl_io_conn *io)
     }
     c->io = io;
     io->user = c;
-    atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed);
-    if (atomic_load_explicit(&s->live, memory_order_relaxed) >
-        s->cfg.max_producers) {
-        /* Over the limit: a clear refusal the client can read, then close.
-         * Not a producer: no id, no records. */
-        static const char refuse[] = "SLUICE/1 error=too-many-producers";
-        memcpy(c->greeting, refuse, sizeof(refuse));
-        c->greeting_len = sizeof(refuse);
+    /* The count this accept made is its own fetch_add's result: two
+     * accepts at once see different counts, so at the limit one of them
+     * is admitted (a reload could see both and refuse both). */
+    live = atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed) + 1;
+    if (s->cfg.test_accept_counted != NULL)
+        s->cfg.test_accept_counted(s->cfg.test_ctx);
+    if (live <= s->cfg.max_producers)
+        id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed);
+    if (live > s->cfg.max_producers || id > UINT32_MAX) {
+        /* Over the limit, or every id of this capture given out (ids
+         * never repeat and never become 0, the refused mark): a clear
+         * refusal the client can read, then close. Not a producer: no
+         * id, no records. */
+        static const char too_many[] = "SLUICE/1 error=too-many-producers";
+        static const char no_ids[] = "SLUICE/1 error=producer-ids-exhausted";
+        const char *refuse = live > s->cfg.max_producers ? too_many : no_ids;
+        size_t len = live > s->cfg.max_producers ? sizeof(too_many)
+                                                 : sizeof(no_ids);
+
+        if (refuse == no_ids && id == (uint64_t)UINT32_MAX + 1)
+            logf_(s, "every producer id of this capture is taken; "
+                  "refusing new connections");
+        memcpy(c->greeting, refuse, len);
+        c->greeting_len = len;
         atomic_fetch_add_explicit(&s->refused, 1, memory_order_relaxed);
     } else {
-        c->id = (uint32_t)atomic_fetch_add_explicit(&s->next_id, 1,
-                                                    memory_order_relaxed);
+        c->id = (uint32_t)id;
         sl_wire_init(&c->wire, s->cfg.max_frame);
         sl_wire_greeting(c->greeting, sizeof(c->greeting), s->cfg.max_frame,
                          c->id, &c->greeting_len);
@@ -350,6 +371,7 @@ on_accept(sl_server *s, sl_io_conn *io)
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
+    c->linked = 1;
     if (s->draining)
         s->backend->drain(s->io, c->io);
     sl_mutex_unlock(&s->lock);
@@ -539,6 +561,10 @@ open_backend(sl_server *s)
     io_cfg.backlog = 4096;
     io_cfg.allow_remote = s->cfg.allow_remote;
     io_cfg.group = s->cfg.share_group ? s->cfg.group : SL_IO_NO_GROUP;
+    if (s->cfg.io_backend != NULL) {
+        s->backend = s->cfg.io_backend;
+        return s->backend->open(&io_cfg, &s->io);
+    }
     if (s->cfg.backend != NULL && strcmp(s->cfg.backend, "auto") != 0) {
         s->backend = sl_io_find(s->cfg.backend);
         if (s->backend == NULL)
@@ -579,7 +605,8 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     if (s->cfg.conn_buffer > s->cfg.max_frame)
         s->cfg.conn_buffer = s->cfg.max_frame;
     sl_mutex_init(&s->lock);
-    atomic_store_explicit(&s->next_id, 1, memory_order_relaxed);
+    atomic_store_explicit(&s->next_id, cfg->first_id != 0 ? cfg->first_id : 1,
+                          memory_order_relaxed);
     s->cfg.allow_uids = NULL;
     if (cfg->allow_uids != NULL) {
         s->allow_uids = malloc((cfg->allow_uids_len + 1) * sizeof(uint32_t));
