@@ -55,7 +55,14 @@ void sl_cond_init(sl_cond *c);
 void sl_cond_destroy(sl_cond *c);
 void sl_cond_signal(sl_cond *c);
 void sl_cond_broadcast(sl_cond *c);
-/** Waits with m held. @return 0 when woken, SL_ETIMEDOUT. */
+/** A timeout that never runs out (sl_cond_timedwait, sl_os_stop_wait). */
+#define SL_OS_FOREVER UINT64_MAX
+
+/**
+ * Waits with m held, up to timeout_ns (SL_OS_FOREVER: until signalled; a
+ * timeout too large for the platform also means that).
+ * @return 0 when woken, SL_ETIMEDOUT.
+ */
 int sl_cond_timedwait(sl_cond *c, sl_mutex *m, uint64_t timeout_ns);
 
 /** Gives the CPU to another thread (sched_yield / SwitchToThread). */
@@ -184,12 +191,17 @@ int sl_os_fopen_read(const char *path, FILE **out);
  * POSIX; Ctrl-C, Ctrl-Break and console close on Windows. Idempotent.
  */
 int sl_os_stop_install(void);
-/** Waits up to timeout_ns for a stop request. @return 1 if requested. */
+/**
+ * Waits up to timeout_ns (SL_OS_FOREVER: no limit) for a stop request.
+ * @return 1 if requested.
+ */
 int sl_os_stop_wait(uint64_t timeout_ns);
-/** Requests a stop from inside the process (any thread). */
+/**
+ * Requests a stop from inside the process (any thread, also a signal
+ * handler): what the collector's engine events (--exit-after reached, a
+ * write error) use to wake the main thread's sl_os_stop_wait().
+ */
 void sl_os_stop_request(void);
-/** 1 once a stop was requested. */
-int sl_os_stop_requested(void);
 
 /* ---- process limits and identity (collector start) --------------------- */
 

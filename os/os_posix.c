@@ -189,9 +189,17 @@ int
 sl_cond_timedwait(sl_cond *c, sl_mutex *m, uint64_t timeout_ns)
 {
     struct timespec ts;
-    uint64_t deadline = sl_os_mono_ns() + timeout_ns;
+    uint64_t now = sl_os_mono_ns();
+    uint64_t deadline;
     int rc;
 
+    /* SL_OS_FOREVER, or a deadline past what the clock can name. */
+    if (timeout_ns > UINT64_MAX - now ||
+        (now + timeout_ns) / 1000000000u > (uint64_t)INT32_MAX) {
+        pthread_cond_wait(&c->c, &m->m);
+        return 0;
+    }
+    deadline = now + timeout_ns;
     ts.tv_sec = (time_t)(deadline / 1000000000u);
     ts.tv_nsec = (long)(deadline % 1000000000u);
     rc = pthread_cond_timedwait(&c->c, &m->m, &ts);
@@ -605,7 +613,10 @@ sl_os_stop_wait(uint64_t timeout_ns)
     }
     p.fd = stop_pipe[0];
     p.events = POLLIN;
-    ms = (int)((timeout_ns + 999999u) / 1000000u);
+    /* -1: no limit (SL_OS_FOREVER or anything past INT_MAX ms). */
+    ms = timeout_ns / 1000000u >= (uint64_t)INT_MAX
+             ? -1
+             : (int)((timeout_ns + 999999u) / 1000000u);
     if (poll(&p, 1, ms) > 0) {
         /* Leave the byte in the pipe: every later wait returns at once. */
     }
@@ -622,12 +633,6 @@ sl_os_stop_request(void)
             /* Full pipe: a wake-up is already pending. */
         }
     }
-}
-
-int
-sl_os_stop_requested(void)
-{
-    return atomic_load_explicit(&stop_flag, memory_order_relaxed);
 }
 
 int

@@ -208,7 +208,8 @@ ns_to_wait_ms(uint64_t ns)
 {
     uint64_t ms = ns / 1000000u + (ns % 1000000u != 0);
 
-    return ms >= INFINITE ? INFINITE - 1 : (DWORD)ms;
+    /* SL_OS_FOREVER and anything past DWORD's range: no limit. */
+    return ms >= INFINITE ? INFINITE : (DWORD)ms;
 }
 
 int
@@ -375,7 +376,7 @@ sl_os_utf8_to_wide(const char *s, wchar_t **out)
 
     n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
     if (n <= 0)
-        return sl_err_from_win32(GetLastError());
+        return SL_EINVAL; /* not UTF-8 */
     w = malloc((size_t)n * sizeof(*w));
     if (w == NULL)
         return SL_ENOMEM;
@@ -715,12 +716,6 @@ sl_os_stop_request(void)
 {
     InitOnceExecuteOnce(&stop_once, stop_event_init, NULL, NULL);
     stop_set();
-}
-
-int
-sl_os_stop_requested(void)
-{
-    return atomic_load_explicit(&stop_flag, memory_order_relaxed);
 }
 
 /* ---- UTF-8 arguments ------------------------------------------------------ */

@@ -45,14 +45,17 @@ struct sl_writer {
     uint64_t test_delay_ns; /* SLUICE_TEST_WRITER_DELAY_US, 0 = none */
 };
 
+/* Records the first error and tells the owner, once (the CAS winner). */
 static void
 set_error(sl_writer *w, int rc)
 {
     int expected = 0;
 
-    atomic_compare_exchange_strong_explicit(&w->error, &expected, rc,
-                                            memory_order_relaxed,
-                                            memory_order_relaxed);
+    if (atomic_compare_exchange_strong_explicit(&w->error, &expected, rc,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed) &&
+        w->cfg.on_error != NULL)
+        w->cfg.on_error(w->cfg.on_error_ctx, rc);
 }
 
 static int
@@ -114,18 +117,15 @@ test_delay_ns(void)
 static int
 write_close_record(sl_writer *w)
 {
-    uint8_t rec[SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN];
-    sl_cap_rec r;
+    uint8_t rec[SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN], pl[SL_CAP_CLOSE_LEN];
 
-    memset(&r, 0, sizeof(r));
-    r.type = SL_CAP_T_CLOSE;
-    r.collector_ns = sl_os_now_ns();
-    sl_cap_rec_encode(rec, &r, SL_CAP_CLOSE_LEN);
-    sl_store_le64(rec + SL_CAP_REC_HDR + 0, w->sum.producers);
-    sl_store_le64(rec + SL_CAP_REC_HDR + 8, w->sum.events);
-    sl_store_le64(rec + SL_CAP_REC_HDR + 16, w->sum.bytes);
-    sl_store_le64(rec + SL_CAP_REC_HDR + 24, w->sum.dropped);
-    sl_store_le64(rec + SL_CAP_REC_HDR + 32, w->sum.malformed);
+    sl_store_le64(pl + 0, w->sum.producers);
+    sl_store_le64(pl + 8, w->sum.events);
+    sl_store_le64(pl + 16, w->sum.bytes);
+    sl_store_le64(pl + 24, w->sum.dropped);
+    sl_store_le64(pl + 32, w->sum.malformed);
+    sl_cap_rec_put(rec, SL_CAP_T_CLOSE, 0, 0, 0, sl_os_now_ns(), pl,
+                   sizeof(pl));
     return write_block(w, rec, sizeof(rec), 1);
 }
 
@@ -197,7 +197,9 @@ writer_main(void *arg)
                 break;
             continue;
         }
-        sl_ring_wait_data(w->cfg.ring, 50000000u);
+        /* No timeout: a commit wakes this wait, and sl_writer_finish()
+         * wakes it with sl_ring_wake() (remembered if it comes first). */
+        sl_ring_wait_data(w->cfg.ring, SL_OS_FOREVER);
     }
     if (atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
         rc = write_close_record(w);

@@ -25,6 +25,11 @@ typedef struct sl_writer_config {
     const char *host;
     size_t host_len;
     size_t block_target;    /* close a block at about this many bytes */
+    /* Called once, from the writer thread, with the first sink error (the
+     * moment sl_writer_error() turns nonzero), so the owner can stop
+     * without polling. May be NULL. Must not call back into the writer. */
+    void (*on_error)(void *ctx, int err);
+    void *on_error_ctx;
 } sl_writer_config;
 
 /** The collector's summary, stored in the final close record. */

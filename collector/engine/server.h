@@ -10,10 +10,26 @@
 #include <stdint.h>
 
 typedef struct sl_server sl_server;
-struct sl_sink; /* collector/core/sink.h */
+struct sl_sink;       /* collector/core/sink.h */
+struct sl_io_backend; /* collector/io/io.h */
 
 /** Receives one log line (no trailing newline). Any worker thread. */
 typedef void (*sl_server_log_fn)(void *ctx, const char *line);
+
+/** What the engine tells its owner as it happens (no polling needed). */
+typedef enum sl_server_event {
+    SL_SERVER_PRODUCER_ENDED = 1, /* value: producers ended so far */
+    SL_SERVER_WRITE_FAILED,       /* value: the sink's SL_E* error */
+} sl_server_event;
+
+/**
+ * Receives an engine event, from a worker thread (ENDED) or the writer
+ * thread (WRITE_FAILED, once). Keep it short and non-blocking; it must not
+ * call back into the server. collector_main.c turns "--exit-after reached"
+ * and "write failed" into a stop request that wakes its main thread.
+ */
+typedef void (*sl_server_event_fn)(void *ctx, sl_server_event ev,
+                                   int64_t value);
 
 typedef struct sl_server_config {
     const char *pipe;      /* NAME, recorded in the capture header */
@@ -44,8 +60,23 @@ typedef struct sl_server_config {
                                    socket's permissions let in */
     size_t allow_uids_len;
     const char *backend;      /* "auto" or a backend name */
+    /* A backend table to use instead of choosing one by name (the engine
+     * tests drive the engine through a backend of their own). NULL: by
+     * `backend`. */
+    const struct sl_io_backend *io_backend;
+    /* The first producer id to assign (0: 1). Ids count up from it, are
+     * never 0 and never repeat in one capture: once UINT32_MAX is taken,
+     * further connections are refused (protocol.md section 4). */
+    uint32_t first_id;
     sl_server_log_fn log;
     void *log_ctx;
+    sl_server_event_fn on_event; /* may be NULL */
+    void *event_ctx;
+    /* Tests only, NULL otherwise: called by the worker accepting a
+     * connection after it counted the connection and before it decides
+     * whether to admit it, so a test can line two accepts up there. */
+    void (*test_accept_counted)(void *ctx);
+    void *test_ctx;
 } sl_server_config;
 
 /** What failed in sl_server_open(). */
