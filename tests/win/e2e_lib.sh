@@ -6,9 +6,9 @@
 #
 # ctest passes (tests/win/CMakeLists.txt): SL_WINE (the emulator; empty on
 # a native Windows shell), SL_WIN_COLLECTOR, SL_WIN_PRODUCER, SL_WIN_DUMP,
-# SL_WIN_PLAIN_CLIENT, SL_WIN_PIPE_WAIT (.exe paths), SL_NATIVE_BIN (the
-# native build directory), SL_WORK (scratch directory), WINEPREFIX,
-# WINEDEBUG.
+# SL_WIN_PLAIN_CLIENT, SL_WIN_PIPE_WAIT, SL_WIN_HOLD_CLIENTS (.exe paths),
+# SL_NATIVE_BIN (the native build directory), SL_WORK (scratch directory),
+# WINEPREFIX, WINEDEBUG.
 set -euo pipefail
 
 for v in SL_WIN_COLLECTOR SL_WIN_PRODUCER SL_WIN_DUMP SL_WIN_PLAIN_CLIENT \
