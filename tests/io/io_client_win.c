@@ -90,7 +90,8 @@ transfer(ioc_client *c, int writing, void *buf, DWORD len, DWORD timeout_ms,
                  : ReadFile(c->h, buf, len, NULL, &ov);
     *err = ok ? ERROR_SUCCESS : GetLastError();
     if (ok || *err == ERROR_IO_PENDING) {
-        if (!ok && WaitForSingleObject(ov.hEvent, timeout_ms) != WAIT_OBJECT_0) {
+        if (!ok &&
+            WaitForSingleObject(ov.hEvent, timeout_ms) != WAIT_OBJECT_0) {
             CancelIoEx(c->h, &ov);
             GetOverlappedResult(c->h, &ov, &done, TRUE);
             CloseHandle(ov.hEvent);
