@@ -387,7 +387,8 @@ stop_main(void *arg)
     atomic_store_explicit(&r->stop_done, 1, memory_order_release);
 }
 
-/* Stops the engine; fails (instead of hanging) if that takes over 10 s. */
+/* Stops the engine; fails (instead of hanging) if that takes over 10 s.
+ * The peers stay readable until rig_close(). */
 static void
 rig_stop(rig *r)
 {
@@ -403,6 +404,12 @@ rig_stop(rig *r)
     }
     sl_os_thread_join(t);
     cr_assert_eq(r->stop_rc, 0);
+}
+
+/* Frees the engine, and with it the backend and every peer. */
+static void
+rig_close(rig *r)
+{
     sl_server_close(r->srv);
     r->srv = NULL;
 }
@@ -470,6 +477,7 @@ Test(engine, failed_allocation_in_accept_keeps_the_others_listed)
 
     rig_stop(&r); /* a is still connected: stop must drain it */
     cr_assert(a->released);
+    rig_close(&r);
     read_capture(r.out, SLUICE_REC_DISCONNECT, &s);
     cr_assert_eq(s.n, 1, "a's disconnect record");
     cr_assert_eq(s.events, 1);
@@ -527,6 +535,7 @@ Test(engine, max_producers_admits_one_of_two_concurrent_accepts)
     peer_close(x);
     peer_close(y);
     rig_stop(&r);
+    rig_close(&r);
     unlink(r.out);
 }
 
@@ -567,6 +576,7 @@ Test(engine, producer_ids_never_repeat_and_never_become_0)
     for (int i = 2; i < 4; i++)
         cr_assert_str_eq(p[i]->greeting, refusal, "connection %d", i);
     rig_stop(&r);
+    rig_close(&r);
 
     read_capture(r.out, SLUICE_REC_CONNECT, &s);
     cr_assert_eq(s.n, 2, "two producers");
@@ -613,5 +623,6 @@ Test(engine, producer_ends_are_reported_as_they_happen)
         cr_assert_eq(atomic_load(&ended_last), i + 1);
     }
     rig_stop(&r);
+    rig_close(&r);
     unlink(r.out);
 }
