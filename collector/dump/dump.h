@@ -178,6 +178,10 @@ typedef struct dump_producer {
     /* chrome: metadata written, open B slices */
     int chrome_meta;
     uint64_t chrome_depth;
+    /* perfetto: track descriptor written, open slices, gaps shown */
+    int pf_track;
+    uint64_t pf_depth;
+    uint64_t pf_gaps_shown;
 } dump_producer;
 
 typedef struct dump_producers {
@@ -207,6 +211,10 @@ typedef struct dump_ctx {
     uint64_t prev_ns;
     /* chrome: an element has been written into "traceEvents" */
     int chrome_any;
+    /* the reader (perfetto reads its stats for skipped regions) */
+    const sluice_capture *cap;
+    /* perfetto: its packet buffer and name cache (fmt_perfetto.c) */
+    struct dump_pf *pf;
 } dump_ctx;
 
 /**
@@ -238,6 +246,10 @@ extern const dump_format dump_fmt_text;
 extern const dump_format dump_fmt_jsonl;
 extern const dump_format dump_fmt_csv;
 extern const dump_format dump_fmt_chrome;
+extern const dump_format dump_fmt_perfetto;
+
+/** Frees what --format perfetto allocated (its begin hook). */
+void dump_perfetto_free(dump_ctx *c);
 
 /* The Chrome trace type convention (docs/protocol.md, "Event type
  * conventions"): 0xE000..0xE7FF begin a slice, 0xE800..0xEFFF end one;
