@@ -38,6 +38,7 @@ typedef struct options {
     int verify;
     int follow;
     int stats;
+    const char *plot; /* --plot OUT.svg, "-" for stdout */
     /* --producer: ids and names, each at most argc long */
     uint32_t *ids;
     size_t n_ids;
@@ -64,6 +65,9 @@ typedef struct run {
     uint64_t hi;       /* and, with have_until, collector_ns < hi */
     uint64_t events;   /* events selected */
     int closed;        /* the close record was read */
+    dump_plot *plot;   /* --plot */
+    uint64_t corrupt_seen; /* --plot: corrupt blocks already marked */
+    int oom;           /* out of memory in a handler */
 } run;
 
 /* ---- routing records ----------------------------------------------------- */
@@ -134,6 +138,18 @@ handle_event(run *rn, const sluice_record *r, dump_producer *p)
     }
     if (rn->show)
         rn->opt->fmt->event(&rn->ctx, r, p);
+    if (rn->plot != NULL) {
+        uint64_t unexplained = p->gaps > p->dropped ? p->gaps - p->dropped
+                                                    : 0;
+
+        if (unexplained > p->plot_gaps_shown) {
+            dump_plot_mark(rn->plot, DUMP_PLOT_GAP, r->collector_ns,
+                           unexplained - p->plot_gaps_shown);
+            p->plot_gaps_shown = unexplained;
+        }
+        if (dump_plot_event(rn->plot, p, r->collector_ns) != 0)
+            rn->oom = 1;
+    }
 }
 
 /* Routes one record to the counters and the format. @return 0, or -1 when
@@ -169,7 +185,7 @@ handle(run *rn, const sluice_record *r)
     if (r->type < 0xF000u) {
         if (p->selected)
             handle_event(rn, r, p);
-        return 0;
+        return rn->oom ? -1 : 0;
     }
 
     show = rn->show && in_window(rn, r->collector_ns);
@@ -208,6 +224,9 @@ handle(run *rn, const sluice_record *r)
         p->dropped += dr.events;
         if (p->selected && show && f->drop != NULL)
             f->drop(&rn->ctx, r, p, &dr);
+        if (p->selected && rn->plot != NULL && in_window(rn, r->collector_ns))
+            dump_plot_mark(rn->plot, DUMP_PLOT_DROP, r->collector_ns,
+                           dr.events);
         return 0;
     }
     default:
@@ -227,8 +246,8 @@ usage(FILE *f)
 {
     static const char text[] =
         "usage: " PROG " FILE [--format text|jsonl|csv|chrome|perfetto]\n"
-        "                   [--follow] [--verify | --stats] "
-        "[--producer ID|NAME]...\n"
+        "                   [--follow] [--verify | --stats | --plot OUT.svg]\n"
+        "                   [--producer ID|NAME]...\n"
         "                   [--type T[,T...]]... [--since TIME] "
         "[--until TIME]\n"
         "                   [--help] [--version]\n"
@@ -336,6 +355,17 @@ usage(FILE *f)
         "                   totals), with --format jsonl one object per "
         "producer\n"
         "                   and one \"kind\":\"total\" (default: off)\n"
+        "  --plot OUT.svg   instead of the records, write a picture: events "
+        "per second\n"
+        "                   of each producer over collector time (one line "
+        "each, the 8\n"
+        "                   busiest, the rest summed as 'other'), drops, "
+        "sequence gaps\n"
+        "                   and skipped corrupt data marked, producers named; "
+        "plain SVG\n"
+        "                   for light and dark backgrounds ('-': to stdout). "
+        "Takes the\n"
+        "                   filters, not --format (default: off)\n"
         "  --producer ID|NAME  only producer ID (digits) or the producers "
         "whose\n"
         "                   connect record carries NAME; repeat for more "
@@ -401,7 +431,7 @@ static const dump_format *const formats[] = {
 
 /* Options that take a value, in --opt VALUE or --opt=VALUE form. */
 static const char *const valued[] = {"--format", "--producer", "--type",
-                                     "--since", "--until"};
+                                     "--since", "--until", "--plot"};
 
 static int
 set_value(options *opt, const char *key, const char *val)
@@ -429,6 +459,13 @@ set_value(options *opt, const char *key, const char *val)
         opt->n_ids++;
         return -1;
     }
+    if (strcmp(key, "--plot") == 0) {
+        if (val[0] == '\0')
+            return usage_error("--plot takes a file name (or - for stdout)",
+                               NULL);
+        opt->plot = val;
+        return -1;
+    }
     if (strcmp(key, "--type") == 0) {
         if (dump_parse_types(val, opt->types) != 0)
             return usage_error("--type takes numbers 0..65535 (or 0x...) and "
@@ -453,7 +490,7 @@ set_value(options *opt, const char *key, const char *val)
 static int
 parse_args(int argc, char **argv, options *opt)
 {
-    int i, only_files = 0, code;
+    int i, only_files = 0, code, have_format = 0;
 
     opt->fmt = &dump_fmt_text;
     for (i = 1; i < argc; i++) {
@@ -500,6 +537,8 @@ parse_args(int argc, char **argv, options *opt)
             return usage_error("unknown option", a);
         memcpy(key, a, klen);
         key[klen] = '\0';
+        if (strcmp(key, "--format") == 0)
+            have_format = 1;
         if (eq != NULL) {
             val = eq + 1;
         } else {
@@ -515,6 +554,10 @@ parse_args(int argc, char **argv, options *opt)
         return usage_error("missing FILE", NULL);
     if (opt->verify && opt->stats)
         return usage_error("--verify and --stats exclude each other", NULL);
+    if (opt->plot != NULL && (opt->verify || opt->stats || have_format))
+        return usage_error("--plot writes only the picture: no --verify, "
+                           "--stats or --format",
+                           NULL);
     if (opt->verify && (opt->have_types || opt->have_since || opt->have_until))
         return usage_error("--verify takes --producer but no --type, "
                            "--since or --until",
@@ -596,6 +639,49 @@ read_error(const run *rn, int rc)
     return -1;
 }
 
+/* --plot: marks the corrupt blocks the reader skipped before @p r. */
+static void
+plot_corrupt(run *rn, const sluice_capture *c, const sluice_record *r)
+{
+    sluice_capture_stats st;
+
+    sluice_capture_get_stats(c, &st);
+    if (st.corrupt_blocks > rn->corrupt_seen) {
+        dump_plot_mark(rn->plot, DUMP_PLOT_CORRUPT, r->collector_ns,
+                       st.corrupt_blocks - rn->corrupt_seen);
+        rn->corrupt_seen = st.corrupt_blocks;
+    }
+}
+
+/* Writes the --plot picture. @return 0, or -1 after saying why. */
+static int
+write_plot(run *rn)
+{
+    const char *path = rn->opt->plot;
+    int to_stdout = strcmp(path, "-") == 0, rc;
+    FILE *f;
+
+    if (to_stdout) {
+        dump_out_flush(&rn->o);
+        f = stdout;
+    } else {
+        f = fopen(path, "wb");
+        if (f == NULL) {
+            fprintf(stderr, PROG ": cannot write %s\n", path);
+            return -1;
+        }
+    }
+    rc = dump_plot_write(rn->plot, f, &rn->prods, rn->ctx.info);
+    if (!to_stdout && fclose(f) != 0 && rc == 0)
+        rc = SLUICE_EIO;
+    if (rc != 0) {
+        fprintf(stderr, PROG ": cannot write %s: %s\n", path,
+                rc == SLUICE_ENOMEM ? "out of memory" : "write error");
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads records until the end (or, following, until the close record or
  * a stop request). @return 0, or -1 after reporting a read error or
  * running out of memory. */
@@ -611,6 +697,8 @@ read_all(run *rn, sluice_capture *c)
     for (;;) {
         rc = sluice_capture_next(c, &r);
         if (rc == 0) {
+            if (rn->plot != NULL)
+                plot_corrupt(rn, c, &r);
             if (handle(rn, &r) != 0)
                 return read_error(rn, SLUICE_ENOMEM);
             if (opt->follow && r.type == SLUICE_REC_CLOSE)
@@ -709,9 +797,15 @@ main(int argc, char **argv)
     if (code >= 0)
         goto done;
     rn.opt = &opt;
-    rn.show = !opt.verify && !opt.stats;
+    rn.show = !opt.verify && !opt.stats && opt.plot == NULL;
     /* perfetto shows sequence gaps, so it needs the counts too. */
-    rn.track = opt.verify || opt.stats || opt.fmt == &dump_fmt_perfetto;
+    rn.track = opt.verify || opt.stats || opt.plot != NULL ||
+               opt.fmt == &dump_fmt_perfetto;
+    if (opt.plot != NULL && dump_plot_open(&rn.plot) != 0) {
+        fprintf(stderr, PROG ": out of memory\n");
+        code = EXIT_RUNTIME;
+        goto done;
+    }
     rn.ctx.o = &rn.o;
     /* Our own buffer batches lines; stdio's is only a pass-through. */
     sl_os_stdout_binary();
@@ -747,6 +841,10 @@ main(int argc, char **argv)
         code = EXIT_RUNTIME;
         goto done;
     }
+    if (opt.plot != NULL && write_plot(&rn) != 0) {
+        code = EXIT_RUNTIME;
+        goto done;
+    }
     dump_out_flush(&rn.o);
     if (rn.o.failed || fflush(stdout) != 0) {
         fprintf(stderr, PROG ": cannot write output\n");
@@ -771,6 +869,7 @@ main(int argc, char **argv)
     code = EXIT_OK;
 
 done:
+    dump_plot_close(rn.plot);
     dump_perfetto_free(&rn.ctx);
     sluice_capture_close(c);
     dump_producers_free(&rn.prods);

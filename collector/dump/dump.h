@@ -182,6 +182,9 @@ typedef struct dump_producer {
     int pf_track;
     uint64_t pf_depth;
     uint64_t pf_gaps_shown;
+    /* --plot: its series + 1 (0: none yet), gaps marked */
+    long plot_series;
+    uint64_t plot_gaps_shown;
 } dump_producer;
 
 typedef struct dump_producers {
@@ -196,6 +199,8 @@ typedef struct dump_producers {
  * Pointers stay valid until the next call. @return NULL when out of memory.
  */
 dump_producer *dump_producer_get(dump_producers *t, uint32_t id);
+/** Finds producer @p id, or NULL. */
+dump_producer *dump_producer_find(const dump_producers *t, uint32_t id);
 /** Frees the table and the names. */
 void dump_producers_free(dump_producers *t);
 /** Stores a copy of the connect record's name. @return 0 or SLUICE_ENOMEM. */
@@ -260,6 +265,27 @@ void dump_perfetto_free(dump_ctx *c);
 
 /** "binary", "text" or "unknown". */
 const char *dump_mode_name(uint8_t mode);
+
+/* ---- --plot (plot.c) ----------------------------------------------------- */
+
+/** Events per second per producer over collector time, as an SVG. */
+typedef struct dump_plot dump_plot;
+
+enum { DUMP_PLOT_DROP, DUMP_PLOT_GAP, DUMP_PLOT_CORRUPT };
+
+/** @return 0 or SLUICE_ENOMEM. */
+int dump_plot_open(dump_plot **out);
+/** Counts one event of @p p at collector time @p ns. @return 0 or
+ *  SLUICE_ENOMEM. */
+int dump_plot_event(dump_plot *pl, dump_producer *p, uint64_t ns);
+/** Marks @p count dropped events, missing sequence numbers or skipped
+ *  corrupt blocks (@p kind) at @p ns. */
+void dump_plot_mark(dump_plot *pl, int kind, uint64_t ns, uint64_t count);
+/** Writes the SVG document. @return 0, SLUICE_ENOMEM or SLUICE_EIO. */
+int dump_plot_write(const dump_plot *pl, FILE *f, const dump_producers *t,
+                    const sluice_capture_info *info);
+/** NULL is a no-op. */
+void dump_plot_close(dump_plot *pl);
 
 /* ---- --stats (stats.c) --------------------------------------------------- */
 
