@@ -39,6 +39,8 @@ typedef struct options {
     int follow;
     int stats;
     const char *plot; /* --plot OUT.svg, "-" for stdout */
+    int wait;          /* --wait given */
+    uint32_t wait_s;   /* its seconds, 0: no limit */
     /* --producer: ids and names, each at most argc long */
     uint32_t *ids;
     size_t n_ids;
@@ -246,7 +248,8 @@ usage(FILE *f)
 {
     static const char text[] =
         "usage: " PROG " FILE [--format text|jsonl|csv|chrome|perfetto]\n"
-        "                   [--follow] [--verify | --stats | --plot OUT.svg]\n"
+        "                   [--follow] [--wait SECS]\n"
+        "                   [--verify | --stats | --plot OUT.svg]\n"
         "                   [--producer ID|NAME]...\n"
         "                   [--type T[,T...]]... [--since TIME] "
         "[--until TIME]\n"
@@ -327,6 +330,13 @@ usage(FILE *f)
         "                   until the collector's close record, or Ctrl-C "
         "(exit 0)\n"
         "                   (default: off, stop at the end of the file)\n"
+        "  --wait SECS      if FILE does not exist yet (or its header is not "
+        "written\n"
+        "                   yet), wait for it up to SECS seconds, 0 for no "
+        "limit, or\n"
+        "                   until Ctrl-C; for a reader started before the "
+        "collector,\n"
+        "                   usually with --follow (default: fail at once)\n"
         "  --verify         check every block checksum and every producer's "
         "event\n"
         "                   sequence numbers (0, 1, 2, ...; a missing, "
@@ -431,7 +441,8 @@ static const dump_format *const formats[] = {
 
 /* Options that take a value, in --opt VALUE or --opt=VALUE form. */
 static const char *const valued[] = {"--format", "--producer", "--type",
-                                     "--since", "--until", "--plot"};
+                                     "--since", "--until", "--plot",
+                                     "--wait"};
 
 static int
 set_value(options *opt, const char *key, const char *val)
@@ -457,6 +468,14 @@ set_value(options *opt, const char *key, const char *val)
             return usage_error("a producer ID is a number 0..4294967295, not",
                                val);
         opt->n_ids++;
+        return -1;
+    }
+    if (strcmp(key, "--wait") == 0) {
+        if (dump_parse_u32(val, &opt->wait_s) != 0)
+            return usage_error("--wait takes whole seconds (0: no limit), "
+                               "not",
+                               val);
+        opt->wait = 1;
         return -1;
     }
     if (strcmp(key, "--plot") == 0) {
@@ -591,13 +610,20 @@ open_reason(int rc)
 static int
 open_capture(const options *opt, sluice_capture **c)
 {
+    uint64_t start = sl_os_mono_ns();
     int rc;
 
     for (;;) {
         rc = sluice_capture_open(opt->path, c);
         /* While following, a file whose header is still being written is
-         * worth waiting for. */
-        if (rc != SLUICE_ETRUNC || !opt->follow)
+         * worth waiting for; with --wait, a file that is not there yet
+         * too (until the time is up, or Ctrl-C). */
+        if (rc != SLUICE_ETRUNC && (rc != SLUICE_ENOENT || !opt->wait))
+            break;
+        if (!opt->follow && !opt->wait)
+            break;
+        if (opt->wait && opt->wait_s != 0 &&
+            sl_os_mono_ns() - start >= (uint64_t)opt->wait_s * 1000000000ull)
             break;
         if (sl_os_stop_wait(FOLLOW_POLL_NS))
             break;
@@ -810,7 +836,7 @@ main(int argc, char **argv)
     /* Our own buffer batches lines; stdio's is only a pass-through. */
     sl_os_stdout_binary();
     setvbuf(stdout, NULL, _IOFBF, OUT_CAP);
-    if (opt.follow && sl_os_stop_install() != 0) {
+    if ((opt.follow || opt.wait) && sl_os_stop_install() != 0) {
         fprintf(stderr, PROG ": cannot install the Ctrl-C handler\n");
         code = EXIT_RUNTIME;
         goto done;
