@@ -1,5 +1,6 @@
-"""Read sluice capture files (docs/capture-format.md), standard library
-only.
+"""Read sluice capture files (docs/capture-format.md, format versions 1
+and 2), standard library only (python3-lz4 / python3-zstandard for
+compressed blocks).
 
     import sluice
     with sluice.open("demo.sluice") as cap:

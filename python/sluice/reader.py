@@ -140,6 +140,7 @@ class _File:
             self.f.close()
             raise
         self.pos = self.header.header_len
+        self.fmt = F.block_format(self.header)
         self.stats = Stats()
         self.stats.valid_bytes = self.header.header_len
         self.last_size = -1
@@ -171,28 +172,27 @@ class _File:
 
     def _block_at(self, off, size):
         """(block_len, parsed, partial): parsed for a valid block at off,
-        else None; partial when a plausible block header there reaches
-        past size (section 9, step 3)."""
-        head = self._read(off, 8)
-        blen, plausible = F.block_length(head, 0)
-        if not plausible:
-            return 0, None, False
-        if off + blen > size:
-            return blen, None, True
-        return blen, F.check_block(self._read(off, blen)), False
+        else None; partial when a block start there reaches past size
+        (section 9 step 3, section 15.4)."""
+        head = self._read(off, self.fmt.head_len)
+        blen, partial = self.fmt.start(head, off, size)
+        if blen == 0 or partial:
+            return blen, None, partial
+        return blen, self.fmt.check(self._read(off, blen), off), False
 
     def _candidates(self, start, size):
         """File offsets >= start, aligned to the blocks, where the block
         magic appears."""
         base = self.header.header_len
         off = start
+        magic = self.fmt.magic
         while off + 4 <= size:
             buf = self._read(off, _READ_CHUNK + 3)
-            i = buf.find(F.BLOCK_MAGIC)
+            i = buf.find(magic)
             while i >= 0:
                 if (off + i - base) % 8 == 0:
                     yield off + i
-                i = buf.find(F.BLOCK_MAGIC, i + 1)
+                i = buf.find(magic, i + 1)
             off += _READ_CHUNK
 
     def blocks(self, follow):
@@ -216,7 +216,7 @@ class _File:
                 # Most likely the writer is in the middle of this block.
                 head = self._read(p, 8)
                 if partial or (len(head) < 8 and
-                               head[:4] == F.BLOCK_MAGIC[:len(head)]):
+                               head[:4] == self.fmt.magic[:len(head)]):
                     return
             # Damage, or the end: look for the next valid block.
             torn_at = p if partial else None
@@ -257,8 +257,8 @@ class _File:
 # ---- a capture (one file or a set of chunks) --------------------------------
 
 def _order_chunks(paths):
-    """A directory stands for its *.sluice files; chunks are read in the
-    order of their collector start time, then name."""
+    """A directory stands for its *.sluice files (the Capture orders them
+    by capture and chunk number once their headers are read)."""
     out = []
     for p in paths:
         p = os.fspath(p)
@@ -311,8 +311,16 @@ class Capture:
                 for f in opened:
                     f.close()
                 raise
-            # Chunks in collector time order.
-            opened.sort(key=lambda f: (f.header.start_ns, f.path))
+            # Chunks of one capture in chunk order; captures in the order
+            # of their first start time.
+            first = {}
+            for f in opened:
+                c = f.header.capture
+                first[c] = min(first.get(c, f.header.start_ns),
+                               f.header.start_ns)
+            opened.sort(key=lambda f: (first[f.header.capture],
+                                       f.header.chunk, f.header.start_ns,
+                                       f.path))
             for i, f in enumerate(opened):
                 f.chunk = i
             self._files = opened
@@ -330,6 +338,15 @@ class Capture:
     def close(self):
         for f in self._files:
             f.close()
+
+    @property
+    def missing_codecs(self):
+        """Codecs whose Python modules are not installed, so that their
+        blocks were counted as corrupt (e.g. {"lz4 (Debian: python3-lz4)"})."""
+        out = set()
+        for f in self._files:
+            out |= getattr(f.fmt, "missing", set())
+        return out
 
     @property
     def stats(self):
@@ -516,7 +533,7 @@ def verify(paths, producer=None):
         # Producer ids are unique within one collector run: chunks of the
         # same run share its start time, and chunks of different runs
         # (a list of separate captures) keep their producers apart.
-        run = [h.start_ns for h in cap.headers]
+        run = [h.capture for h in cap.headers]
         for r in cap:
             if r.kind == "close":
                 closed = True

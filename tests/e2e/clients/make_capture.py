@@ -4,7 +4,11 @@ docs/capture-format.md (the CRC32C comes from python/sluice), for tests
 that need records the collector cannot be made to write on cue: drop
 records at chosen times, exact collector timestamps, many producers.
 
-make_capture.py OUT < SCRIPT.json
+make_capture.py OUT [--v2 CODEC] < SCRIPT.json
+
+--v2 writes format version 2 (section 15) with blocks stored with CODEC
+(none, lz4, zstd), a fixed key and capture id ("chunk" in SCRIPT sets the
+chunk number, "capture_id" its 16 bytes in hex); without it, version 1.
 
 SCRIPT: {"start_ns": N, "pipe": "p", "host": "h", "per_block": 100,
          "close": true,
@@ -21,7 +25,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "..", "python"))
-from sluice._format import crc32c  # noqa: E402
+from sluice._format import crc32c, siphash24  # noqa: E402
+
+KEY = bytes(range(16))
 
 
 def record(rtype, producer, seq, pns, cns, payload):
@@ -38,13 +44,46 @@ def block(seq, recs):
     return head + struct.pack("<II", crc32c(head), blen)
 
 
+def block2(seq, recs, off, codec):
+    raw = b"".join(recs)
+    if codec == 1:
+        import lz4.block
+        stored = lz4.block.compress(raw, store_size=False)
+    elif codec == 2:
+        import zstandard
+        stored = zstandard.ZstdCompressor(level=3).compress(raw)
+    else:
+        stored = raw
+    pad = b"\0" * ((8 - len(stored) % 8) % 8)
+    blen = 64 + len(stored) + len(pad) + 8
+    times = [struct.unpack_from("<Q", r, 32)[0] for r in recs]
+    head = struct.pack("<4sIQIIIB3sI4sQQ", b"SLB2", blen, seq, len(recs),
+                       len(stored), len(raw), codec, b"", crc32c(stored + pad),
+                       b"", min(times) if times else 0,
+                       max(times) if times else 0)
+    tag = siphash24(KEY, struct.pack("<Q", off) + head)
+    return head + struct.pack("<Q", tag) + stored + pad + \
+        struct.pack("<II", tag & 0xFFFFFFFF, blen)
+
+
 def main():
     sc = json.load(sys.stdin)
+    codec = None
+    if len(sys.argv) > 3 and sys.argv[2] == "--v2":
+        codec = {"none": 0, "lz4": 1, "zstd": 2}[sys.argv[3]]
     pipe, host = sc.get("pipe", "p").encode(), sc.get("host", "h").encode()
-    hl = 32 + len(pipe) + len(host)
-    hdr = bytearray(struct.pack("<8sHHIQHHI", b"\x89SLCAP\r\n", 1, 1, hl,
-                                sc["start_ns"], len(pipe), len(host), 0)
-                    + pipe + host)
+    if codec is None:
+        hl = 32 + len(pipe) + len(host)
+        hdr = bytearray(struct.pack("<8sHHIQHHI", b"\x89SLCAP\r\n", 1, 1, hl,
+                                    sc["start_ns"], len(pipe), len(host), 0)
+                        + pipe + host)
+    else:
+        hl = 80 + len(pipe) + len(host)
+        cid = bytes.fromhex(sc.get("capture_id", "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"))
+        hdr = bytearray(struct.pack("<8sHHIQHHI", b"\x89SLCAP\r\n", 2, 2, hl,
+                                    sc["start_ns"], len(pipe), len(host), 0)
+                        + KEY + cid + struct.pack("<QII", sc.get("chunk", 1), 0, 0)
+                        + pipe + host)
     hdr[28:32] = struct.pack("<I", crc32c(bytes(hdr)))
     recs, last = [], sc["start_ns"]
     events = nbytes = dropped = 0
@@ -71,13 +110,15 @@ def main():
                 "<QQQII", r[3], r[4], r[5], r[6], 0)))
     per = sc.get("per_block", 100)
     out = [bytes(hdr)]
-    n = 0
-    for i in range(0, len(recs), per):
-        out.append(block(n, recs[i:i + per]))
-        n += 1
+    groups = [recs[i:i + per] for i in range(0, len(recs), per)]
     if sc.get("close", True):
-        out.append(block(n, [record(0xF004, 0, 0, 0, last + 1, struct.pack(
-            "<QQQQQ", len(producers), events, nbytes, dropped, 0))]))
+        groups.append([record(0xF004, 0, 0, 0, last + 1, struct.pack(
+            "<QQQQQ", len(producers), events, nbytes, dropped, 0))])
+    off = len(hdr)
+    for n, g in enumerate(groups):
+        b = block(n, g) if codec is None else block2(n, g, off, codec)
+        out.append(b)
+        off += len(b)
     with open(sys.argv[1], "wb") as f:
         f.write(b"".join(out))
 
