@@ -11,6 +11,9 @@
 #  3. Waiting has a limit: a file that never appears fails with exit 1
 #     (follow_rates WAIT_SECS 1, sluice-dump --wait 1); a bad --wait is a
 #     usage error.
+#  4. Where the reader has sluice_capture_writer_alive() (the collector's
+#     writer lock, issue 10), follow_rates is built to use it: a collector
+#     killed with SIGKILL mid-stream ends it with exit 3.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
@@ -20,8 +23,10 @@ san=$(sed -n 's/^SLUICE_SANITIZE:[A-Z]*=//p' "$cache")
 SANFLAGS=""
 [ -n "$san" ] && SANFLAGS="-fsanitize=${san//;/,} -fno-omit-frame-pointer"
 lib=$BIN/producer
+ALIVE=""
+grep -q 'sluice_capture_writer_alive' "$SRC/include/sluice/capture.h" && ALIVE=-DFOLLOW_RATES_WRITER_ALIVE
 # shellcheck disable=SC2086
-"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -pedantic $SANFLAGS -I"$SRC/include" \
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -pedantic $SANFLAGS $ALIVE -I"$SRC/include" \
   "$SRC/examples/c/follow_rates.c" -L"$lib" -lsluice-producer -Wl,-rpath,"$lib" \
   -o "$WORK/follow_rates" || fail "follow_rates does not build"
 
@@ -67,4 +72,24 @@ rc=0; "$DUMP" "$WORK/never.sluice" --wait 1 2>"$WORK/never2.err" || rc=$?
 [ "$rc" = 1 ] && grep -q "cannot open" "$WORK/never2.err" || fail "sluice-dump --wait 1 on a missing file: exit $rc"
 rc=0; "$DUMP" "$cap" --wait soon 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "--wait soon exited $rc, not 2"
+if [ -n "$ALIVE" ]; then
+  note "a collector killed mid-stream: follow_rates stops with exit 3"
+  dead=$WORK/dead.sluice
+  start_collector dead --pipe dead --out "$dead"
+  "$WORK/follow_rates" "$dead" 10 >"$WORK/dead.out" 2>"$WORK/dead.err" &
+  fr=$!
+  "$PRODUCER" --pipe dead --count 100000000 --rate 20000 --name doomed >/dev/null 2>&1 &
+  pp=$!
+  for _ in $(seq 1 200); do grep -q doomed "$WORK/dead.out" 2>/dev/null && break; sleep 0.05; done
+  kill -KILL "$CPID"; wait "$CPID" 2>/dev/null || true
+  rc=0
+  for _ in $(seq 1 200); do kill -0 "$fr" 2>/dev/null || break; sleep 0.05; done
+  kill -0 "$fr" 2>/dev/null && fail "follow_rates still waits for a dead collector"
+  wait "$fr" || rc=$?
+  kill "$pp" 2>/dev/null || true; wait "$pp" 2>/dev/null || true
+  [ "$rc" = 3 ] && grep -q "gone without a close record" "$WORK/dead.err" ||
+    fail "follow_rates after SIGKILL: exit $rc, $(cat "$WORK/dead.err")"
+else
+  note "this reader has no sluice_capture_writer_alive(): the dead-collector case is not built"
+fi
 echo "ok"

@@ -153,6 +153,32 @@ if n != want:
 PY
 wait "$wpid" || true
 
+note "follow: a real collector's lock, and its death"
+dead=$WORK/dead.sluice
+start_collector dead --pipe dead --out "$dead"
+"$PRODUCER" --pipe dead --count 100000000 --rate 20000 --name doomed >/dev/null 2>&1 &
+pp=$!
+for _ in $(seq 1 200); do [ -s "$dead" ] && break; sleep 0.05; done
+locks=$("$PY" -c 'import sys, sluice
+print(sluice.open(sys.argv[1]).writer_alive())' "$dead")
+if [ "$locks" = True ]; then
+  "$PY" -c 'import sys, sluice
+cap = sluice.open(sys.argv[1], follow=True, poll=0.05, stop_when_writer_gone=True)
+n = sum(1 for r in cap)
+print(n > 0, cap.writer_gone, cap.closed_record is None)' "$dead" >"$WORK/dead.out" &
+  fp=$!
+  sleep 0.5
+  kill -KILL "$CPID"; wait "$CPID" 2>/dev/null || true
+  for _ in $(seq 1 200); do kill -0 "$fp" 2>/dev/null || break; sleep 0.05; done
+  kill -0 "$fp" 2>/dev/null && fail "the python follower still waits for a dead collector"
+  wait "$fp" || fail "the python follower failed"
+  [ "$(cat "$WORK/dead.out")" = "True True True" ] || fail "after SIGKILL: $(cat "$WORK/dead.out")"
+else
+  note "this collector takes no writer lock (writer_alive: $locks): only the scripted writer was checked"
+  kill -TERM "$CPID"; wait "$CPID" 2>/dev/null || true
+fi
+kill "$pp" 2>/dev/null || true; wait "$pp" 2>/dev/null || true
+
 note "to_pandas()"
 "$PY" - "$cap" "$DUMP" <<'PY' || fail "to_pandas"
 import collections, json, subprocess, sys, sluice
