@@ -38,7 +38,7 @@ def jsonl_obj(r):
                 "events": r.events, "bytes": r.bytes, "dropped": r.dropped,
                 "reason": r.reason, "reason_code": r.reason_code,
                 "reason_text": r.reason_text, "malformed": r.malformed,
-                "collector_ns": r.collector_ns}
+                "discarded": r.discarded, "collector_ns": r.collector_ns}
     if k == "drop":
         return {"kind": "drop", "producer": r.producer, "name": r.name,
                 "events": r.events, "bytes": r.bytes,

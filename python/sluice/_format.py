@@ -53,6 +53,7 @@ REASONS = {
     9: ("READ_ERROR", "read error"),
     10: ("STOPPED", "collector stopped"),
     11: ("REFUSED", "too many producers"),
+    12: ("IDLE", "did not identify itself within --idle-timeout"),
 }
 UNKNOWN_REASON = ("UNKNOWN", "unknown reason")
 MODES = {1: "binary", 2: "text"}
@@ -454,9 +455,13 @@ def decode_connect(p):
 
 
 def decode_disconnect(p):
+    """(events, bytes, dropped, reason, malformed, discarded): discarded is
+    the field collectors append at offset 32 (bytes of an unfinished event
+    thrown away at a stop or reset), 0 when the payload is shorter."""
     if len(p) < 32:
         return None
-    return _DISCONNECT.unpack_from(p, 0)
+    discarded = struct.unpack_from("<Q", p, 32)[0] if len(p) >= 40 else 0
+    return _DISCONNECT.unpack_from(p, 0) + (discarded,)
 
 
 def decode_drop(p):

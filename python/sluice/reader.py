@@ -68,10 +68,11 @@ class Connect(Record):
 
 class Disconnect(Record):
     __slots__ = ("events", "bytes", "dropped", "reason", "reason_code",
-                 "reason_text", "malformed")
+                 "reason_text", "malformed", "discarded")
     kind = "disconnect"
     _fields = ("producer", "name", "events", "bytes", "dropped", "reason",
-               "reason_code", "reason_text", "malformed", "collector_ns")
+               "reason_code", "reason_text", "malformed", "discarded",
+               "collector_ns")
 
 
 class Drop(Record):
@@ -402,7 +403,8 @@ class Capture:
                 r = Disconnect()
                 r._init(rt, self._names.get(producer), block_seq, file_offset,
                         chunk)
-                r.events, r.bytes, r.dropped, code, r.malformed = dec
+                (r.events, r.bytes, r.dropped, code, r.malformed,
+                 r.discarded) = dec
                 r.reason_code = code
                 r.reason, r.reason_text = F.REASONS.get(code, F.UNKNOWN_REASON)
                 return r
