@@ -79,6 +79,10 @@ for i, req in enumerate(root):
 if any(r["kind"] == "event" and (r["name"] or "").startswith("end without begin") for r in dec):
     sys.exit("an unmatched end")
 PY
+  "$DUMP" "$cap" --format chrome >"$WORK/$cxx.json"
+  pf=$(stat -c %s "$WORK/$cxx.pftrace") ch=$(stat -c %s "$WORK/$cxx.json")
+  note "slices: perfetto $pf bytes, chrome $ch bytes"
+  [ $((pf * 7)) -le $((ch * 2)) ] || fail "the slice trace ($pf bytes) is not 3.5 times smaller than chrome's ($ch)"
 done
 
 note "no collector: the constructor throws, the program says why"
