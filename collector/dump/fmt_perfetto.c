@@ -140,7 +140,7 @@ typedef struct dump_pf {
     int collector_track;
 } dump_pf;
 
-/* ---- protobuf encoding ----------------------------------------------------- */
+/* ---- protobuf encoding --------------------------------------------------- */
 
 static int
 pb_reserve(pf_buf *b, size_t n)
@@ -289,7 +289,7 @@ pb_text(pf_buf *b, uint32_t field, const uint8_t *p, size_t n)
     pb_close(b, at);
 }
 
-/* ---- packets --------------------------------------------------------------- */
+/* ---- packets ------------------------------------------------------------- */
 
 static void
 ann_uint(pf_buf *b, int name, uint64_t v)
@@ -551,7 +551,7 @@ label(char *buf, size_t cap, const char *what, uint64_t v)
     return snprintf(buf, cap, "%s%llu", what, (unsigned long long)v);
 }
 
-/* ---- the format's hooks ---------------------------------------------------- */
+/* ---- the format's hooks -------------------------------------------------- */
 
 static void
 pf_begin(dump_ctx *c)

@@ -178,7 +178,7 @@ dump_plot_mark(dump_plot *pl, int kind, uint64_t ns, uint64_t count)
         pl->corrupt[b] += count;
 }
 
-/* ---- writing --------------------------------------------------------------- */
+/* ---- writing ------------------------------------------------------------- */
 
 /* XML text of producer-controlled bytes: escaped, '?' for anything not
  * printable UTF-8, at most @p max characters (then "..."). */
