@@ -26,6 +26,10 @@
 #define PLOT_BINS 320u
 #define PLOT_FIRST_WIDTH 1000000ull /* 1 ms */
 #define PLOT_SHOWN 8u
+/* Producers with a series of their own; later ones share one (drawn in
+ * "other"), so memory stays bounded (2.5 KiB a series) for captures of
+ * any number of connections. */
+#define PLOT_MAX_SERIES 4096u
 #define PLOT_POINTS 100u /* drawn: bins are merged down to this many */
 
 #define SVG_W 900
@@ -52,6 +56,8 @@ struct dump_plot {
     uint64_t *totals;
     size_t n;
     size_t cap;
+    long overflow;         /* the shared series + 1, 0: none yet */
+    uint64_t n_overflow;   /* producers counted in it */
     uint64_t drops[PLOT_BINS];
     uint64_t gaps[PLOT_BINS];
     uint64_t corrupt[PLOT_BINS];
@@ -126,6 +132,11 @@ series_of(dump_plot *pl, dump_producer *p)
 {
     if (p->plot_series > 0)
         return p->plot_series - 1;
+    if (pl->n == PLOT_MAX_SERIES && pl->overflow > 0) {
+        pl->n_overflow++;
+        p->plot_series = pl->overflow;
+        return p->plot_series - 1;
+    }
     if (pl->n == pl->cap) {
         size_t ncap = pl->cap ? pl->cap * 2 : 16;
         uint64_t *nb = realloc(pl->bins, ncap * PLOT_BINS * sizeof(*nb));
@@ -149,6 +160,11 @@ series_of(dump_plot *pl, dump_producer *p)
     pl->ids[pl->n] = p->id;
     pl->totals[pl->n] = 0;
     p->plot_series = (long)++pl->n;
+    if (pl->n == PLOT_MAX_SERIES) {
+        /* This one is the shared series. */
+        pl->overflow = p->plot_series;
+        pl->n_overflow = 1;
+    }
     return p->plot_series - 1;
 }
 
@@ -395,9 +411,17 @@ dump_plot_write(const dump_plot *pl, FILE *f, const dump_producers *t,
     sort_totals = pl->totals;
     if (pl->n > 1)
         qsort(order, pl->n, sizeof(*order), cmp_series);
-    shown = pl->n <= PLOT_SHOWN + 1 ? pl->n : PLOT_SHOWN;
+    if (pl->overflow > 0) {
+        /* The shared series is never drawn as one producer: last. */
+        for (k = 0; order[k] != (size_t)pl->overflow - 1; k++)
+            ;
+        memmove(order + k, order + k + 1, (pl->n - k - 1) * sizeof(*order));
+        order[pl->n - 1] = (size_t)pl->overflow - 1;
+    }
+    shown = pl->n <= PLOT_SHOWN + 1 && pl->overflow == 0 ? pl->n
+                                                          : PLOT_SHOWN;
     for (k = shown; k < pl->n; k++) {
-        n_other++;
+        n_other += (long)order[k] == pl->overflow - 1 ? pl->n_overflow : 1;
         total_other += pl->totals[order[k]];
         for (i = 0; i < pl->used; i++)
             other[i] += pl->bins[order[k] * PLOT_BINS + i];

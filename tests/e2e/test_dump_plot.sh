@@ -10,6 +10,8 @@
 #     the y scale, and marks the drop (7) and the gap (3).
 #  2. The same capture with a corrupt block: a "corrupt" mark.
 #  3. A real capture: the series' totals add up to --verify's event count.
+#     5000 producers (more than get a series of their own): 8 drawn, the
+#     other 4992 summed, every event counted.
 #  4. Headless Chromium renders the picture on a white and on a black page;
 #     neither screenshot is blank (ink, and the line colours, present).
 #  5. Usage errors (with --stats, --format) exit 2; an unwritable OUT, 1.
@@ -122,6 +124,23 @@ events=$("$DUMP" "$cap" --verify | sed -n 's/.* events=\([0-9]*\) .*/\1/p')
 check_svg "$WORK/real.svg" "$events" 3 || fail "the real capture's picture"
 "$DUMP" "$cap" --plot - >"$WORK/stdout.svg" || fail "--plot - failed"
 cmp -s "$WORK/stdout.svg" "$WORK/real.svg" || fail "--plot - differs from --plot FILE"
+
+note "5000 producers"
+"$PY" - >"$WORK/many.json" <<'PY'
+import json
+T = 1800000000000000000
+recs = []
+for k in range(1, 5001):
+    recs.append(["connect", k, T + k * 1000, "p%d" % k, k, 1])
+    for i in range(1 + (k % 7 == 0) * 20):
+        recs.append(["event", k, T + k * 1000 + i, i, 1, ""])
+print(json.dumps({"start_ns": T, "records": recs, "per_block": 500}))
+PY
+"$PY" "$CLIENTS/make_capture.py" "$WORK/many.sluice" <"$WORK/many.json"
+"$DUMP" "$WORK/many.sluice" --plot "$WORK/many.svg" || fail "--plot of 5000 producers failed"
+want=$("$DUMP" "$WORK/many.sluice" --verify | sed -n 's/.* events=\([0-9]*\) .*/\1/p')
+check_svg "$WORK/many.svg" "$want" 9 || fail "the picture of 5000 producers"
+grep -q "other (4992 producers)" "$WORK/many.svg" || fail "no 'other (4992 producers)' in the legend"
 
 note "headless Chromium: not blank on a white page nor on a black one"
 command -v chromium >/dev/null || fail "chromium is missing (scripts/deps.sh installs it)"
