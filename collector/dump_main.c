@@ -38,6 +38,9 @@ typedef struct options {
     int verify;
     int follow;
     int stats;
+    const char *plot; /* --plot OUT.svg, "-" for stdout */
+    int wait;          /* --wait given */
+    uint32_t wait_s;   /* its seconds, 0: no limit */
     /* --producer: ids and names, each at most argc long */
     uint32_t *ids;
     size_t n_ids;
@@ -64,6 +67,9 @@ typedef struct run {
     uint64_t hi;       /* and, with have_until, collector_ns < hi */
     uint64_t events;   /* events selected */
     int closed;        /* the close record was read */
+    dump_plot *plot;   /* --plot */
+    uint64_t corrupt_seen; /* --plot: corrupt blocks already marked */
+    int oom;           /* out of memory in a handler */
 } run;
 
 /* ---- routing records ----------------------------------------------------- */
@@ -134,6 +140,18 @@ handle_event(run *rn, const sluice_record *r, dump_producer *p)
     }
     if (rn->show)
         rn->opt->fmt->event(&rn->ctx, r, p);
+    if (rn->plot != NULL) {
+        uint64_t unexplained = p->gaps > p->dropped ? p->gaps - p->dropped
+                                                    : 0;
+
+        if (unexplained > p->plot_gaps_shown) {
+            dump_plot_mark(rn->plot, DUMP_PLOT_GAP, r->collector_ns,
+                           unexplained - p->plot_gaps_shown);
+            p->plot_gaps_shown = unexplained;
+        }
+        if (dump_plot_event(rn->plot, p, r->collector_ns) != 0)
+            rn->oom = 1;
+    }
 }
 
 /* Routes one record to the counters and the format. @return 0, or -1 when
@@ -169,7 +187,7 @@ handle(run *rn, const sluice_record *r)
     if (r->type < 0xF000u) {
         if (p->selected)
             handle_event(rn, r, p);
-        return 0;
+        return rn->oom ? -1 : 0;
     }
 
     show = rn->show && in_window(rn, r->collector_ns);
@@ -208,6 +226,9 @@ handle(run *rn, const sluice_record *r)
         p->dropped += dr.events;
         if (p->selected && show && f->drop != NULL)
             f->drop(&rn->ctx, r, p, &dr);
+        if (p->selected && rn->plot != NULL && in_window(rn, r->collector_ns))
+            dump_plot_mark(rn->plot, DUMP_PLOT_DROP, r->collector_ns,
+                           dr.events);
         return 0;
     }
     default:
@@ -226,8 +247,10 @@ static void
 usage(FILE *f)
 {
     static const char text[] =
-        "usage: " PROG " FILE [--format text|jsonl|csv|chrome] [--follow]\n"
-        "                   [--verify | --stats] [--producer ID|NAME]...\n"
+        "usage: " PROG " FILE [--format text|jsonl|csv|chrome|perfetto]\n"
+        "                   [--follow] [--wait SECS]\n"
+        "                   [--verify | --stats | --plot OUT.svg]\n"
+        "                   [--producer ID|NAME]...\n"
         "                   [--type T[,T...]]... [--since TIME] "
         "[--until TIME]\n"
         "                   [--help] [--version]\n"
@@ -289,11 +312,31 @@ usage(FILE *f)
         "            microseconds since the capture's start, from the "
         "producer's\n"
         "            timestamp when it sent one, else the collector's.\n"
+        "    perfetto  a native Perfetto protobuf trace (ui.perfetto.dev, "
+        "trace_processor):\n"
+        "            one track per producer (a TrackDescriptor with a "
+        "ProcessDescriptor,\n"
+        "            pid = id, named after the producer), TrackEvent "
+        "instants, slices\n"
+        "            for the same begin/end types as chrome, interned event "
+        "names,\n"
+        "            \"sequence gap\" and \"drop\" instants and "
+        "previous_packet_dropped\n"
+        "            for loss; timestamps in ns since the Unix epoch. Binary: "
+        "redirect\n"
+        "            it to a file. Streams, like every format.\n"
         "  --follow         keep reading while the file grows (polling every "
         "100 ms)\n"
         "                   until the collector's close record, or Ctrl-C "
         "(exit 0)\n"
         "                   (default: off, stop at the end of the file)\n"
+        "  --wait SECS      if FILE does not exist yet (or its header is not "
+        "written\n"
+        "                   yet), wait for it up to SECS seconds, 0 for no "
+        "limit, or\n"
+        "                   until Ctrl-C; for a reader started before the "
+        "collector,\n"
+        "                   usually with --follow (default: fail at once)\n"
         "  --verify         check every block checksum and every producer's "
         "event\n"
         "                   sequence numbers (0, 1, 2, ...; a missing, "
@@ -322,6 +365,17 @@ usage(FILE *f)
         "                   totals), with --format jsonl one object per "
         "producer\n"
         "                   and one \"kind\":\"total\" (default: off)\n"
+        "  --plot OUT.svg   instead of the records, write a picture: events "
+        "per second\n"
+        "                   of each producer over collector time (one line "
+        "each, the 8\n"
+        "                   busiest, the rest summed as 'other'), drops, "
+        "sequence gaps\n"
+        "                   and skipped corrupt data marked, producers named; "
+        "plain SVG\n"
+        "                   for light and dark backgrounds ('-': to stdout). "
+        "Takes the\n"
+        "                   filters, not --format (default: off)\n"
         "  --producer ID|NAME  only producer ID (digits) or the producers "
         "whose\n"
         "                   connect record carries NAME; repeat for more "
@@ -382,11 +436,13 @@ usage_error(const char *what, const char *arg)
 }
 
 static const dump_format *const formats[] = {
-    &dump_fmt_text, &dump_fmt_jsonl, &dump_fmt_csv, &dump_fmt_chrome};
+    &dump_fmt_text, &dump_fmt_jsonl, &dump_fmt_csv, &dump_fmt_chrome,
+    &dump_fmt_perfetto};
 
 /* Options that take a value, in --opt VALUE or --opt=VALUE form. */
 static const char *const valued[] = {"--format", "--producer", "--type",
-                                     "--since", "--until"};
+                                     "--since", "--until", "--plot",
+                                     "--wait"};
 
 static int
 set_value(options *opt, const char *key, const char *val)
@@ -399,7 +455,9 @@ set_value(options *opt, const char *key, const char *val)
                 opt->fmt = formats[i];
                 return -1;
             }
-        return usage_error("unknown format (text, jsonl, csv, chrome):", val);
+        return usage_error("unknown format (text, jsonl, csv, chrome, "
+                           "perfetto):",
+                           val);
     }
     if (strcmp(key, "--producer") == 0) {
         if (val[strspn(val, "0123456789")] != '\0' || val[0] == '\0') {
@@ -410,6 +468,21 @@ set_value(options *opt, const char *key, const char *val)
             return usage_error("a producer ID is a number 0..4294967295, not",
                                val);
         opt->n_ids++;
+        return -1;
+    }
+    if (strcmp(key, "--wait") == 0) {
+        if (dump_parse_u32(val, &opt->wait_s) != 0)
+            return usage_error("--wait takes whole seconds (0: no limit), "
+                               "not",
+                               val);
+        opt->wait = 1;
+        return -1;
+    }
+    if (strcmp(key, "--plot") == 0) {
+        if (val[0] == '\0')
+            return usage_error("--plot takes a file name (or - for stdout)",
+                               NULL);
+        opt->plot = val;
         return -1;
     }
     if (strcmp(key, "--type") == 0) {
@@ -436,7 +509,7 @@ set_value(options *opt, const char *key, const char *val)
 static int
 parse_args(int argc, char **argv, options *opt)
 {
-    int i, only_files = 0, code;
+    int i, only_files = 0, code, have_format = 0;
 
     opt->fmt = &dump_fmt_text;
     for (i = 1; i < argc; i++) {
@@ -483,6 +556,8 @@ parse_args(int argc, char **argv, options *opt)
             return usage_error("unknown option", a);
         memcpy(key, a, klen);
         key[klen] = '\0';
+        if (strcmp(key, "--format") == 0)
+            have_format = 1;
         if (eq != NULL) {
             val = eq + 1;
         } else {
@@ -498,12 +573,19 @@ parse_args(int argc, char **argv, options *opt)
         return usage_error("missing FILE", NULL);
     if (opt->verify && opt->stats)
         return usage_error("--verify and --stats exclude each other", NULL);
+    if (opt->plot != NULL && (opt->verify || opt->stats || have_format))
+        return usage_error("--plot writes only the picture: no --verify, "
+                           "--stats or --format",
+                           NULL);
     if (opt->verify && (opt->have_types || opt->have_since || opt->have_until))
         return usage_error("--verify takes --producer but no --type, "
                            "--since or --until",
                            NULL);
     if (opt->stats && opt->fmt == &dump_fmt_chrome)
         return usage_error("--stats prints text, csv or jsonl, not", "chrome");
+    if (opt->stats && opt->fmt == &dump_fmt_perfetto)
+        return usage_error("--stats prints text, csv or jsonl, not",
+                           "perfetto");
     return -1;
 }
 
@@ -528,13 +610,20 @@ open_reason(int rc)
 static int
 open_capture(const options *opt, sluice_capture **c)
 {
+    uint64_t start = sl_os_mono_ns();
     int rc;
 
     for (;;) {
         rc = sluice_capture_open(opt->path, c);
         /* While following, a file whose header is still being written is
-         * worth waiting for. */
-        if (rc != SLUICE_ETRUNC || !opt->follow)
+         * worth waiting for; with --wait, a file that is not there yet
+         * too (until the time is up, or Ctrl-C). */
+        if (rc != SLUICE_ETRUNC && (rc != SLUICE_ENOENT || !opt->wait))
+            break;
+        if (!opt->follow && !opt->wait)
+            break;
+        if (opt->wait && opt->wait_s != 0 &&
+            sl_os_mono_ns() - start >= (uint64_t)opt->wait_s * 1000000000ull)
             break;
         if (sl_os_stop_wait(FOLLOW_POLL_NS))
             break;
@@ -576,6 +665,49 @@ read_error(const run *rn, int rc)
     return -1;
 }
 
+/* --plot: marks the corrupt blocks the reader skipped before @p r. */
+static void
+plot_corrupt(run *rn, const sluice_capture *c, const sluice_record *r)
+{
+    sluice_capture_stats st;
+
+    sluice_capture_get_stats(c, &st);
+    if (st.corrupt_blocks > rn->corrupt_seen) {
+        dump_plot_mark(rn->plot, DUMP_PLOT_CORRUPT, r->collector_ns,
+                       st.corrupt_blocks - rn->corrupt_seen);
+        rn->corrupt_seen = st.corrupt_blocks;
+    }
+}
+
+/* Writes the --plot picture. @return 0, or -1 after saying why. */
+static int
+write_plot(run *rn)
+{
+    const char *path = rn->opt->plot;
+    int to_stdout = strcmp(path, "-") == 0, rc;
+    FILE *f;
+
+    if (to_stdout) {
+        dump_out_flush(&rn->o);
+        f = stdout;
+    } else {
+        f = fopen(path, "wb");
+        if (f == NULL) {
+            fprintf(stderr, PROG ": cannot write %s\n", path);
+            return -1;
+        }
+    }
+    rc = dump_plot_write(rn->plot, f, &rn->prods, rn->ctx.info);
+    if (!to_stdout && fclose(f) != 0 && rc == 0)
+        rc = SLUICE_EIO;
+    if (rc != 0) {
+        fprintf(stderr, PROG ": cannot write %s: %s\n", path,
+                rc == SLUICE_ENOMEM ? "out of memory" : "write error");
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads records until the end (or, following, until the close record or
  * a stop request). @return 0, or -1 after reporting a read error or
  * running out of memory. */
@@ -591,6 +723,8 @@ read_all(run *rn, sluice_capture *c)
     for (;;) {
         rc = sluice_capture_next(c, &r);
         if (rc == 0) {
+            if (rn->plot != NULL)
+                plot_corrupt(rn, c, &r);
             if (handle(rn, &r) != 0)
                 return read_error(rn, SLUICE_ENOMEM);
             if (opt->follow && r.type == SLUICE_REC_CLOSE)
@@ -689,13 +823,20 @@ main(int argc, char **argv)
     if (code >= 0)
         goto done;
     rn.opt = &opt;
-    rn.show = !opt.verify && !opt.stats;
-    rn.track = opt.verify || opt.stats;
+    rn.show = !opt.verify && !opt.stats && opt.plot == NULL;
+    /* perfetto shows sequence gaps, so it needs the counts too. */
+    rn.track = opt.verify || opt.stats || opt.plot != NULL ||
+               opt.fmt == &dump_fmt_perfetto;
+    if (opt.plot != NULL && dump_plot_open(&rn.plot) != 0) {
+        fprintf(stderr, PROG ": out of memory\n");
+        code = EXIT_RUNTIME;
+        goto done;
+    }
     rn.ctx.o = &rn.o;
     /* Our own buffer batches lines; stdio's is only a pass-through. */
     sl_os_stdout_binary();
     setvbuf(stdout, NULL, _IOFBF, OUT_CAP);
-    if (opt.follow && sl_os_stop_install() != 0) {
+    if ((opt.follow || opt.wait) && sl_os_stop_install() != 0) {
         fprintf(stderr, PROG ": cannot install the Ctrl-C handler\n");
         code = EXIT_RUNTIME;
         goto done;
@@ -706,6 +847,7 @@ main(int argc, char **argv)
         goto done;
     }
     rn.ctx.info = sluice_capture_get_info(c);
+    rn.ctx.cap = c;
     resolve_window(&rn, rn.ctx.info->start_ns);
     if (rn.show && opt.fmt->begin != NULL)
         opt.fmt->begin(&rn.ctx);
@@ -722,6 +864,10 @@ main(int argc, char **argv)
                                                       : DUMP_STATS_TEXT) !=
             0) {
         fprintf(stderr, PROG ": out of memory\n");
+        code = EXIT_RUNTIME;
+        goto done;
+    }
+    if (opt.plot != NULL && write_plot(&rn) != 0) {
         code = EXIT_RUNTIME;
         goto done;
     }
@@ -749,6 +895,8 @@ main(int argc, char **argv)
     code = EXIT_OK;
 
 done:
+    dump_plot_close(rn.plot);
+    dump_perfetto_free(&rn.ctx);
     sluice_capture_close(c);
     dump_producers_free(&rn.prods);
     dump_out_close(&rn.o);

@@ -443,6 +443,30 @@ fail:
     return rc;
 }
 
+int
+sluice_capture_open_wait(const char *path, uint32_t timeout_ms,
+                         sluice_capture **out)
+{
+    const uint64_t poll_ns = 50000000ull; /* 50 ms */
+    uint64_t start = sl_os_mono_ns(), waited;
+    int rc;
+
+    for (;;) {
+        rc = sluice_capture_open(path, out);
+        if (rc != SL_ENOENT && rc != SL_ETRUNC)
+            return rc;
+        waited = sl_os_mono_ns() - start;
+        if (timeout_ms != SLUICE_WAIT_FOREVER &&
+            waited >= (uint64_t)timeout_ms * 1000000ull)
+            return rc;
+        if (timeout_ms != SLUICE_WAIT_FOREVER &&
+            (uint64_t)timeout_ms * 1000000ull - waited < poll_ns)
+            sl_os_sleep_ns((uint64_t)timeout_ms * 1000000ull - waited);
+        else
+            sl_os_sleep_ns(poll_ns);
+    }
+}
+
 const sluice_capture_info *
 sluice_capture_get_info(const sluice_capture *c)
 {

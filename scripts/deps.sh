@@ -5,7 +5,15 @@
 set -euo pipefail
 
 # nodejs runs examples/node in the tests; groff-base checks the man pages.
-pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev socat python3 nodejs groff-base "$@")
+# Consumers (issue 13): python3-protobuf and protobuf-compiler decode
+# --format perfetto; python3-lz4, python3-zstandard and python3-pandas
+# for the Python reader; chromium renders --plot's SVG; mono-mcs and
+# mono-runtime build and run examples/csharp; g++ and clang build
+# examples/cpp; python3-pip and python3-venv install python/ (python3-crcmod
+# speeds its CRC32C); netcat-openbsd is the `nc -U` of docs/protocol.md.
+pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev socat python3 nodejs groff-base
+  python3-protobuf protobuf-compiler python3-lz4 python3-zstandard python3-pandas chromium
+  mono-mcs mono-runtime g++ clang python3-pip python3-venv python3-crcmod netcat-openbsd "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -178,6 +178,13 @@ typedef struct dump_producer {
     /* chrome: metadata written, open B slices */
     int chrome_meta;
     uint64_t chrome_depth;
+    /* perfetto: track descriptor written, open slices, gaps shown */
+    int pf_track;
+    uint64_t pf_depth;
+    uint64_t pf_gaps_shown;
+    /* --plot: its series + 1 (0: none yet), gaps marked */
+    long plot_series;
+    uint64_t plot_gaps_shown;
 } dump_producer;
 
 typedef struct dump_producers {
@@ -192,6 +199,8 @@ typedef struct dump_producers {
  * Pointers stay valid until the next call. @return NULL when out of memory.
  */
 dump_producer *dump_producer_get(dump_producers *t, uint32_t id);
+/** Finds producer @p id, or NULL. */
+dump_producer *dump_producer_find(const dump_producers *t, uint32_t id);
 /** Frees the table and the names. */
 void dump_producers_free(dump_producers *t);
 /** Stores a copy of the connect record's name. @return 0 or SLUICE_ENOMEM. */
@@ -207,6 +216,10 @@ typedef struct dump_ctx {
     uint64_t prev_ns;
     /* chrome: an element has been written into "traceEvents" */
     int chrome_any;
+    /* the reader (perfetto reads its stats for skipped regions) */
+    const sluice_capture *cap;
+    /* perfetto: its packet buffer and name cache (fmt_perfetto.c) */
+    struct dump_pf *pf;
 } dump_ctx;
 
 /**
@@ -238,6 +251,10 @@ extern const dump_format dump_fmt_text;
 extern const dump_format dump_fmt_jsonl;
 extern const dump_format dump_fmt_csv;
 extern const dump_format dump_fmt_chrome;
+extern const dump_format dump_fmt_perfetto;
+
+/** Frees what --format perfetto allocated (its begin hook). */
+void dump_perfetto_free(dump_ctx *c);
 
 /* The Chrome trace type convention (docs/protocol.md, "Event type
  * conventions"): 0xE000..0xE7FF begin a slice, 0xE800..0xEFFF end one;
@@ -248,6 +265,27 @@ extern const dump_format dump_fmt_chrome;
 
 /** "binary", "text" or "unknown". */
 const char *dump_mode_name(uint8_t mode);
+
+/* ---- --plot (plot.c) ----------------------------------------------------- */
+
+/** Events per second per producer over collector time, as an SVG. */
+typedef struct dump_plot dump_plot;
+
+enum { DUMP_PLOT_DROP, DUMP_PLOT_GAP, DUMP_PLOT_CORRUPT };
+
+/** @return 0 or SLUICE_ENOMEM. */
+int dump_plot_open(dump_plot **out);
+/** Counts one event of @p p at collector time @p ns. @return 0 or
+ *  SLUICE_ENOMEM. */
+int dump_plot_event(dump_plot *pl, dump_producer *p, uint64_t ns);
+/** Marks @p count dropped events, missing sequence numbers or skipped
+ *  corrupt blocks (@p kind) at @p ns. */
+void dump_plot_mark(dump_plot *pl, int kind, uint64_t ns, uint64_t count);
+/** Writes the SVG document. @return 0, SLUICE_ENOMEM or SLUICE_EIO. */
+int dump_plot_write(const dump_plot *pl, FILE *f, const dump_producers *t,
+                    const sluice_capture_info *info);
+/** NULL is a no-op. */
+void dump_plot_close(dump_plot *pl);
 
 /* ---- --stats (stats.c) --------------------------------------------------- */
 

@@ -52,6 +52,22 @@ dump_producer_get(dump_producers *t, uint32_t id)
     return t->last;
 }
 
+dump_producer *
+dump_producer_find(const dump_producers *t, uint32_t id)
+{
+    size_t i;
+
+    if (t->cap == 0)
+        return NULL;
+    i = hash_id(id) & (t->cap - 1);
+    while (t->slot[i].used) {
+        if (t->slot[i].id == id)
+            return &t->slot[i];
+        i = (i + 1) & (t->cap - 1);
+    }
+    return NULL;
+}
+
 int
 dump_producer_set_name(dump_producer *p, const char *name, uint16_t len)
 {

@@ -13,8 +13,13 @@
 // collector goes away first, a write or the final flush throws IOException
 // (EPIPE / ERROR_NO_DATA underneath): the program says so and exits 1.
 //
-// Usage: dotnet run -- NAME [COUNT]     (COUNT lines, default 1000)
-// Prints "csharp: id=K lines=N" and exits 0 when every line was written.
+// Usage: dotnet run -- NAME [COUNT] [inout|out]   (COUNT lines, default 1000)
+//        mono SluiceProducer.exe NAME [COUNT] [inout|out]   (built with mcs)
+// inout (the default) opens the pipe with PipeDirection.InOut and reads the
+// greeting; out opens it with PipeDirection.Out, as a write-only logger
+// would, and cannot read the greeting (the collector's text mode needs
+// nothing from it). Prints "csharp: id=K lines=N" (out: "csharp: id=?
+// lines=N") and exits 0 when every line was written.
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -26,15 +31,18 @@ internal static class Program
     private static int Main(string[] args)
     {
         int count = 1000;
-        if (args.Length < 1 || args.Length > 2
-            || (args.Length == 2 && (!int.TryParse(args[1], out count) || count < 0)))
+        if (args.Length < 1 || args.Length > 3
+            || (args.Length >= 2 && (!int.TryParse(args[1], out count) || count < 0))
+            || (args.Length == 3 && args[2] != "inout" && args[2] != "out"))
         {
-            Console.Error.WriteLine("usage: SluiceProducer NAME [COUNT]");
+            Console.Error.WriteLine("usage: SluiceProducer NAME [COUNT] [inout|out]");
             return 2;
         }
         string name = args[0];
+        bool writeOnly = args.Length == 3 && args[2] == "out";
+        PipeDirection direction = writeOnly ? PipeDirection.Out : PipeDirection.InOut;
 
-        using (var pipe = new NamedPipeClientStream(".", name, PipeDirection.InOut))
+        using (var pipe = new NamedPipeClientStream(".", name, direction))
         {
             try
             {
@@ -46,7 +54,11 @@ internal static class Program
                 return 1;
             }
 
-            Dictionary<string, string> greeting = ReadGreeting(pipe);
+            // A write-only pipe cannot read the greeting: then the id is
+            // unknown and lines are kept within the default max-frame.
+            Dictionary<string, string> greeting = writeOnly
+                ? new Dictionary<string, string> { { "id", "?" }, { "max", "1048576" } }
+                : ReadGreeting(pipe);
             if (greeting == null)
                 return 1;
             int maxLine = int.Parse(greeting["max"]); // '\n' included

@@ -104,6 +104,25 @@ typedef struct sluice_capture_stats {
  */
 SLUICE_API int sluice_capture_open(const char *path, sluice_capture **out);
 
+/** sluice_capture_open_wait(): no time limit. */
+#define SLUICE_WAIT_FOREVER 0xFFFFFFFFu
+
+/**
+ * Like sluice_capture_open(), but waits for the file to appear and for
+ * its header to be complete, for a reader started before the collector
+ * (or while it creates the file): retries every 50 ms while the open
+ * fails with SLUICE_ENOENT or SLUICE_ETRUNC.
+ * @param path        File name (UTF-8), NUL-terminated.
+ * @param timeout_ms  How long to keep trying; 0 tries once,
+ *                    SLUICE_WAIT_FOREVER has no limit.
+ * @param out         Receives the reader; untouched on failure.
+ * @return As sluice_capture_open(); after the timeout, the last error
+ *         (SLUICE_ENOENT: the file never appeared; SLUICE_ETRUNC: its
+ *         header was not finished). Blocks (sleeping) up to timeout_ms.
+ */
+SLUICE_API int sluice_capture_open_wait(const char *path, uint32_t timeout_ms,
+                                        sluice_capture **out);
+
 /** The header's fields. Valid until sluice_capture_close(). */
 SLUICE_API const sluice_capture_info *
 sluice_capture_get_info(const sluice_capture *c);

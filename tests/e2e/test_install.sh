@@ -34,7 +34,7 @@ pcdir=$(dirname "$(find "$P" -name sluice-producer.pc -print -quit)")
 [ -f "$pcdir/sluice-producer.pc" ] || fail "sluice-producer.pc not installed"
 libdir=$(dirname "$pcdir")
 for f in bin/sluice-collector bin/sluice-producer bin/sluice-dump bin/sluice-bench \
-  include/sluice/common.h include/sluice/producer.h include/sluice/capture.h \
+  include/sluice/common.h include/sluice/producer.h include/sluice/capture.h include/sluice/trace.hpp \
   share/man/man1/sluice-collector.1 share/man/man1/sluice-producer.1 \
   share/man/man1/sluice-dump.1 share/man/man1/sluice-bench.1; do
   [ -f "$P/$f" ] || fail "not installed: $f"
@@ -67,6 +67,11 @@ for h in common producer capture; do
       -c "$WORK/h_$h.cpp" -o "$WORK/h_$h.o" || fail "sluice/$h.h does not compile as C++"
   fi
 done
+if command -v c++ >/dev/null; then
+  printf '#include <sluice/trace.hpp>\nint main() { sluice::producer p; sluice::scope s(p, "x"); return s.active(); }\n' >"$WORK/h_trace.cpp"
+  c++ -std=c++11 -Wall -Wextra -Wpedantic -Werror -I"$P/include" \
+    -c "$WORK/h_trace.cpp" -o "$WORK/h_trace.o" || fail "sluice/trace.hpp does not compile alone (C++11)"
+fi
 
 note "the shared library exports every function producer.h, capture.h and common.h declare"
 declared=$(cat "$P/include/sluice/producer.h" "$P/include/sluice/capture.h" "$P/include/sluice/common.h" | tr '\n' ' ' |

@@ -59,4 +59,13 @@ native_dump "$cap" --format csv >"$T_DIR/native.csv"
 win "$SL_WIN_DUMP" "$(winpath "$cap")" --format csv >"$T_DIR/wine.csv"
 cmp -s "$T_DIR/native.csv" "$T_DIR/wine.csv" ||
     fail "sluice-dump.exe --format csv differs from the native one (text-mode stdout?)"
+# Binary output (perfetto) and the --plot SVG file: the same bytes too.
+native_dump "$cap" --format perfetto >"$T_DIR/native.pftrace"
+win "$SL_WIN_DUMP" "$(winpath "$cap")" --format perfetto >"$T_DIR/wine.pftrace"
+cmp -s "$T_DIR/native.pftrace" "$T_DIR/wine.pftrace" ||
+    fail "sluice-dump.exe --format perfetto differs from the native one"
+native_dump "$cap" --plot "$T_DIR/native.svg"
+win "$SL_WIN_DUMP" "$(winpath "$cap")" --plot "$(winpath "$T_DIR/wine.svg")"
+cmp -s "$T_DIR/native.svg" "$T_DIR/wine.svg" ||
+    fail "sluice-dump.exe --plot differs from the native one"
 log "PASS"
