@@ -207,8 +207,6 @@ main(int argc, char **argv)
 #ifdef SL_HAVE_NATS
     sl_forward *fwd = NULL;
     sl_forward_stats fst;
-    char **backlog = NULL;
-    size_t n_backlog = 0;
 #endif
 
     sl_os_args_utf8(&argc, &argv);
@@ -338,16 +336,6 @@ main(int argc, char **argv)
                 "build has no libnats)\n");
         return 2;
     }
-#else
-    /* With --force, a capture with blocks not yet forwarded is moved
-     * aside, not overwritten, and forwarded from there. */
-    if (fwd_urls != NULL &&
-        sl_forward_prepare(cfg.out_path, cfg.force, &backlog, &n_backlog) !=
-            0) {
-        fprintf(stderr, "sluice-collector: cannot move the unforwarded "
-                "capture %s aside\n", cfg.out_path);
-        return 1;
-    }
 #endif
     rc = sl_os_pipe_path(pipe, strlen(pipe), path, sizeof(path), NULL);
     if (rc != 0) {
@@ -397,6 +385,32 @@ main(int argc, char **argv)
                 "%s\n", sl_strerror(rc));
         return 1;
     }
+#ifdef SL_HAVE_NATS
+    if (fwd_urls != NULL) {
+        sl_forward_config fc;
+        char err[256];
+
+        memset(&fc, 0, sizeof(fc));
+        fc.urls = fwd_urls;
+        fc.subject = fwd_subject;
+        fc.stream = fwd_stream;
+        fc.replicas = (int)fwd_replicas;
+        fc.creds_path = fwd_creds;
+        fc.tls_ca = fwd_ca;
+        fc.host = fwd_host;
+        fc.capture = cfg.out_path;
+        fc.move_aside = cfg.force;
+        fc.inflight = (unsigned)fwd_inflight;
+        fc.drain_ns = fwd_drain * 1000000000u;
+        fc.log = log_line;
+        rc = sl_forward_open(&fc, &fwd, err, sizeof(err));
+        if (rc != 0) {
+            fprintf(stderr, "sluice-collector: %s\n",
+                    err[0] != '\0' ? err : sl_strerror(rc));
+            return rc == SL_EINVAL ? 2 : 1;
+        }
+    }
+#endif
     rc = sl_server_open(&cfg, &srv, &stage);
     if (rc != 0) {
         if (stage == SL_STAGE_FILE && rc == SL_EEXIST)
@@ -420,32 +434,11 @@ main(int argc, char **argv)
         return 1;
     }
 #ifdef SL_HAVE_NATS
-    if (fwd_urls != NULL) {
-        sl_forward_config fc;
-        char err[256];
-
-        memset(&fc, 0, sizeof(fc));
-        fc.urls = fwd_urls;
-        fc.subject = fwd_subject;
-        fc.stream = fwd_stream;
-        fc.replicas = (int)fwd_replicas;
-        fc.creds_path = fwd_creds;
-        fc.tls_ca = fwd_ca;
-        fc.host = fwd_host;
-        fc.capture = cfg.out_path;
-        fc.backlog = (const char *const *)backlog;
-        fc.backlog_len = n_backlog;
-        fc.inflight = (unsigned)fwd_inflight;
-        fc.drain_ns = fwd_drain * 1000000000u;
-        fc.log = log_line;
-        rc = sl_forward_open(&fc, &fwd, err, sizeof(err));
-        if (rc != 0) {
-            fprintf(stderr, "sluice-collector: %s\n",
-                    err[0] != '\0' ? err : sl_strerror(rc));
-            sl_server_close(srv);
-            sl_forward_backlog_free(backlog, n_backlog);
-            return rc == SL_EINVAL ? 2 : 1;
-        }
+    if (fwd != NULL && (rc = sl_forward_start(fwd)) != 0) {
+        fprintf(stderr, "sluice-collector: cannot start the forwarder: %s\n",
+                sl_strerror(rc));
+        sl_server_close(srv);
+        return 1;
     }
 #endif
     fprintf(stderr, "sluice-collector: listening on %s (backend %s, %u "
@@ -542,7 +535,6 @@ main(int argc, char **argv)
                     "last error: " : "no acknowledgement in time",
                     fst.last_error);
         sl_forward_close(fwd);
-        sl_forward_backlog_free(backlog, n_backlog);
     }
 #endif
     fflush(stdout);

@@ -450,7 +450,16 @@ nats_text(natsStatus s)
     natsStatus ls;
     const char *t = nats_GetLastError(&ls);
 
-    return t != NULL && t[0] != '\0' ? t : natsStatus_GetText(s);
+    if (t == NULL || t[0] == '\0')
+        return natsStatus_GetText(s);
+    /* The library prefixes its source position, "(conn.c:1905): ". */
+    if (t[0] == '(') {
+        const char *e = strstr(t, "): ");
+
+        if (e != NULL)
+            t = e + 3;
+    }
+    return t;
 }
 
 int

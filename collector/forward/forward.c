@@ -168,9 +168,16 @@ nats_text(natsStatus s)
     natsStatus ls;
     const char *t = nats_GetLastError(&ls);
 
-    if (t != NULL && t[0] != '\0')
-        return t;
-    return natsStatus_GetText(s);
+    if (t == NULL || t[0] == '\0')
+        return natsStatus_GetText(s);
+    /* The library prefixes its source position, "(conn.c:1905): ". */
+    if (t[0] == '(') {
+        const char *e = strstr(t, "): ");
+
+        if (e != NULL)
+            t = e + 3;
+    }
+    return t;
 }
 
 /* NATS subject matching: '*' one token, '>' the rest. */
@@ -1070,6 +1077,8 @@ sl_forward_open(const sl_forward_config *cfg, sl_forward **out, char *err,
 {
     sl_forward *f;
     char dummy[8];
+    char **backlog = NULL;
+    size_t n = 0;
     int rc;
 
     if (err == NULL) {
@@ -1095,28 +1104,47 @@ sl_forward_open(const sl_forward_config *cfg, sl_forward **out, char *err,
     f->tls_ca = dup(cfg->tls_ca);
     f->host = dup(cfg->host);
     f->q = calloc(cfg->inflight, sizeof(*f->q));
-    f->files = calloc(cfg->backlog_len + 1, sizeof(*f->files));
     rc = SL_ENOMEM;
-    if (f->urls == NULL || f->stream == NULL || f->q == NULL ||
-        f->files == NULL)
+    if (f->urls == NULL || f->stream == NULL || f->q == NULL)
         goto fail;
-    for (size_t i = 0; i < cfg->backlog_len; i++)
-        if ((f->files[f->n_files++] = dup(cfg->backlog[i])) == NULL)
-            goto fail;
-    if ((f->files[f->n_files++] = dup(cfg->capture)) == NULL)
-        goto fail;
-    f->cfg.urls = cfg->urls;
     rc = build_options(f, err, err_cap);
     if (rc != 0)
         goto fail;
-    rc = sl_os_thread_start(thread_main, f, &f->thr);
-    if (rc != 0)
+    rc = sl_forward_prepare(cfg->capture, cfg->move_aside, &backlog, &n);
+    if (rc != 0) {
+        snprintf(err, err_cap, "cannot move the unforwarded capture %s "
+                 "aside: %s", cfg->capture, sl_strerror(rc));
         goto fail;
+    }
+    /* The backlog array becomes the file list, the live capture last. */
+    rc = SL_ENOMEM;
+    {
+        char **p = realloc(backlog, (n + 1) * sizeof(*p));
+
+        if (p == NULL) {
+            sl_forward_backlog_free(backlog, n);
+            goto fail;
+        }
+        f->files = p;
+        f->n_files = n;
+        if ((f->files[f->n_files] = dup(cfg->capture)) == NULL)
+            goto fail;
+        f->n_files++;
+    }
+    for (size_t i = 0; i + 1 < f->n_files; i++)
+        logf_(f, "forward: %s has blocks not yet forwarded; forwarding them "
+              "first", f->files[i]);
     *out = f;
     return 0;
 fail:
     sl_forward_close(f);
     return rc;
+}
+
+int
+sl_forward_start(sl_forward *f)
+{
+    return sl_os_thread_start(thread_main, f, &f->thr);
 }
 
 void

@@ -33,8 +33,8 @@ typedef struct sl_forward_config {
     const char *tls_ca;     /* NULL, or a CA file: TLS required */
     const char *host;       /* NULL: the capture header's host */
     const char *capture;    /* the live capture file (--out) */
-    const char *const *backlog; /* finished captures to forward first */
-    size_t backlog_len;
+    int move_aside;         /* the collector will replace the capture
+                               (--force): see sl_forward_prepare() */
     unsigned inflight;      /* messages unacknowledged at most, >= 1 */
     uint64_t drain_ns;      /* how long sl_forward_finish() may wait */
     sl_forward_log_fn log;
@@ -58,15 +58,26 @@ int sl_forward_available(void);
 
 /**
  * Checks the options that can be checked without a server (URLs, the
- * credentials file, the CA file) and starts the forwarder thread. It
- * connects in the background and keeps retrying: an unreachable cluster
- * or refused credentials are reported in the stats and the log, and do
- * not stop the collector.
+ * credentials file, the CA file) and creates the forwarder, not yet
+ * running. Then (sl_forward_prepare()) moves an unforwarded capture
+ * aside when cfg->move_aside, and lists the captures still to forward
+ * before the live one. Call before creating the capture, so a bad option
+ * leaves nothing behind, and an unforwarded capture is not overwritten.
  * @param err  Receives a one-line reason on SL_EINVAL (may be NULL).
- * @return 0; SL_EINVAL (bad option); SL_ENOSYS (no libnats); SL_ENOMEM.
+ * @return 0; SL_EINVAL (bad option); SL_ENOMEM; SL_EIO and others
+ *         (moving aside failed, in err).
  */
 int sl_forward_open(const sl_forward_config *cfg, sl_forward **out,
                     char *err, size_t err_cap);
+
+/**
+ * Starts the forwarder thread, once the capture file exists. It connects
+ * in the background and keeps retrying: an unreachable cluster or refused
+ * credentials are reported in the stats and the log, and do not stop the
+ * collector.
+ * @return 0, or the thread creation's error.
+ */
+int sl_forward_start(sl_forward *f);
 
 /** A snapshot of the figures. Any thread. */
 void sl_forward_get_stats(sl_forward *f, sl_forward_stats *out);
