@@ -40,8 +40,8 @@
 static const char usage_text[] =
     "Usage: sluice-pull URL[,URL...] --stream NAME --out DIR [options]\n"
     "\n"
-    "Rebuilds the captures forwarded to the JetStream stream NAME (by\n"
-    "sluice-collector --forward): one file per host and capture id,\n"
+    "Rebuilds the captures that collectors forwarded to the JetStream\n"
+    "stream NAME: one file per host and capture id,\n"
     "DIR/<host>/<capture id>.sluice, holding the blocks the collector wrote.\n"
     "Prints: pull: captures=C blocks=B duplicates=D missing=M bytes=N\n"
     "\n"
