@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "err.h"
 #include "os.h"
+#include "proc.h"
 #include "sluice/capture.h"
 
 #ifndef SLUICE_VERSION
@@ -300,7 +301,7 @@ run_case(const bench_cfg *cfg, bench_result *res)
             cargv[k++] = cfg->ring_mb;
         }
         cargv[k] = NULL;
-        rc = sl_os_spawn(cargv, out_path, &cproc);
+        rc = sl_proc_spawn(cargv, out_path, &cproc);
         if (rc != 0) {
             fprintf(stderr, "sluice-bench: cannot start %s: %s\n",
                     cfg->collector, sl_strerror(rc));
@@ -313,8 +314,8 @@ run_case(const bench_cfg *cfg, bench_result *res)
 
     procs = calloc(producers, sizeof(*procs));
     if (procs == NULL) {
-        sl_os_proc_kill(cproc);
-        sl_os_proc_wait(cproc, &status, NULL);
+        sl_proc_kill(cproc);
+        sl_proc_wait(cproc, &status, NULL);
         return 1;
     }
     t0 = sl_os_mono_ns();
@@ -336,7 +337,7 @@ run_case(const bench_cfg *cfg, bench_result *res)
         pargv[9] = "--connect-timeout";
         pargv[10] = "10000";
         pargv[11] = NULL;
-        rc = sl_os_spawn(pargv, DEVNULL, &procs[i]);
+        rc = sl_proc_spawn(pargv, DEVNULL, &procs[i]);
         if (rc != 0) {
             fprintf(stderr, "sluice-bench: cannot start %s: %s\n",
                     cfg->producer, sl_strerror(rc));
@@ -346,7 +347,7 @@ run_case(const bench_cfg *cfg, bench_result *res)
         }
     }
     for (uint64_t i = 0; i < producers; i++) {
-        sl_os_proc_wait(procs[i], &status, NULL);
+        sl_proc_wait(procs[i], &status, NULL);
         if (cfg->progress)
             atomic_fetch_add(&pr.done, 1);
         if (status != 0) {
@@ -359,9 +360,9 @@ run_case(const bench_cfg *cfg, bench_result *res)
     if (failed) {
         /* Some producers never connected: --exit-after would never be
          * reached. */
-        sl_os_proc_kill(cproc);
+        sl_proc_kill(cproc);
     }
-    sl_os_proc_wait(cproc, &status, &cu);
+    sl_proc_wait(cproc, &status, &cu);
     t1 = sl_os_mono_ns();
     if (cfg->progress)
         progress_stop(&pr);

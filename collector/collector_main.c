@@ -184,6 +184,23 @@ stage_text(sl_server_stage st)
     return "cannot start";
 }
 
+/*
+ * Engine events, from a worker or the writer thread. --exit-after reached
+ * and a failed write are stops, delivered through the same wake-up as a
+ * signal (sl_os_stop_request()), so the main thread never polls for them.
+ * ctx is main()'s exit_after, fixed before the server opens.
+ */
+static void
+on_event(void *ctx, sl_server_event ev, int64_t value)
+{
+    uint64_t exit_after = *(const uint64_t *)ctx;
+
+    if (ev == SL_SERVER_WRITE_FAILED ||
+        (ev == SL_SERVER_PRODUCER_ENDED && exit_after != 0 &&
+         (uint64_t)value >= exit_after))
+        sl_os_stop_request();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -218,6 +235,8 @@ main(int argc, char **argv)
     cfg.conn_buffer = 64u << 10;
     cfg.backend = "auto";
     cfg.log = log_line;
+    cfg.on_event = on_event;
+    cfg.event_ctx = &exit_after;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -431,12 +450,17 @@ main(int argc, char **argv)
                     stage_text(stage),
                     stage == SL_STAGE_FILE ? cfg.out_path : path,
                     sl_strerror(rc));
+#ifdef SL_HAVE_NATS
+        sl_forward_close(fwd); /* never started; a capture moved aside is
+                                  forwarded by the next start */
+#endif
         return 1;
     }
 #ifdef SL_HAVE_NATS
     if (fwd != NULL && (rc = sl_forward_start(fwd)) != 0) {
         fprintf(stderr, "sluice-collector: cannot start the forwarder: %s\n",
                 sl_strerror(rc));
+        sl_forward_close(fwd);
         sl_server_close(srv);
         return 1;
     }
@@ -449,27 +473,30 @@ main(int argc, char **argv)
     start = sl_os_mono_ns();
     last_stats = start;
     for (;;) {
-        uint64_t now;
+        uint64_t now = sl_os_mono_ns(), wait = SL_OS_FOREVER;
 
-        /* With --exit-after the count is polled every 5 ms, not 50: the
-         * exit then follows the last producer closely, which is what
-         * sluice-bench times (a 0..50 ms lag was 10% of a short run). */
-        if (sl_os_stop_wait(exit_after != 0 ? 5000000u : 50000000u))
+        /* A signal, --exit-after reached and a write error all arrive as
+         * a stop request (on_event() above), which ends this wait at once.
+         * The only timeouts are real deadlines: --duration, and the next
+         * --stats line. */
+        if (duration != 0) {
+            uint64_t end = start + duration * 1000000000u;
+
+            if (now >= end)
+                break;
+            wait = end - now;
+        }
+        if (stats_every != 0) {
+            uint64_t next = last_stats + stats_every * 1000000000u;
+            uint64_t left = next > now ? next - now : 0;
+
+            if (left < wait)
+                wait = left;
+        }
+        if (sl_os_stop_wait(wait))
             break;
         now = sl_os_mono_ns();
         sl_server_get_stats(srv, &st);
-        if (sl_server_error(srv) != 0) {
-            fprintf(stderr, "sluice-collector: writing %s failed: %s; "
-                    "stopping (the file is valid up to the last whole "
-                    "block)\n", cfg.out_path,
-                    sl_strerror(sl_server_error(srv)));
-            failed = 1;
-            break;
-        }
-        if (exit_after != 0 && st.ended >= exit_after)
-            break;
-        if (duration != 0 && now - start >= duration * 1000000000u)
-            break;
         if (stats_every != 0 && now - last_stats >= stats_every * 1000000000u) {
             double secs = (double)(now - last_stats) / 1e9;
 
@@ -504,6 +531,12 @@ main(int argc, char **argv)
     }
     if (live_line && stats_every != 0)
         fputs("\r\033[K", stderr);
+    if (sl_server_error(srv) != 0) {
+        fprintf(stderr, "sluice-collector: writing %s failed: %s; "
+                "stopping (the file is valid up to the last whole "
+                "block)\n", cfg.out_path, sl_strerror(sl_server_error(srv)));
+        failed = 1;
+    }
 
     rc = sl_server_stop(srv);
     sl_server_get_stats(srv, &st);

@@ -82,8 +82,9 @@ int sl_ring_reserve(sl_ring *r, size_t len, sl_ring_resv *out);
  * @return 0, SL_ETIMEDOUT, SL_EINVAL.
  * A call to sl_ring_wake() while this one waits ends the wait early with
  * SL_ETIMEDOUT (a wake that came before the call does not), so callers
- * check their own stop flag on SL_ETIMEDOUT and use bounded timeouts.
- * timeout_ns 0 tries once; a huge timeout_ns means "no limit".
+ * check their own stop flag on SL_ETIMEDOUT.
+ * timeout_ns 0 tries once; UINT64_MAX (SL_OS_FOREVER) means "no limit":
+ * the wait ends only when space is released or on sl_ring_wake().
  */
 int sl_ring_reserve_wait(sl_ring *r, size_t len, uint64_t timeout_ns,
                          sl_ring_resv *out);
@@ -112,8 +113,8 @@ void sl_ring_peek(sl_ring *r, const uint8_t **ptr, size_t *len);
 void sl_ring_release(sl_ring *r, size_t n);
 
 /**
- * Consumer: waits until something is committed or timeout_ns passes, or
- * sl_ring_wake() is called.
+ * Consumer: waits until something is committed or timeout_ns passes
+ * (UINT64_MAX: no limit), or sl_ring_wake() is called.
  * @return 1 if data is committed, 0 otherwise.
  * A wake is remembered, not lost: if sl_ring_wake() runs while the
  * consumer is not waiting, its next wait that finds no data returns at

@@ -2,11 +2,13 @@
  * The writer thread. It is the ring's single consumer: it takes the
  * committed bytes (already whole capture records, see capfile.h), cuts them
  * into blocks of about block_target bytes, checksums each block with
- * CRC32C and appends header + records + trailer with one gathered write,
- * straight from ring memory. It then releases the ring space, which is
- * what lets waiting workers (lossless backpressure) continue.
+ * CRC32C and hands header + records + trailer to the sink (sink.h) as one
+ * gathered unit, straight from ring memory. As soon as the sink has taken
+ * a block the writer releases that block's ring space, which is what lets
+ * waiting workers (lossless backpressure) continue: a slow sink holds back
+ * one block, not the whole span it was cut from.
  *
- * On a write error (disk full, file size limit) the writer records the
+ * On a sink error (disk full, file size limit) the writer records the
  * first error and keeps consuming without writing, so workers never block
  * forever; the collector sees sl_writer_error() and stops. Everything
  * written before the failed block stays a valid capture.
@@ -25,6 +27,7 @@
 #include "capfile.h"
 #include "crc32c.h"
 #include "err.h"
+#include "sink.h"
 
 struct sl_writer {
     sl_writer_config cfg;
@@ -40,23 +43,19 @@ struct sl_writer {
     /* Statistics for the status line; relaxed, no data depends on it. */
     atomic_uint_least64_t bytes;
     uint64_t test_delay_ns; /* SLUICE_TEST_WRITER_DELAY_US, 0 = none */
-    uint64_t writeback_off; /* writeback started for bytes below this */
 };
 
-/* Every WRITEBACK_BYTES written, the writer asks the OS to start writing
- * them to storage (sl_os_file_writeback()): the page cache then never holds
- * much dirty capture, and the sync at exit finds little left to do instead
- * of all of it. */
-#define WRITEBACK_BYTES (32u << 20)
-
+/* Records the first error and tells the owner, once (the CAS winner). */
 static void
 set_error(sl_writer *w, int rc)
 {
     int expected = 0;
 
-    atomic_compare_exchange_strong_explicit(&w->error, &expected, rc,
-                                            memory_order_relaxed,
-                                            memory_order_relaxed);
+    if (atomic_compare_exchange_strong_explicit(&w->error, &expected, rc,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed) &&
+        w->cfg.on_error != NULL)
+        w->cfg.on_error(w->cfg.on_error_ctx, rc);
 }
 
 static int
@@ -65,7 +64,7 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
     uint8_t hdr[SL_CAP_BLOCK_HDR], trl[SL_CAP_BLOCK_TRL];
     uint32_t block_len = (uint32_t)(len + SL_CAP_BLOCK_HDR + SL_CAP_BLOCK_TRL);
     sl_iovec iov[3];
-    uint64_t total;
+    sl_sink_block b;
     uint32_t crc;
     int rc;
 
@@ -81,19 +80,19 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
     iov[1].len = len;
     iov[2].base = trl;
     iov[2].len = sizeof(trl);
-    rc = sl_os_file_writev(w->cfg.file, iov, 3);
+    b.kind = SL_SINK_BLOCK;
+    b.iov = iov;
+    b.iovcnt = 3;
+    b.len = block_len;
+    b.seq = w->block_seq;
+    b.records = count;
+    b.recs = recs;
+    b.recs_len = len;
+    rc = sl_sink_write(w->cfg.sink, &b);
     if (rc != 0)
         return rc;
     w->block_seq++;
-    /* Only this thread writes bytes; the relaxed add returns its own last
-     * value. */
-    total = atomic_fetch_add_explicit(&w->bytes, block_len,
-                                      memory_order_relaxed) + block_len;
-    if (total - w->writeback_off >= WRITEBACK_BYTES) {
-        sl_os_file_writeback(w->cfg.file, w->writeback_off,
-                             total - w->writeback_off);
-        w->writeback_off = total;
-    }
+    atomic_fetch_add_explicit(&w->bytes, block_len, memory_order_relaxed);
     return 0;
 }
 
@@ -133,9 +132,25 @@ write_close_record(sl_writer *w)
     return write_block(w, rec, sizeof(rec), 1);
 }
 
-/* Writes (or, after an error, discards) one contiguous committed span.
- * @return bytes consumed, pads included. */
-static size_t
+/* Writes (or, after an error, discards) the block of count records at
+ * recs, then gives its ring space back: len bytes plus skip (a pad that
+ * follows it). */
+static void
+seal_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count,
+           size_t skip)
+{
+    if (count > 0 &&
+        atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
+        int rc = write_block(w, recs, len, count);
+        if (rc != 0)
+            set_error(w, rc);
+    }
+    sl_ring_release(w->cfg.ring, len + skip);
+}
+
+/* Writes one contiguous committed span block by block, releasing each
+ * block's ring space as soon as the sink has it. */
+static void
 consume_span(sl_writer *w, const uint8_t *p, size_t len)
 {
     size_t off = 0, start = 0;
@@ -147,34 +162,19 @@ consume_span(sl_writer *w, const uint8_t *p, size_t len)
         if (size & SL_RING_PAD_FLAG) {
             /* The pad fills the buffer to its end: records go no further
              * in this span. */
-            size &= ~SL_RING_PAD_FLAG;
-            if (count > 0 && atomic_load_explicit(&w->error,
-                                                  memory_order_relaxed) == 0) {
-                int rc = write_block(w, p + start, off - start, count);
-                if (rc != 0)
-                    set_error(w, rc);
-            }
-            return off + size;
+            seal_block(w, p + start, off - start, count,
+                       size & ~SL_RING_PAD_FLAG);
+            return;
         }
         if (count > 0 && off + size - start > w->cfg.block_target) {
-            if (atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
-                int rc = write_block(w, p + start, off - start, count);
-                if (rc != 0)
-                    set_error(w, rc);
-            }
+            seal_block(w, p + start, off - start, count, 0);
             start = off;
             count = 0;
         }
         off += size;
         count++;
     }
-    if (count > 0 &&
-        atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
-        int rc = write_block(w, p + start, off - start, count);
-        if (rc != 0)
-            set_error(w, rc);
-    }
-    return off;
+    seal_block(w, p + start, off - start, count, 0);
 }
 
 static void
@@ -188,7 +188,7 @@ writer_main(void *arg)
     for (;;) {
         sl_ring_peek(w->cfg.ring, &p, &len);
         if (len > 0) {
-            sl_ring_release(w->cfg.ring, consume_span(w, p, len));
+            consume_span(w, p, len);
             continue;
         }
         /* Acquire pairs with the release in sl_writer_finish(): every
@@ -200,12 +200,14 @@ writer_main(void *arg)
                 break;
             continue;
         }
-        sl_ring_wait_data(w->cfg.ring, 50000000u);
+        /* No timeout: a commit wakes this wait, and sl_writer_finish()
+         * wakes it with sl_ring_wake() (remembered if it comes first). */
+        sl_ring_wait_data(w->cfg.ring, SL_OS_FOREVER);
     }
     if (atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
         rc = write_close_record(w);
         if (rc == 0)
-            rc = sl_os_file_sync(w->cfg.file);
+            rc = sl_sink_sync(w->cfg.sink);
         if (rc != 0)
             set_error(w, rc);
     }
@@ -218,6 +220,7 @@ sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
     sl_cap_file_info info;
     uint8_t *hdr;
     size_t hdr_len;
+    sl_sink_block b;
     sl_iovec iov;
     int rc;
 
@@ -245,7 +248,12 @@ sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
         goto fail_hdr;
     iov.base = hdr;
     iov.len = hdr_len;
-    rc = sl_os_file_writev(w->cfg.file, &iov, 1);
+    memset(&b, 0, sizeof(b));
+    b.kind = SL_SINK_FILE_HEADER;
+    b.iov = &iov;
+    b.iovcnt = 1;
+    b.len = hdr_len;
+    rc = sl_sink_write(w->cfg.sink, &b);
     if (rc != 0)
         goto fail_hdr;
     atomic_store_explicit(&w->bytes, hdr_len, memory_order_relaxed);

@@ -1,6 +1,8 @@
 /*
  * The writer thread: turns committed ring bytes into capture blocks and
- * appends them to the capture file with large sequential writes.
+ * hands them to a sink (sink.h: the capture file, later rotation,
+ * compression, a flight recorder, a forwarder), releasing each block's
+ * ring space as soon as the sink has it.
  */
 #ifndef SL_WRITER_H
 #define SL_WRITER_H
@@ -10,18 +12,24 @@
 
 #include "os.h"
 #include "ring.h"
+#include "sink.h"
 
 typedef struct sl_writer sl_writer;
 
 typedef struct sl_writer_config {
     sl_ring *ring;
-    sl_file *file;          /* owned by the caller; the writer writes to it */
+    sl_sink *sink;          /* owned by the caller; the writer writes to it */
     uint64_t start_ns;
     const char *pipe;       /* for the file header */
     size_t pipe_len;
     const char *host;
     size_t host_len;
     size_t block_target;    /* close a block at about this many bytes */
+    /* Called once, from the writer thread, with the first sink error (the
+     * moment sl_writer_error() turns nonzero), so the owner can stop
+     * without polling. May be NULL. Must not call back into the writer. */
+    void (*on_error)(void *ctx, int err);
+    void *on_error_ctx;
 } sl_writer_config;
 
 /** The collector's summary, stored in the final close record. */
@@ -50,7 +58,7 @@ int sl_writer_finish(sl_writer *w, const sl_writer_summary *sum);
  */
 int sl_writer_error(const sl_writer *w);
 
-/** Bytes written to the file so far. Any thread. */
+/** Bytes handed to the sink so far (file header included). Any thread. */
 uint64_t sl_writer_bytes(const sl_writer *w);
 
 /** Frees the writer (after finish). NULL is a no-op. */

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the capture reader (include/sluice/capture.h,
- * collector/core/capread.c).
+ * format/capread.c).
  *
  * The input is a 4-byte control header followed by the bytes of a capture
  * file (tests/fuzz/README.md lists the header's fields). The file is

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the wire parser (collector/core/wire.h).
+ * libFuzzer target for the wire parser (format/wire.h).
  *
  * The input is a 4-byte control header followed by the byte stream one
  * producer sends (tests/fuzz/README.md lists the header's fields). The

@@ -1,5 +1,5 @@
 /*
- * Tests for the wire protocol parser and encoders (collector/core/wire.c).
+ * Tests for the wire protocol parser and encoders (format/wire.c).
  *
  * The central property is split independence: a pipe or socket may deliver
  * a stream in chunks cut at any byte, and the events, their order and the

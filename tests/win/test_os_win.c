@@ -1,5 +1,5 @@
 /*
- * Tests of the Win32 OS layer (collector/os/os_win.c), run under Wine by
+ * Tests of the Win32 OS layer (os/os_win.c), run under Wine by
  * ctest: error translation, pipe path mapping, the capture file's create/
  * write/sync path (UTF-8 names, refusing an existing file without force),
  * clocks, threads, locks and condition variables, child processes (the
@@ -8,6 +8,7 @@
  * console control event delivered to a child process.
  */
 #include "os.h"
+#include "proc.h"
 
 #include <shellapi.h>
 #include <stdatomic.h>
@@ -370,8 +371,8 @@ test_processes(void)
                               tricky_args[i]);
     }
     argv[k] = NULL;
-    CHECK_OK(sl_os_spawn(argv, out_path, &p));
-    CHECK_OK(sl_os_proc_wait(p, &status, &usage));
+    CHECK_OK(sl_proc_spawn(argv, out_path, &p));
+    CHECK_OK(sl_proc_wait(p, &status, &usage));
     CHECK(status == 7);
     CHECK(usage.cpu_seconds >= 0.0);
     n = slurp(out_path, got, sizeof(got) - 1);
@@ -386,15 +387,15 @@ test_processes(void)
     argv[0] = self;
     argv[1] = "--child-sleep";
     argv[2] = NULL;
-    CHECK_OK(sl_os_spawn(argv, "NUL", &p));
-    sl_os_proc_kill(p);
-    CHECK_OK(sl_os_proc_wait(p, &status, NULL));
+    CHECK_OK(sl_proc_spawn(argv, "NUL", &p));
+    sl_proc_kill(p);
+    CHECK_OK(sl_proc_wait(p, &status, NULL));
     CHECK(status == 137);
 
     CASE("spawn of a missing program gives SL_ENOENT");
     argv[0] = "C:\\no\\such\\program.exe";
     argv[1] = NULL;
-    CHECK_EQ_RC(sl_os_spawn(argv, NULL, &p), SL_ENOENT);
+    CHECK_EQ_RC(sl_proc_spawn(argv, NULL, &p), SL_ENOENT);
 }
 
 static void

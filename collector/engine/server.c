@@ -41,7 +41,6 @@
 #define EV_CAP 256
 #define IO_BATCH 64
 #define WAIT_MS 100
-#define RESERVE_WAIT_NS 100000000u
 
 typedef struct conn {
     sl_io_conn *io;
@@ -64,7 +63,7 @@ struct sl_server {
     const sl_io_backend *backend;
     sl_io *io;
     sl_ring *ring;
-    sl_file *file;
+    sl_sink *sink;
     sl_writer *writer;
     char host[256];
     uint32_t *allow_uids; /* copy of cfg.allow_uids, or NULL */
@@ -109,9 +108,10 @@ logf_(sl_server *s, const char *fmt, ...)
 static void
 reserve_blocking(sl_server *s, size_t len, sl_ring_resv *res)
 {
-    /* The writer always frees space (after an error it discards), so this
-     * ends; the timeout only bounds each sleep. */
-    while (sl_ring_reserve_wait(s->ring, len, RESERVE_WAIT_NS, res) != 0)
+    /* The writer always frees space (after an error it discards), and each
+     * release wakes this wait, so it needs no timeout; it returns early
+     * only on sl_ring_wake() (the writer finishing), and then tries again. */
+    while (sl_ring_reserve_wait(s->ring, len, SL_OS_FOREVER, res) != 0)
         ;
 }
 
@@ -295,6 +295,8 @@ conn_free(sl_server *s, conn *c)
 static void
 conn_end(sl_server *s, conn *c, uint32_t reason, int malformed)
 {
+    uint64_t ended;
+
     /* A connection that never sent a byte is not a producer: no records,
      * not counted (liveness probes stay invisible). */
     if (c->id != 0 && c->active) {
@@ -309,7 +311,11 @@ conn_end(sl_server *s, conn *c, uint32_t reason, int malformed)
                                                       : c->io->pid,
                   sl_wire_reason_str(reason), sl_wire_reason_name(reason));
         }
-        atomic_fetch_add_explicit(&s->ended, 1, memory_order_relaxed);
+        ended = atomic_fetch_add_explicit(&s->ended, 1,
+                                          memory_order_relaxed) + 1;
+        if (s->cfg.on_event != NULL)
+            s->cfg.on_event(s->cfg.event_ctx, SL_SERVER_PRODUCER_ENDED,
+                            (int64_t)ended);
     }
     conn_free(s, c);
 }
@@ -548,6 +554,16 @@ worker_main(void *p)
 
 /* ---- open / stop ------------------------------------------------------- */
 
+/* The writer's first error, passed on as it happens (writer thread). */
+static void
+on_writer_error(void *ctx, int err)
+{
+    sl_server *s = ctx;
+
+    if (s->cfg.on_event != NULL)
+        s->cfg.on_event(s->cfg.event_ctx, SL_SERVER_WRITE_FAILED, err);
+}
+
 static int
 open_backend(sl_server *s)
 {
@@ -641,19 +657,24 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     }
 
     *stage = SL_STAGE_FILE;
-    rc = sl_os_file_create(cfg->out_path, cfg->force, &s->file);
+    if (cfg->open_sink != NULL)
+        rc = cfg->open_sink(cfg->sink_ctx, &s->sink);
+    else
+        rc = sl_sink_file_open(cfg->out_path, cfg->force, &s->sink);
     if (rc != 0)
         goto fail;
     memset(&wc, 0, sizeof(wc));
     sl_os_hostname(s->host, sizeof(s->host));
     wc.ring = s->ring;
-    wc.file = s->file;
+    wc.sink = s->sink;
     wc.start_ns = sl_os_now_ns();
     wc.pipe = cfg->pipe;
     wc.pipe_len = cfg->pipe_len;
     wc.host = s->host;
     wc.host_len = strlen(s->host);
     wc.block_target = 1u << 20;
+    wc.on_error = on_writer_error;
+    wc.on_error_ctx = s;
     rc = sl_writer_open(&wc, &s->writer);
     if (rc != 0)
         goto fail;
@@ -689,7 +710,7 @@ fail:
     } else {
         if (s->io != NULL)
             s->backend->close(s->io);
-        sl_os_file_close(s->file);
+        sl_sink_close(s->sink);
         sl_ring_close(s->ring);
         sl_mutex_destroy(&s->lock);
         free(s->allow_uids);
@@ -783,7 +804,7 @@ sl_server_close(sl_server *s)
     if (s->io != NULL)
         s->backend->close(s->io);
     sl_writer_close(s->writer);
-    sl_os_file_close(s->file);
+    sl_sink_close(s->sink);
     sl_ring_close(s->ring);
     sl_mutex_destroy(&s->lock);
     free(s->allow_uids);

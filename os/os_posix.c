@@ -189,9 +189,17 @@ int
 sl_cond_timedwait(sl_cond *c, sl_mutex *m, uint64_t timeout_ns)
 {
     struct timespec ts;
-    uint64_t deadline = sl_os_mono_ns() + timeout_ns;
+    uint64_t now = sl_os_mono_ns();
+    uint64_t deadline;
     int rc;
 
+    /* SL_OS_FOREVER, or a deadline past what the clock can name. */
+    if (timeout_ns > UINT64_MAX - now ||
+        (now + timeout_ns) / 1000000000u > (uint64_t)INT32_MAX) {
+        pthread_cond_wait(&c->c, &m->m);
+        return 0;
+    }
+    deadline = now + timeout_ns;
     ts.tv_sec = (time_t)(deadline / 1000000000u);
     ts.tv_nsec = (long)(deadline % 1000000000u);
     rc = pthread_cond_timedwait(&c->c, &m->m, &ts);
@@ -605,7 +613,10 @@ sl_os_stop_wait(uint64_t timeout_ns)
     }
     p.fd = stop_pipe[0];
     p.events = POLLIN;
-    ms = (int)((timeout_ns + 999999u) / 1000000u);
+    /* -1: no limit (SL_OS_FOREVER or anything past INT_MAX ms). */
+    ms = timeout_ns / 1000000u >= (uint64_t)INT_MAX
+             ? -1
+             : (int)((timeout_ns + 999999u) / 1000000u);
     if (poll(&p, 1, ms) > 0) {
         /* Leave the byte in the pipe: every later wait returns at once. */
     }
@@ -628,73 +639,6 @@ int
 sl_os_stop_requested(void)
 {
     return atomic_load_explicit(&stop_flag, memory_order_relaxed);
-}
-
-/* ---- child processes ----------------------------------------------------- */
-
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-
-extern char **environ;
-
-struct sl_proc {
-    pid_t pid;
-};
-
-int
-sl_os_spawn(const char *const *argv, const char *stdout_path, sl_proc **out)
-{
-    posix_spawn_file_actions_t fa;
-    sl_proc *p = malloc(sizeof(*p));
-    int rc;
-
-    if (p == NULL)
-        return SL_ENOMEM;
-    posix_spawn_file_actions_init(&fa);
-    if (stdout_path != NULL)
-        posix_spawn_file_actions_addopen(&fa, 1, stdout_path,
-                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    rc = posix_spawn(&p->pid, argv[0], &fa, NULL, (char *const *)argv,
-                     environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        free(p);
-        return sl_err_from_errno(rc);
-    }
-    *out = p;
-    return 0;
-}
-
-int
-sl_os_proc_wait(sl_proc *p, int *status, sl_proc_usage *usage)
-{
-    struct rusage ru;
-    int st;
-
-    while (wait4(p->pid, &st, 0, &ru) < 0) {
-        if (errno != EINTR) {
-            int rc = sl_err_from_errno(errno);
-            free(p);
-            return rc;
-        }
-    }
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (usage != NULL) {
-        usage->cpu_seconds = (double)ru.ru_utime.tv_sec +
-                             (double)ru.ru_utime.tv_usec / 1e6 +
-                             (double)ru.ru_stime.tv_sec +
-                             (double)ru.ru_stime.tv_usec / 1e6;
-        usage->max_rss = (uint64_t)ru.ru_maxrss * 1024u; /* KiB on Linux */
-    }
-    free(p);
-    return 0;
-}
-
-void
-sl_os_proc_kill(sl_proc *p)
-{
-    kill(p->pid, SIGKILL);
 }
 
 int

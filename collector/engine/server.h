@@ -10,16 +10,40 @@
 #include <stdint.h>
 
 typedef struct sl_server sl_server;
+struct sl_sink; /* collector/core/sink.h */
 
 /** Receives one log line (no trailing newline). Any worker thread. */
 typedef void (*sl_server_log_fn)(void *ctx, const char *line);
+
+/** What the engine tells its owner as it happens (no polling needed). */
+typedef enum sl_server_event {
+    SL_SERVER_PRODUCER_ENDED = 1, /* value: producers ended so far */
+    SL_SERVER_WRITE_FAILED,       /* value: the sink's SL_E* error */
+} sl_server_event;
+
+/**
+ * Receives an engine event, from a worker thread (ENDED) or the writer
+ * thread (WRITE_FAILED, once). Keep it short and non-blocking; it must not
+ * call back into the server. collector_main.c turns "--exit-after reached"
+ * and "write failed" into a stop request that wakes its main thread.
+ */
+typedef void (*sl_server_event_fn)(void *ctx, sl_server_event ev,
+                                   int64_t value);
 
 typedef struct sl_server_config {
     const char *pipe;      /* NAME, recorded in the capture header */
     size_t pipe_len;
     const char *path;      /* endpoint from sl_os_pipe_path() */
-    const char *out_path;  /* capture file */
+    const char *out_path;  /* capture file (the default sink) */
     int force;             /* overwrite an existing capture */
+    /* Where sealed blocks go (collector/core/sink.h). NULL: the plain
+     * capture file at out_path. Otherwise called once, at the file stage
+     * of sl_server_open() (after the pipe is claimed, so a refused start
+     * leaves no file behind); the server closes the sink it returns. New
+     * sinks (rotation, compression, forwarding) plug in here without any
+     * change to the engine. */
+    int (*open_sink)(void *ctx, struct sl_sink **out);
+    void *sink_ctx;
     unsigned workers;      /* >= 1 */
     unsigned instances;    /* listening instances (Windows) */
     size_t ring_bytes;     /* power of two */
@@ -37,6 +61,8 @@ typedef struct sl_server_config {
     const char *backend;      /* "auto" or a backend name */
     sl_server_log_fn log;
     void *log_ctx;
+    sl_server_event_fn on_event; /* may be NULL */
+    void *event_ctx;
 } sl_server_config;
 
 /** What failed in sl_server_open(). */

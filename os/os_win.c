@@ -6,9 +6,9 @@
  * as UTF-8 and are converted to UTF-16 here), the Ctrl-C / Ctrl-Break /
  * console-close stop request (a console control handler setting a
  * manual-reset event, so waiting for it needs no polling), \\.\pipe\
- * names, child processes for sluice-bench (CreateProcessW with a command
- * line quoted for the C runtime's argv parser), and the one place where a
- * Win32 error becomes an SL_E* code.
+ * names, the UTF-8 to UTF-16 conversion every Win32 caller uses, and the
+ * one place where a Win32 error becomes an SL_E* code. (Child processes
+ * for sluice-bench live in bench/proc_win.c.)
  *
  * Needs Windows 8 or later (GetSystemTimePreciseAsFileTime); Wine 8
  * provides everything used here.
@@ -20,7 +20,6 @@
 #include <limits.h>
 #include <process.h>
 #include <shellapi.h>
-#include <psapi.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -209,7 +208,8 @@ ns_to_wait_ms(uint64_t ns)
 {
     uint64_t ms = ns / 1000000u + (ns % 1000000u != 0);
 
-    return ms >= INFINITE ? INFINITE - 1 : (DWORD)ms;
+    /* SL_OS_FOREVER and anything past DWORD's range: no limit. */
+    return ms >= INFINITE ? INFINITE : (DWORD)ms;
 }
 
 int
@@ -368,9 +368,8 @@ sl_os_pipe_path(const char *name, size_t name_len, char *out, size_t cap,
     return 0;
 }
 
-/* UTF-8 (NUL-terminated) to a malloc'd UTF-16 string. */
-static int
-utf8_to_wide(const char *s, wchar_t **out)
+int
+sl_os_utf8_to_wide(const char *s, wchar_t **out)
 {
     wchar_t *w;
     int n;
@@ -396,7 +395,7 @@ sl_os_pipe_ready(const char *path)
     wchar_t *w;
     int ready;
 
-    if (utf8_to_wide(path, &w) != 0)
+    if (sl_os_utf8_to_wide(path, &w) != 0)
         return 0;
     /* WaitNamedPipeW never takes an instance. It succeeds when one is
      * free and times out (ERROR_SEM_TIMEOUT) when all are busy: either way
@@ -447,7 +446,7 @@ sl_os_probe_greeting(const char *path, char *buf, size_t cap,
     if (cap == 0)
         return SL_EINVAL;
     buf[0] = '\0';
-    if (utf8_to_wide(path, &w) != 0)
+    if (sl_os_utf8_to_wide(path, &w) != 0)
         return SL_EINVAL;
     h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
                     FILE_FLAG_OVERLAPPED, NULL);
@@ -515,7 +514,7 @@ sl_os_file_create(const char *path, int force, sl_file **out)
     HANDLE h;
     int rc;
 
-    rc = utf8_to_wide(path, &wpath);
+    rc = sl_os_utf8_to_wide(path, &wpath);
     if (rc != 0)
         return rc;
     f = malloc(sizeof(*f));
@@ -598,213 +597,6 @@ sl_os_file_close(sl_file *f)
         rc = sl_err_from_win32(GetLastError());
     free(f);
     return rc;
-}
-
-/* ---- child processes (sluice-bench) --------------------------------- */
-
-struct sl_proc {
-    HANDLE process;
-};
-
-/* Exit code given to a child ended by sl_os_proc_kill(): 128 + SIGKILL,
- * what the POSIX side reports for a killed child. */
-#define KILLED_EXIT_CODE 137u
-
-/*
- * Appends one argument to a command line, quoted so that the C runtime's
- * CommandLineToArgvW rules give it back unchanged: backslashes are literal
- * except before a quote, where they are doubled, and a quote is escaped.
- * @return the new length, or SIZE_MAX if cap is too small.
- */
-static size_t
-cmdline_append(char *buf, size_t len, size_t cap, const char *arg)
-{
-    int quote = arg[0] == '\0' || strpbrk(arg, " \t\n\v\"") != NULL;
-
-#define PUT(ch)                                                               \
-    do {                                                                      \
-        if (len + 1 >= cap)                                                   \
-            return SIZE_MAX;                                                  \
-        buf[len++] = (ch);                                                    \
-    } while (0)
-
-    if (len > 0)
-        PUT(' ');
-    if (!quote) {
-        for (const char *p = arg; *p != '\0'; p++)
-            PUT(*p);
-        buf[len] = '\0';
-        return len;
-    }
-    PUT('"');
-    for (const char *p = arg;; p++) {
-        size_t slashes = 0;
-
-        while (*p == '\\') {
-            slashes++;
-            p++;
-        }
-        if (*p == '\0') {
-            /* Before the closing quote every backslash is doubled. */
-            for (size_t i = 0; i < 2 * slashes; i++)
-                PUT('\\');
-            break;
-        }
-        if (*p == '"') {
-            for (size_t i = 0; i < 2 * slashes + 1; i++)
-                PUT('\\');
-        } else {
-            for (size_t i = 0; i < slashes; i++)
-                PUT('\\');
-        }
-        PUT(*p);
-    }
-    PUT('"');
-#undef PUT
-    buf[len] = '\0';
-    return len;
-}
-
-/* An inheritable duplicate of h for a child (NULL stays NULL). */
-static int
-inheritable(HANDLE h, HANDLE *out)
-{
-    *out = NULL;
-    if (h == NULL || h == INVALID_HANDLE_VALUE)
-        return 0;
-    if (!DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), out, 0,
-                         TRUE, DUPLICATE_SAME_ACCESS))
-        return sl_err_from_win32(GetLastError());
-    return 0;
-}
-
-int
-sl_os_spawn(const char *const *argv, const char *stdout_path, sl_proc **out)
-{
-    char cmd[32768];
-    wchar_t *wcmd = NULL, *wout = NULL;
-    HANDLE in = NULL, outh = NULL, err = NULL;
-    STARTUPINFOW si;
-    PROCESS_INFORMATION pi;
-    size_t len = 0;
-    sl_proc *p;
-    int rc;
-
-    cmd[0] = '\0';
-    for (size_t i = 0; argv[i] != NULL; i++) {
-        len = cmdline_append(cmd, len, sizeof(cmd), argv[i]);
-        if (len == SIZE_MAX)
-            return SL_ENAMETOOLONG;
-    }
-    p = malloc(sizeof(*p));
-    if (p == NULL)
-        return SL_ENOMEM;
-    rc = utf8_to_wide(cmd, &wcmd);
-    if (rc != 0)
-        goto free_proc;
-    /* The child gets explicit standard handles: inheritable duplicates of
-     * ours, or the output file ("NUL" works as the null device). */
-    rc = inheritable(GetStdHandle(STD_INPUT_HANDLE), &in);
-    if (rc == 0)
-        rc = inheritable(GetStdHandle(STD_ERROR_HANDLE), &err);
-    if (rc != 0)
-        goto close_handles;
-    if (stdout_path != NULL) {
-        SECURITY_ATTRIBUTES sa = {sizeof(sa), NULL, TRUE};
-
-        rc = utf8_to_wide(stdout_path, &wout);
-        if (rc != 0)
-            goto close_handles;
-        outh = CreateFileW(wout, GENERIC_WRITE,
-                           FILE_SHARE_READ | FILE_SHARE_WRITE, &sa,
-                           CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
-        if (outh == INVALID_HANDLE_VALUE) {
-            outh = NULL;
-            rc = sl_err_from_win32(GetLastError());
-            goto close_handles;
-        }
-    } else {
-        rc = inheritable(GetStdHandle(STD_OUTPUT_HANDLE), &outh);
-        if (rc != 0)
-            goto close_handles;
-    }
-    memset(&si, 0, sizeof(si));
-    si.cb = sizeof(si);
-    si.dwFlags = STARTF_USESTDHANDLES;
-    si.hStdInput = in;
-    si.hStdOutput = outh;
-    si.hStdError = err;
-    /* No application name: the first token is looked up the usual way,
-     * ".exe" appended when it has no extension. bInheritHandles passes
-     * every inheritable handle; this layer creates none except the three
-     * above, but two threads spawning at once could hand each other's
-     * standard handles to their children (sluice-bench spawns from one
-     * thread). */
-    if (!CreateProcessW(NULL, wcmd, NULL, NULL, TRUE, 0, NULL, NULL, &si,
-                        &pi)) {
-        rc = sl_err_from_win32(GetLastError());
-        goto close_handles;
-    }
-    CloseHandle(pi.hThread);
-    p->process = pi.hProcess;
-    *out = p;
-    p = NULL;
-
-close_handles:
-    if (outh != NULL)
-        CloseHandle(outh);
-    if (err != NULL)
-        CloseHandle(err);
-    if (in != NULL)
-        CloseHandle(in);
-    free(wout);
-    free(wcmd);
-free_proc:
-    free(p);
-    return rc;
-}
-
-int
-sl_os_proc_wait(sl_proc *p, int *status, sl_proc_usage *usage)
-{
-    DWORD code = 0;
-    int rc = 0;
-
-    if (WaitForSingleObject(p->process, INFINITE) != WAIT_OBJECT_0 ||
-        !GetExitCodeProcess(p->process, &code)) {
-        rc = sl_err_from_win32(GetLastError());
-        goto done;
-    }
-    *status = (int)code;
-    if (usage != NULL) {
-        FILETIME created, exited, kernel, user;
-        PROCESS_MEMORY_COUNTERS pmc;
-
-        memset(usage, 0, sizeof(*usage));
-        if (GetProcessTimes(p->process, &created, &exited, &kernel, &user)) {
-            uint64_t k = (uint64_t)kernel.dwHighDateTime << 32 |
-                         kernel.dwLowDateTime;
-            uint64_t u = (uint64_t)user.dwHighDateTime << 32 |
-                         user.dwLowDateTime;
-
-            usage->cpu_seconds = (double)(k + u) / 1e7; /* 100 ns units */
-        }
-        memset(&pmc, 0, sizeof(pmc));
-        pmc.cb = sizeof(pmc);
-        if (GetProcessMemoryInfo(p->process, &pmc, sizeof(pmc)))
-            usage->max_rss = pmc.PeakWorkingSetSize;
-    }
-
-done:
-    CloseHandle(p->process);
-    free(p);
-    return rc;
-}
-
-void
-sl_os_proc_kill(sl_proc *p)
-{
-    TerminateProcess(p->process, KILLED_EXIT_CODE);
 }
 
 int
@@ -975,7 +767,7 @@ sl_os_fopen_read(const char *path, FILE **out)
     FILE *f;
     DWORD e;
 
-    if (utf8_to_wide(path, &w) != 0)
+    if (sl_os_utf8_to_wide(path, &w) != 0)
         return SL_EINVAL;
     f = _wfopen(w, L"rb");
     e = GetLastError();

@@ -22,6 +22,12 @@ typedef struct sl_mutex {
 typedef struct sl_cond {
     CONDITION_VARIABLE cv;
 } sl_cond;
+/**
+ * UTF-8 (NUL-terminated) to a malloc'd UTF-16 string, the one conversion
+ * every Win32 caller uses (paths, pipe names, command lines).
+ * @return 0, SL_ENOMEM, SL_EINVAL (not UTF-8).
+ */
+int sl_os_utf8_to_wide(const char *s, wchar_t **out);
 #else
 #include <pthread.h>
 typedef struct sl_mutex {
@@ -49,7 +55,14 @@ void sl_cond_init(sl_cond *c);
 void sl_cond_destroy(sl_cond *c);
 void sl_cond_signal(sl_cond *c);
 void sl_cond_broadcast(sl_cond *c);
-/** Waits with m held. @return 0 when woken, SL_ETIMEDOUT. */
+/** A timeout that never runs out (sl_cond_timedwait, sl_os_stop_wait). */
+#define SL_OS_FOREVER UINT64_MAX
+
+/**
+ * Waits with m held, up to timeout_ns (SL_OS_FOREVER: until signalled; a
+ * timeout too large for the platform also means that).
+ * @return 0 when woken, SL_ETIMEDOUT.
+ */
 int sl_cond_timedwait(sl_cond *c, sl_mutex *m, uint64_t timeout_ns);
 
 /** Gives the CPU to another thread (sched_yield / SwitchToThread). */
@@ -155,32 +168,6 @@ void sl_os_file_writeback(sl_file *f, uint64_t off, uint64_t len);
 /** Closes. NULL is a no-op. @return 0 or the close error. */
 int sl_os_file_close(sl_file *f);
 
-/* ---- child processes (sluice-bench) --------------------------------- */
-
-typedef struct sl_proc sl_proc;
-
-/**
- * Starts argv[0] with arguments argv (NULL-terminated; argv[0] is a path).
- * @param stdout_path  File that receives the child's stdout (created or
- *                     truncated), or NULL to share ours.
- * @return 0, SL_ENOENT, SL_EACCES, SL_ENOMEM, SL_EAGAIN.
- */
-int sl_os_spawn(const char *const *argv, const char *stdout_path,
-                sl_proc **out);
-/** What an ended child used. Zero where the platform does not tell. */
-typedef struct sl_proc_usage {
-    double cpu_seconds;  /* user + system */
-    uint64_t max_rss;    /* peak resident set, bytes */
-} sl_proc_usage;
-
-/**
- * Waits for the child to end and frees p.
- * @param status  Receives its exit code, or 128 + signal number if killed.
- * @param usage   Receives its resource usage (may be NULL).
- */
-int sl_os_proc_wait(sl_proc *p, int *status, sl_proc_usage *usage);
-/** Ends the child forcibly (SIGKILL / TerminateProcess); still wait. */
-void sl_os_proc_kill(sl_proc *p);
 /** The directory of the running executable (no trailing separator). */
 int sl_os_exe_dir(char *buf, size_t cap);
 
@@ -204,9 +191,16 @@ int sl_os_fopen_read(const char *path, FILE **out);
  * POSIX; Ctrl-C, Ctrl-Break and console close on Windows. Idempotent.
  */
 int sl_os_stop_install(void);
-/** Waits up to timeout_ns for a stop request. @return 1 if requested. */
+/**
+ * Waits up to timeout_ns (SL_OS_FOREVER: no limit) for a stop request.
+ * @return 1 if requested.
+ */
 int sl_os_stop_wait(uint64_t timeout_ns);
-/** Requests a stop from inside the process (any thread). */
+/**
+ * Requests a stop from inside the process (any thread, also a signal
+ * handler): what the collector's engine events (--exit-after reached, a
+ * write error) use to wake the main thread's sl_os_stop_wait().
+ */
 void sl_os_stop_request(void);
 /** 1 once a stop was requested. */
 int sl_os_stop_requested(void);

@@ -1,0 +1,136 @@
+/*
+ * The sink seam: where the writer puts sealed capture bytes.
+ *
+ * The writer (writer.h) is the ring's single consumer. It cuts committed
+ * records into blocks, seals each one (block header, records, CRC32C
+ * trailer; docs/capture-format.md) and hands it to ONE sink through the
+ * table below. The sink is the only thing that knows where bytes go; the
+ * engine and the writer never do. Today's sink is the plain capture file
+ * (sl_sink_file_open()); the table is shaped for what comes next, each of
+ * which is a new sink_*.c in collector/core/ and a line in the CLI that
+ * wires it, with no change to the engine or the writer:
+ *
+ *   - a rotating set of files: write() appends to the current file and
+ *     rotates by size or age on its own; rotate() starts the next file on
+ *     request (sluice-ctl rotate). It keeps the file header it was given
+ *     (SL_SINK_FILE_HEADER) and writes it again at the top of every new
+ *     file, then, for format v2, the live producers' state.
+ *   - a compressing stage: a sink that wraps another (its own ->next),
+ *     compresses b->recs into a new block and passes that on. It may
+ *     re-seal (new length and CRC); b->seq and b->records say what it
+ *     carries.
+ *   - a flight recorder: keeps the last N bytes of blocks in memory (it
+ *     MUST copy: see lifetime below) and writes them out on rotate()
+ *     (snapshot) or close().
+ *   - a forwarder to a NATS JetStream cluster: publishes each block as a
+ *     message (seq is the natural deduplication id), sync() waits for the
+ *     acknowledgements so that "synced" still means "durable".
+ *
+ * Contract, for every sink:
+ *   - Thread: every call comes from the writer thread, one at a time, in
+ *     this order: write(FILE_HEADER) once, write(BLOCK)*, with sync() and
+ *     rotate() between writes, then close() from the thread that owns the
+ *     sink (after the writer is finished). No locking needed inside.
+ *   - Lifetime of the bytes: b->iov and b->recs point into ring memory
+ *     (and the writer's stack) and are valid ONLY during the call. As soon
+ *     as write() returns the writer releases those ring bytes to the
+ *     producers (per block, so a slow sink holds back at most one block of
+ *     ring space). A sink that keeps bytes copies them.
+ *   - Errors: return 0 or a negative SL_E* code. After the first error
+ *     the writer makes no further write()/sync()/rotate() call (it keeps
+ *     draining the ring, discarding, so producers never block forever) and
+ *     reports the error; the engine then stops (writer.h). Everything a
+ *     sink accepted before the error must stay readable (a torn tail at
+ *     most).
+ *   - sync() means durable: when it returns 0 every byte accepted so far
+ *     survives a crash (fdatasync / FlushFileBuffers, or the cluster's
+ *     acknowledgement).
+ *   - A NULL rotate means "not supported" (sl_sink_rotate() then returns
+ *     SL_ENOSYS); write, sync and close are mandatory.
+ */
+#ifndef SL_SINK_H
+#define SL_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "os.h"
+
+typedef struct sl_sink sl_sink;
+
+/** What a sl_sink_block holds. */
+typedef enum sl_sink_kind {
+    /* The capture's file header (docs/capture-format.md §3): the first
+     * write, once per sink. seq and records are 0, recs is NULL. */
+    SL_SINK_FILE_HEADER = 1,
+    /* One sealed block: header, records, trailer. */
+    SL_SINK_BLOCK = 2,
+} sl_sink_kind;
+
+/** One unit handed to a sink. Valid only during the write() call. */
+typedef struct sl_sink_block {
+    sl_sink_kind kind;
+    const sl_iovec *iov; /* the bytes as they go to a file, gathered */
+    size_t iovcnt;
+    size_t len;          /* sum of the iov lengths */
+    uint64_t seq;        /* block sequence number (SL_SINK_BLOCK) */
+    uint32_t records;    /* records in the block */
+    const uint8_t *recs; /* the records alone, between header and trailer */
+    size_t recs_len;
+} sl_sink_block;
+
+/** A sink's operations; one const table per kind of sink. */
+typedef struct sl_sink_ops {
+    const char *name; /* "file", ... (for messages) */
+    /** Takes one unit. @return 0 or SL_E* (SL_ENOSPC, SL_EIO, ...). */
+    int (*write)(sl_sink *s, const sl_sink_block *b);
+    /** Makes everything taken so far durable. @return 0 or SL_E*. */
+    int (*sync)(sl_sink *s);
+    /** Starts a new segment (rotation, snapshot); NULL if unsupported. */
+    int (*rotate)(sl_sink *s);
+    /** Frees the sink (flushing what it holds). @return its last error. */
+    int (*close)(sl_sink *s);
+} sl_sink_ops;
+
+/** The common head of every sink: embed it first in the sink's struct. */
+struct sl_sink {
+    const sl_sink_ops *ops;
+};
+
+static inline int
+sl_sink_write(sl_sink *s, const sl_sink_block *b)
+{
+    return s->ops->write(s, b);
+}
+
+static inline int
+sl_sink_sync(sl_sink *s)
+{
+    return s->ops->sync(s);
+}
+
+/** @return the sink's rotate(), or SL_ENOSYS if it has none. */
+static inline int
+sl_sink_rotate(sl_sink *s)
+{
+    return s->ops->rotate != NULL ? s->ops->rotate(s) : SL_ENOSYS;
+}
+
+/** Closes and frees. NULL is a no-op (returns 0). */
+static inline int
+sl_sink_close(sl_sink *s)
+{
+    return s != NULL ? s->ops->close(s) : 0;
+}
+
+/**
+ * The plain capture file: creates path (owner-only; refuses an existing
+ * file unless force) and appends every unit to it with one gathered
+ * write. Every 32 MiB it asks the OS to start writeback, so the final
+ * sync finds little left to do.
+ * @return 0, SL_EEXIST, SL_EACCES, SL_ENOMEM, ... (sl_os_file_create()).
+ */
+int sl_sink_file_open(const char *path, int force, sl_sink **out);
+
+#endif
