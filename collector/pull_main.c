@@ -36,6 +36,8 @@
 /* How long one fetch waits for messages. Without --follow, a fetch that
  * finds nothing and a consumer with nothing pending end the run. */
 #define FETCH_MS 500
+/* Seconds to wait for a cluster that is electing its leaders. */
+#define RETRIES 30
 
 static const char usage_text[] =
     "Usage: sluice-pull URL[,URL...] --stream NAME --out DIR [options]\n"
@@ -444,6 +446,13 @@ apply_creds(natsOptions *o, const char *path)
     return s == NATS_OK ? 0 : -1;
 }
 
+/* Errors of a cluster still electing its leaders. */
+static int
+transient(natsStatus s)
+{
+    return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS;
+}
+
 static const char *
 nats_text(natsStatus s)
 {
@@ -578,7 +587,14 @@ main(int argc, char **argv)
     jo.Wait = 5000;
     if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
         goto done;
-    s = js_GetStreamInfo(&si, js, stream, NULL, &jerr);
+    /* A cluster that has just (re)started answers JetStream requests only
+     * once it has elected its leaders: wait for that, a bounded while. */
+    for (int attempt = 0;; attempt++) {
+        s = js_GetStreamInfo(&si, js, stream, NULL, &jerr);
+        if (!transient(s) || attempt == RETRIES)
+            break;
+        sl_os_sleep_ns(1000000000u);
+    }
     if (s != NATS_OK) {
         fprintf(stderr, PROG ": stream %s: %s\n", stream,
                 s == NATS_NOT_FOUND ? "not found" : nats_text(s));
@@ -598,7 +614,12 @@ main(int argc, char **argv)
     so.Config.DeliverPolicy = js_DeliverAll;
     so.Config.MaxAckPending = 4 * BATCH;
     so.Config.AckWait = 60 * (int64_t)1000000000;
-    s = js_PullSubscribe(&sub, js, subject, durable, &jo, &so, &jerr);
+    for (int attempt = 0;; attempt++) {
+        s = js_PullSubscribe(&sub, js, subject, durable, &jo, &so, &jerr);
+        if (!transient(s) || attempt == RETRIES)
+            break;
+        sl_os_sleep_ns(1000000000u);
+    }
     if (s != NATS_OK) {
         fprintf(stderr, PROG ": cannot create consumer %s on %s: %s\n",
                 durable, stream, nats_text(s));
