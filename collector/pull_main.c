@@ -76,6 +76,7 @@ usage_error(const char *fmt, const char *arg)
 
 typedef struct held {
     uint64_t seq;
+    uint64_t offset; /* in the collector's file; UINT64_MAX if unknown */
     uint32_t nparts, have;
     uint8_t **parts;
     uint32_t *lens;
@@ -87,6 +88,7 @@ typedef struct capture {
     char path[4096];
     int fd;
     uint64_t next;  /* next block number to append */
+    uint64_t end;   /* bytes in the file */
     int dirty;      /* written since the last sync */
     held *held;     /* blocks (or parts) waiting for an earlier one */
     size_t n_held, cap_held;
@@ -218,6 +220,7 @@ get_capture(const char *dir, const char *host, const char *id,
         while (sl_blk_next(r, &b) == 0)
             c->next = b.seq + 1;
         end = sl_blk_pos(r);
+        c->end = end;
         sl_blk_close(r);
         c->fd = open(c->path, O_WRONLY);
         /* Drop a block cut short by an earlier run's crash. */
@@ -238,6 +241,7 @@ get_capture(const char *dir, const char *host, const char *id,
             return NULL;
         }
         c->fd = open(c->path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        c->end = hlen;
         if (c->fd < 0 || write_all(c->fd, hdr, hlen) != 0) {
             fprintf(stderr, PROG ": cannot write %s: %s\n", c->path,
                     strerror(errno));
@@ -249,13 +253,26 @@ get_capture(const char *dir, const char *host, const char *id,
     return c;
 }
 
+/* Writes a block at its offset in the collector's file, so the rebuilt
+ * file has the same layout: after a block that never came, the hole reads
+ * back as damage, not as a shifted file. */
 static int
-append_block(capture *c, const uint8_t *b, size_t len)
+append_block(capture *c, const uint8_t *b, size_t len, uint64_t offset)
 {
-    if (write_all(c->fd, b, len) != 0) {
+    if (offset == UINT64_MAX)
+        offset = c->end;
+    if (offset < c->end) {
+        fprintf(stderr, PROG ": capture %s: a block at offset %" PRIu64
+                " overlaps the file; skipped\n", c->id, offset);
+        n_missing++;
+        return 0;
+    }
+    if (lseek(c->fd, (off_t)offset, SEEK_SET) < 0 ||
+        write_all(c->fd, b, len) != 0) {
         fprintf(stderr, PROG ": writing %s: %s\n", c->path, strerror(errno));
         return -1;
     }
+    c->end = offset + len;
     c->dirty = 1;
     n_blocks++;
     n_bytes += len;
@@ -306,7 +323,7 @@ drain_held(capture *c, int flush)
             } else {
                 if (h->seq > c->next)
                     n_missing += h->seq - c->next;
-                rc = append_block(c, blk, len);
+                rc = append_block(c, blk, len, h->offset);
                 c->next = h->seq + 1;
             }
             free(blk);
@@ -323,8 +340,8 @@ static int
 take(const char *dir, const char *only_host, natsMsg *m)
 {
     const char *id = NULL, *blk = NULL, *host = NULL, *part = NULL;
-    const char *hdr = NULL;
-    unsigned long long seq;
+    const char *hdr = NULL, *offv = NULL;
+    unsigned long long seq, off = UINT64_MAX;
     unsigned i = 0, n = 1;
     capture *c;
     held *h = NULL;
@@ -334,6 +351,9 @@ take(const char *dir, const char *only_host, natsMsg *m)
     natsMsgHeader_Get(m, "Sluice-Host", &host);
     natsMsgHeader_Get(m, "Sluice-Part", &part);
     natsMsgHeader_Get(m, "Sluice-Header", &hdr);
+    natsMsgHeader_Get(m, "Sluice-Offset", &offv);
+    if (offv != NULL && sscanf(offv, "%llu", &off) != 1)
+        return 0;
     if (id == NULL || blk == NULL || host == NULL ||
         sscanf(blk, "%llu", &seq) != 1 || strlen(id) > SL_BLK_ID_MAX ||
         strspn(id, "0123456789abcdef") != strlen(id))
@@ -370,6 +390,7 @@ take(const char *dir, const char *only_host, natsMsg *m)
         h = &c->held[c->n_held++];
         memset(h, 0, sizeof(*h));
         h->seq = seq;
+        h->offset = off;
         h->nparts = n;
         h->parts = calloc(n, sizeof(*h->parts));
         h->lens = calloc(n, sizeof(*h->lens));

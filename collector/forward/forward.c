@@ -827,6 +827,8 @@ publish_block(sl_forward *f, const sl_blk *b)
         natsMsgHeader_Set(m, "Sluice-Chunk", num);
         snprintf(num, sizeof(num), "%" PRIu64, b->seq);
         natsMsgHeader_Set(m, "Sluice-Block", num);
+        snprintf(num, sizeof(num), "%" PRIu64, b->offset);
+        natsMsgHeader_Set(m, "Sluice-Offset", num);
         natsMsgHeader_Set(m, "Sluice-Host", f->host);
         snprintf(partv, sizeof(partv), "%u/%u", i, nparts);
         natsMsgHeader_Set(m, "Sluice-Part", partv);

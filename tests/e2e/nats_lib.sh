@@ -8,14 +8,27 @@ PULL=$BIN/collector/forward/sluice-pull
 command -v nats-server >/dev/null || { echo "SKIP: nats-server not installed (scripts/deps.sh)" >&2; exit 77; }
 [ -x "$PULL" ] || { echo "SKIP: built without libnats (no sluice-pull)" >&2; exit 77; }
 
-# free_ports N: N distinct ports that are free on 127.0.0.1 right now.
+# free_ports N: N distinct ports free on 127.0.0.1 right now, chosen below
+# the kernel's ephemeral range: a server restarted on its port must not
+# find it taken by some client's outgoing connection (ours included).
 free_ports() {
   python3 - "$1" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
+import random, socket, sys
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except Exception:
+    low = 32768
+low = max(low, 12000)
+socks, ports = [], []
+while len(ports) < int(sys.argv[1]):
+    p = random.randrange(10000, low)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        s.close(); continue
+    socks.append(s); ports.append(p)
+print(" ".join(map(str, ports)))
 PY
 }
 

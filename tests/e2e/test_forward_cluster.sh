@@ -31,7 +31,12 @@ done
 
 # Mid-stream: kill the stream's leader, restart it after a while.
 sleep 0.7
-leader=$(stream_leader EVENTS) || fail "no leader known for stream EVENTS"
+leader=
+for _ in $(seq 1 100); do
+  leader=$(stream_leader EVENTS) && break
+  sleep 0.1
+done
+[ -n "$leader" ] || fail "no leader known for stream EVENTS"
 note "killing the stream leader n$leader"
 node_stop "$leader" KILL
 sleep 2
