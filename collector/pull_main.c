@@ -85,6 +85,8 @@ typedef struct held {
 typedef struct capture {
     char host[128];
     char id[SL_BLK_ID_MAX + 1];
+    uint64_t chunk;
+    sl_blk_fmt fmt; /* from the file header: to check blocks */
     char path[4096];
     int fd;
     uint64_t next;  /* next block number to append */
@@ -176,14 +178,16 @@ write_all(int fd, const uint8_t *p, size_t n)
  * last whole block. @return NULL on error (reported). */
 static capture *
 get_capture(const char *dir, const char *host, const char *id,
-            const char *hdr_hex)
+            uint64_t chunk, const char *hdr_hex)
 {
     capture *c;
-    char hdir[3900];
+    char hdir[3900], safe_host[128];
     struct stat sb;
 
+    safe_name(safe_host, sizeof(safe_host), host);
     for (size_t i = 0; i < n_caps; i++)
-        if (strcmp(caps[i].id, id) == 0 && strcmp(caps[i].host, host) == 0)
+        if (strcmp(caps[i].id, id) == 0 && caps[i].chunk == chunk &&
+            strcmp(caps[i].host, safe_host) == 0)
             return &caps[i];
     if (hdr_hex == NULL)
         return NULL; /* not part 0: wait for the part with the header */
@@ -197,15 +201,21 @@ get_capture(const char *dir, const char *host, const char *id,
     c = &caps[n_caps];
     memset(c, 0, sizeof(*c));
     c->fd = -1;
-    safe_name(c->host, sizeof(c->host), host);
+    snprintf(c->host, sizeof(c->host), "%s", safe_host);
     snprintf(c->id, sizeof(c->id), "%s", id);
+    c->chunk = chunk;
     snprintf(hdir, sizeof(hdir), "%.3700s/%s", dir, c->host);
     if (mkdir(hdir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, PROG ": cannot create %s: %s\n", hdir,
                 strerror(errno));
         return NULL;
     }
-    snprintf(c->path, sizeof(c->path), "%s/%s.sluice", hdir, c->id);
+    /* v1: one file per capture; v2: one per chunk, as rotation names them. */
+    if (chunk == 0)
+        snprintf(c->path, sizeof(c->path), "%s/%s.sluice", hdir, c->id);
+    else
+        snprintf(c->path, sizeof(c->path), "%s/%s.%06llu.sluice", hdir,
+                 c->id, (unsigned long long)chunk);
     if (stat(c->path, &sb) == 0) {
         sl_blk_reader *r;
         sl_blk b;
@@ -217,6 +227,7 @@ get_capture(const char *dir, const char *host, const char *id,
                     c->path, sl_strerror(rc));
             return NULL;
         }
+        c->fmt = *sl_blk_format(r);
         while (sl_blk_next(r, &b) == 0)
             c->next = b.seq + 1;
         end = sl_blk_pos(r);
@@ -235,7 +246,8 @@ get_capture(const char *dir, const char *host, const char *id,
         size_t hlen;
 
         if (unhex(hdr_hex, hdr, sizeof(hdr), &hlen) != 0 ||
-            hlen < SL_CAP_FILE_HDR_FIXED) {
+            sl_blk_header_check(hdr, hlen, &c->fmt) != 0 ||
+            (size_t)sl_load_le32(hdr + 12) != hlen) {
             fprintf(stderr, PROG ": capture %s of host %s: bad file header "
                     "in the message\n", c->id, c->host);
             return NULL;
@@ -316,7 +328,9 @@ drain_held(capture *c, int flush)
             }
             if (h->seq < c->next) {
                 n_dups++;
-            } else if (!sl_blk_valid(blk, len)) {
+            } else if (!sl_blk_check(&c->fmt, blk, len,
+                                     h->offset != UINT64_MAX ? h->offset
+                                                             : c->end)) {
                 fprintf(stderr, PROG ": capture %s block %" PRIu64 ": not a "
                         "valid block; skipped\n", c->id, h->seq);
                 n_missing++;
@@ -340,6 +354,8 @@ static int
 take(const char *dir, const char *only_host, natsMsg *m)
 {
     const char *id = NULL, *blk = NULL, *host = NULL, *part = NULL;
+    const char *chunkv = NULL;
+    unsigned long long chunk = 0;
     const char *hdr = NULL, *offv = NULL;
     unsigned long long seq, off = UINT64_MAX;
     unsigned i = 0, n = 1;
@@ -352,6 +368,9 @@ take(const char *dir, const char *only_host, natsMsg *m)
     natsMsgHeader_Get(m, "Sluice-Part", &part);
     natsMsgHeader_Get(m, "Sluice-Header", &hdr);
     natsMsgHeader_Get(m, "Sluice-Offset", &offv);
+    natsMsgHeader_Get(m, "Sluice-Chunk", &chunkv);
+    if (chunkv != NULL && sscanf(chunkv, "%llu", &chunk) != 1)
+        return 0;
     if (offv != NULL && sscanf(offv, "%llu", &off) != 1)
         return 0;
     if (id == NULL || blk == NULL || host == NULL ||
@@ -363,7 +382,7 @@ take(const char *dir, const char *only_host, natsMsg *m)
         return 0;
     if (only_host != NULL && strcmp(host, only_host) != 0)
         return 0;
-    c = get_capture(dir, host, id, i == 0 ? hdr : NULL);
+    c = get_capture(dir, host, id, chunk, i == 0 ? hdr : NULL);
     if (c == NULL) {
         if (i == 0)
             return -1;

@@ -6,6 +6,9 @@
  * whole; damage followed by a valid block is skipped; a partial block at
  * the end is "not yet" (the forwarder follows a file being written, and
  * the writer appends whole blocks, so a partial block completes).
+ * Version 2 files (section 15) are read when the format code that defines
+ * them is built in (SL_CAP2_VERSION in capfile.h): a block start is then a
+ * header whose tag verifies under the file's key at its offset.
  */
 #include "blocks.h"
 
@@ -24,6 +27,7 @@ struct sl_blk_reader {
     FILE *f;
     uint8_t *hdr;
     size_t hdr_len;
+    sl_blk_fmt fmt;
     char id[SL_BLK_ID_MAX + 1];
     char *host;
     char *pipe;
@@ -69,16 +73,144 @@ sl_blk_valid(const uint8_t *b, size_t len)
     return n == sl_load_le32(b + 16);
 }
 
+#ifdef SL_CAP2_VERSION
+#define MAX_READ_VERSION SL_CAP2_VERSION
+#else
+#define MAX_READ_VERSION SL_CAP_READ_VERSION
+#endif
+
+static size_t
+fixed_len(unsigned version)
+{
+#ifdef SL_CAP2_VERSION
+    if (version == SL_CAP2_VERSION)
+        return SL_CAP2_FILE_HDR_FIXED;
+#endif
+    (void)version;
+    return SL_CAP_FILE_HDR_FIXED;
+}
+
+int
+sl_blk_header_check(const uint8_t *hdr, size_t len, sl_blk_fmt *f)
+{
+    unsigned rv, wv;
+    size_t fixed, need, hlen;
+    uint8_t save[4];
+    uint32_t crc;
+    int ok;
+
+    if (len < SL_CAP_MAGIC_LEN)
+        return memcmp(hdr, SL_CAP_MAGIC, len) == 0 ? SL_ETRUNC : SL_ECORRUPT;
+    if (memcmp(hdr, SL_CAP_MAGIC, SL_CAP_MAGIC_LEN) != 0)
+        return SL_ECORRUPT;
+    if (len < SL_CAP_FILE_HDR_FIXED)
+        return SL_ETRUNC;
+    rv = sl_load_le16(hdr + 8);
+    wv = sl_load_le16(hdr + 10);
+    if (rv == 0 || rv > MAX_READ_VERSION)
+        return SL_EVERSION;
+    fixed = fixed_len(rv);
+    hlen = sl_load_le32(hdr + 12);
+    need = fixed + sl_load_le16(hdr + 24) + sl_load_le16(hdr + 26);
+    if (hlen < need || hlen > fixed + 2u * 65535u ||
+        (wv <= rv && hlen != need))
+        return SL_ECORRUPT;
+    if (len < hlen)
+        return SL_ETRUNC;
+    /* The CRC is over the header with its own field as zero. */
+    memcpy(save, hdr + 28, 4);
+    crc = sl_crc32c(0, hdr, 28);
+    crc = sl_crc32c(crc, "\0\0\0\0", 4);
+    crc = sl_crc32c(crc, hdr + 32, hlen - 32);
+    ok = crc == sl_load_le32(save);
+    if (!ok)
+        return SL_ECORRUPT;
+    memset(f, 0, sizeof(*f));
+    f->version = rv;
+#ifdef SL_CAP2_VERSION
+    if (rv == SL_CAP2_VERSION)
+        memcpy(f->key, hdr + 32, SL_CAP2_KEY_LEN);
+#endif
+    return 0;
+}
+
 void
 sl_blk_header_id(const uint8_t *hdr, size_t len, char out[SL_BLK_ID_MAX + 1])
 {
-    /* v1 headers have no id field: start_ns and the header's CRC (which
-     * covers pipe and host) name the capture; a v2 reader takes the
-     * header's 16-byte id instead. */
     (void)len;
+#ifdef SL_CAP2_VERSION
+    if (sl_load_le16(hdr + 8) == SL_CAP2_VERSION) {
+        static const char digits[] = "0123456789abcdef";
+
+        for (unsigned i = 0; i < SL_CAP2_ID_LEN; i++) {
+            out[2 * i] = digits[hdr[48 + i] >> 4];
+            out[2 * i + 1] = digits[hdr[48 + i] & 15];
+        }
+        out[2 * SL_CAP2_ID_LEN] = '\0';
+        return;
+    }
+#endif
+    /* v1 headers have no id field: start_ns and the header's CRC (which
+     * covers pipe and host) name the capture. */
     snprintf(out, SL_BLK_ID_MAX + 1, "%016llx%08lx",
              (unsigned long long)sl_load_le64(hdr + 16),
              (unsigned long)sl_load_le32(hdr + 28));
+}
+
+uint64_t
+sl_blk_header_chunk(const uint8_t *hdr, size_t len)
+{
+    (void)len;
+#ifdef SL_CAP2_VERSION
+    if (sl_load_le16(hdr + 8) == SL_CAP2_VERSION)
+        return sl_load_le64(hdr + 64);
+#endif
+    (void)hdr;
+    return 0;
+}
+
+#ifdef SL_CAP2_VERSION
+/* A version 2 block header at file offset off: its length, or 0. */
+static uint32_t
+v2_header_len(const sl_blk_fmt *f, const uint8_t *h, uint64_t off)
+{
+    uint32_t len = sl_load_le32(h + 4), stored = sl_load_le32(h + 20);
+    uint32_t raw = sl_load_le32(h + 24);
+    uint8_t codec = h[28];
+
+    if (sl_load_le32(h) != SL_CAP2_BLOCK_MAGIC || len % 8 != 0 ||
+        len > SL_CAP2_BLOCK_MAX || stored > SL_CAP2_RAW_MAX ||
+        raw > SL_CAP2_RAW_MAX || len != sl_cap2_block_len(stored) ||
+        codec > SL_CAP2_CODEC_ZSTD ||
+        (codec == SL_CAP2_CODEC_NONE && raw != stored))
+        return 0;
+    if (sl_cap2_block_tag(f->key, off, h) != sl_load_le64(h + 56))
+        return 0;
+    return len;
+}
+#endif
+
+int
+sl_blk_check(const sl_blk_fmt *f, const uint8_t *b, size_t len, uint64_t off)
+{
+#ifdef SL_CAP2_VERSION
+    if (f->version == SL_CAP2_VERSION) {
+        uint32_t blen;
+
+        if (len < SL_CAP2_BLOCK_HDR + SL_CAP2_BLOCK_TRL)
+            return 0;
+        blen = v2_header_len(f, b, off);
+        return blen != 0 && blen == len &&
+               sl_load_le32(b + len - 4) == blen &&
+               sl_load_le32(b + len - 8) == (uint32_t)sl_load_le64(b + 56) &&
+               sl_crc32c(0, b + SL_CAP2_BLOCK_HDR,
+                         len - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL) ==
+                   sl_load_le32(b + 32);
+    }
+#endif
+    (void)f;
+    (void)off;
+    return sl_blk_valid(b, len);
 }
 
 /* Makes the window hold [from, from + need) if the file has it. */
@@ -147,49 +279,31 @@ sl_blk_open(const char *path, sl_blk_reader **out)
     rc = fill(r, 0, SL_CAP_FILE_HDR_FIXED);
     if (rc != 0)
         goto fail;
-    rc = SL_ETRUNC;
-    if (r->win_len < SL_CAP_MAGIC_LEN) {
-        if (memcmp(r->win, SL_CAP_MAGIC, r->win_len) != 0)
-            rc = SL_ECORRUPT;
-        goto fail;
+    rc = sl_blk_header_check(r->win, r->win_len, &r->fmt);
+    if (rc == SL_ETRUNC && r->win_len >= SL_CAP_FILE_HDR_FIXED) {
+        /* The strings (or a v2 header's fixed part) are not read yet. */
+        rc = fill(r, 0, fixed_len(sl_load_le16(r->win + 8)) + 2u * 65535u);
+        if (rc != 0)
+            goto fail;
+        rc = sl_blk_header_check(r->win, r->win_len, &r->fmt);
     }
-    rc = SL_ECORRUPT;
-    if (memcmp(r->win, SL_CAP_MAGIC, SL_CAP_MAGIC_LEN) != 0)
-        goto fail;
-    rc = SL_ETRUNC;
-    if (r->win_len < SL_CAP_FILE_HDR_FIXED)
-        goto fail;
-    rc = SL_EVERSION;
-    if (sl_load_le16(r->win + 8) == 0 ||
-        sl_load_le16(r->win + 8) > SL_CAP_READ_VERSION)
+    if (rc != 0)
         goto fail;
     hlen = sl_load_le32(r->win + 12);
     pipe_len = sl_load_le16(r->win + 24);
     host_len = sl_load_le16(r->win + 26);
-    rc = SL_ECORRUPT;
-    if (hlen < SL_CAP_FILE_HDR_FIXED + pipe_len + host_len ||
-        hlen > SL_CAP_FILE_HDR_MAX)
-        goto fail;
-    rc = fill(r, 0, hlen);
-    if (rc != 0)
-        goto fail;
-    rc = SL_ETRUNC;
-    if (r->win_len < hlen)
-        goto fail;
     rc = SL_ENOMEM;
     r->hdr = malloc(hlen);
     if (r->hdr == NULL)
         goto fail;
     memcpy(r->hdr, r->win, hlen);
     r->hdr_len = hlen;
-    memset(r->hdr + 28, 0, 4);
-    rc = SL_ECORRUPT;
-    if (sl_crc32c(0, r->hdr, hlen) != sl_load_le32(r->win + 28))
-        goto fail;
-    memcpy(r->hdr + 28, r->win + 28, 4);
-    r->pipe = dup_str(r->hdr + 32, pipe_len);
-    r->host = dup_str(r->hdr + 32 + pipe_len, host_len);
-    rc = SL_ENOMEM;
+    {
+        size_t fixed = fixed_len(r->fmt.version);
+
+        r->pipe = dup_str(r->hdr + fixed, pipe_len);
+        r->host = dup_str(r->hdr + fixed + pipe_len, host_len);
+    }
     if (r->pipe == NULL || r->host == NULL)
         goto fail;
     sl_blk_header_id(r->hdr, hlen, r->id);
@@ -217,8 +331,7 @@ sl_blk_capture_id(const sl_blk_reader *r)
 uint64_t
 sl_blk_chunk(const sl_blk_reader *r)
 {
-    (void)r;
-    return 0;
+    return sl_blk_header_chunk(r->hdr, r->hdr_len);
 }
 
 const char *
@@ -263,17 +376,39 @@ sl_blk_seek(sl_blk_reader *r, uint64_t off)
     return 0;
 }
 
-/* A block could start at p (magic and a plausible length)? */
-static int
-candidate(const uint8_t *p, uint32_t *len)
-{
-    uint32_t l = sl_load_le32(p + 4);
+enum { C_NO, C_SHORT, C_YES };
 
+/* Could a block start at file offset off, whose first bytes are p[0, n)?
+ * C_YES with its length; C_SHORT when more bytes are needed to tell. */
+static int
+candidate(const sl_blk_reader *r, const uint8_t *p, size_t n, uint64_t off,
+          uint32_t *len)
+{
+    uint32_t l;
+
+    if (n < 8)
+        return C_SHORT;
+#ifdef SL_CAP2_VERSION
+    if (r->fmt.version == SL_CAP2_VERSION) {
+        if (sl_load_le32(p) != SL_CAP2_BLOCK_MAGIC)
+            return C_NO;
+        if (n < SL_CAP2_BLOCK_HDR)
+            return C_SHORT;
+        l = v2_header_len(&r->fmt, p, off);
+        if (l == 0)
+            return C_NO;
+        *len = l;
+        return C_YES;
+    }
+#endif
+    (void)r;
+    (void)off;
+    l = sl_load_le32(p + 4);
     if (sl_load_le32(p) != SL_CAP_BLOCK_MAGIC || l % 8 != 0 ||
         l < SL_CAP_BLOCK_HDR + SL_CAP_BLOCK_TRL || l > SL_CAP_BLOCK_MAX)
-        return 0;
+        return C_NO;
     *len = l;
-    return 1;
+    return C_YES;
 }
 
 int
@@ -283,16 +418,20 @@ sl_blk_next(sl_blk_reader *r, sl_blk *b)
     int rc;
 
     for (;;) {
-        uint32_t len;
+        uint32_t len = 0;
         size_t at;
+        int c;
 
-        rc = fill(r, r->pos, (size_t)(probe - r->pos) + 8);
+        rc = fill(r, r->pos, (size_t)(probe - r->pos) + 64);
         if (rc != 0)
             return rc;
         at = (size_t)(probe - r->win_off);
-        if (r->win_len < at + 8)
-            return 1; /* not even a block header yet */
-        if (candidate(r->win + at, &len)) {
+        if (r->win_len <= at)
+            return 1; /* nothing after probe yet */
+        c = candidate(r, r->win + at, r->win_len - at, probe, &len);
+        if (c == C_SHORT)
+            return 1; /* a block header being written, or the end */
+        if (c == C_YES) {
             rc = fill(r, r->pos, (size_t)(probe - r->pos) + len);
             if (rc != 0)
                 return rc;
@@ -302,7 +441,7 @@ sl_blk_next(sl_blk_reader *r, sl_blk *b)
                  * damage ends the data. Wait for the file to grow. */
                 return 1;
             }
-            if (sl_blk_valid(r->win + at, len)) {
+            if (sl_blk_check(&r->fmt, r->win + at, len, probe)) {
                 r->skipped += probe - r->pos;
                 b->bytes = r->win + at;
                 b->len = len;
@@ -320,6 +459,12 @@ sl_blk_next(sl_blk_reader *r, sl_blk *b)
             r->pos = probe;
         }
     }
+}
+
+const sl_blk_fmt *
+sl_blk_format(const sl_blk_reader *r)
+{
+    return &r->fmt;
 }
 
 void

@@ -307,7 +307,7 @@ save_state(sl_forward *f, int done, int force)
 static int
 is_hex_id(const char *s, size_t n)
 {
-    if (n != 24)
+    if (n != 24 && n != 32) /* v1 and v2 capture ids */
         return 0;
     for (size_t i = 0; i < n; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
