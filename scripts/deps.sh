@@ -4,10 +4,11 @@
 # Does nothing for packages already installed; needs root (or sudo) otherwise.
 set -euo pipefail
 
-# nodejs runs examples/node in the tests; groff-base checks the man pages;
-# libnats-dev builds forwarding and sluice-pull, nats-server and openssl run
-# their tests (tests/e2e/test_forward*.sh).
-pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev socat python3 nodejs groff-base libnats-dev nats-server openssl "$@")
+# nodejs runs examples/node in the tests; groff-base checks the man pages.
+pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev socat python3 nodejs groff-base "$@")
+# Forwarding (collector/forward/, sluice-pull) builds with libnats-dev;
+# its tests (tests/e2e/test_forward*.sh) run nats-server and openssl.
+pkgs+=(libnats-dev nats-server openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
