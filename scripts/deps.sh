@@ -3,14 +3,14 @@
 # Usage: scripts/deps.sh [extra-package ...]
 # Does nothing for packages already installed; needs root (or sudo) otherwise.
 set -euo pipefail
+# Forwarding (collector/forward/, sluice-pull) builds with libnats-dev;
+# its tests (tests/e2e/test_forward*.sh) run nats-server and openssl.
+forward_pkgs=(libnats-dev nats-server openssl)
 
 # nodejs runs examples/node in the tests; groff-base checks the man pages.
 pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev socat python3 nodejs groff-base "$@")
-# Forwarding (collector/forward/, sluice-pull) builds with libnats-dev;
-# its tests (tests/e2e/test_forward*.sh) run nats-server and openssl.
-pkgs+=(libnats-dev nats-server openssl)
 missing=()
-for p in "${pkgs[@]}"; do
+for p in "${pkgs[@]}" "${forward_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
