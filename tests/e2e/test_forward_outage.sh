@@ -84,7 +84,7 @@ out=$(pull_one OUTAGE delta "$WORK/pulled")
 note "delta: $out"
 grep -q "^pull: captures=2 .* duplicates=0 missing=0 " <<<"$out" || fail "delta: $out"
 # The killed capture, rebuilt: exactly its whole blocks (not its torn tail).
-old=$(ls "$WORK/pulled/delta/$id.sluice") || fail "delta: the killed capture was not rebuilt"
+old=$(ls "$WORK/pulled/delta/$id"*.sluice) || fail "delta: the killed capture was not rebuilt"
 torn=$("$DUMP" "$WORK/delta.sluice.$id" --verify 2>/dev/null | sed -n 's/.*torn_tail_bytes=//p') || true
 size=$(stat -c %s "$WORK/delta.sluice.$id")
 head -c $((size - torn)) "$WORK/delta.sluice.$id" >"$WORK/old-whole.sluice"
