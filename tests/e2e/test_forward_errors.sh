@@ -81,6 +81,23 @@ cmp "$WORK/pulled/"*/*.sluice "$WORK/goodcreds.sluice" || fail "pulled capture d
 out=$(timeout 60 "$PULL" "tls://127.0.0.1:$PTLS" --stream SLUICE --tls-ca "$WORK/ca-a.pem" --out "$WORK/pulled-tls") ||
   fail "pull over TLS failed"
 cmp "$WORK/pulled-tls/"*/*.sluice "$WORK/goodca.sluice" || fail "pulled capture differs (TLS)"
+# --follow: a puller started before a capture is forwarded picks it up as
+# it arrives, and stops cleanly on SIGTERM.
+timeout 120 "$PULL" "nats://127.0.0.1:$PAUTH" --stream SLUICE --creds "$WORK/right.creds" \
+  --durable follower --follow --out "$WORK/followed" >"$WORK/follow.out" 2>"$WORK/follow.err" &
+FPID=$!
+run_case later "" --forward "nats://127.0.0.1:$PAUTH" --forward-creds "$WORK/right.creds"
+id=$(sed -n 's/^capture //p' "$WORK/later.sluice.fwd")
+for _ in $(seq 1 200); do
+  f=$(ls "$WORK/followed/"*/"$id"*.sluice 2>/dev/null) && cmp -s "$f" "$WORK/later.sluice" && break
+  sleep 0.1
+done
+cmp "$WORK/followed/"*/"$id"*.sluice "$WORK/later.sluice" || fail "--follow did not rebuild the new capture"
+kill -TERM "$FPID"
+rc=0; wait "$FPID" || rc=$?
+[ "$rc" = 0 ] || { cat "$WORK/follow.err" >&2; fail "sluice-pull --follow exited $rc on SIGTERM"; }
+grep -q "^pull: captures=2 " "$WORK/follow.out" || { cat "$WORK/follow.out" >&2; fail "follow: wrong summary"; }
+
 rc=0; timeout 30 "$PULL" "nats://127.0.0.1:$PAUTH" --stream SLUICE --creds "$WORK/wrong.creds" \
   --out "$WORK/pulled-bad" 2>"$WORK/pull-bad.err" || rc=$?
 [ "$rc" = 1 ] || fail "pull with wrong credentials exited $rc, expected 1"
