@@ -29,6 +29,7 @@
 #include <nats/nats.h>
 
 #include "blocks.h"
+#include "capfile.h"
 #include "err.h"
 #include "os.h"
 
@@ -72,7 +73,9 @@ struct sl_forward {
     int stop_now;      /* give up (drain time over) */
     int done;          /* the thread has ended */
     int all_acked;     /* it ended with nothing pending */
-    entry *q;          /* ring of cfg.inflight entries */
+    entry *q;          /* ring of q_cap entries: inflight messages, and
+                          room for every part of one block beyond them */
+    size_t q_cap;
     size_t q_head, q_len;
     int failed;
     sl_forward_stats st;
@@ -424,7 +427,7 @@ ack_handler(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
     (void)js;
     sl_mutex_lock(&f->mu);
     for (size_t i = 0; i < f->q_len; i++) {
-        entry *e = &f->q[(f->q_head + i) % f->cfg.inflight];
+        entry *e = &f->q[(f->q_head + i) % f->q_cap];
 
         if (e->msg != msg || e->state != E_SENT)
             continue;
@@ -707,7 +710,9 @@ connect_nats(sl_forward *f)
     }
     jsOptions_Init(&jo);
     jo.Wait = 3000;
-    jo.PublishAsync.MaxPending = (int64_t)f->cfg.inflight + 1;
+    /* Our own bound (q_cap) is always the tighter one: the library never
+     * stalls a publish. */
+    jo.PublishAsync.MaxPending = (int64_t)f->q_cap + 1;
     jo.PublishAsync.AckHandler = ack_handler;
     jo.PublishAsync.AckHandlerClosure = f;
     s = natsConnection_JetStream(&f->js, f->nc, &jo);
@@ -763,7 +768,7 @@ retire(sl_forward *f)
         /* A block retires when all its parts are acked; they are
          * consecutive entries. */
         for (k = 0; k < e->nparts && k < f->q_len; k++)
-            if (f->q[(f->q_head + k) % f->cfg.inflight].state != E_ACKED)
+            if (f->q[(f->q_head + k) % f->q_cap].state != E_ACKED)
                 return;
         if (k < e->nparts)
             return;
@@ -773,7 +778,7 @@ retire(sl_forward *f)
         f->st.forwarded_bytes += e->block_len;
         if (f->st.pending_blocks > 0)
             f->st.pending_blocks--;
-        f->q_head = (f->q_head + k) % f->cfg.inflight;
+        f->q_head = (f->q_head + k) % f->q_cap;
         f->q_len -= k;
     }
 }
@@ -790,8 +795,11 @@ hex(char *dst, const uint8_t *src, size_t n)
     dst[2 * n] = '\0';
 }
 
-/* Publishes one block, in parts when it exceeds the max payload.
- * @return 0, or -1 (the round failed; the caller rewinds). */
+/* Publishes one block, in parts when it exceeds the max payload: all of
+ * them when they fit within cfg.inflight with what is in flight, or when
+ * nothing is (a block of more parts than that goes alone).
+ * @return 0; 1 no room yet (nothing sent); -1 the round failed (the caller
+ *         rewinds). */
 static int
 publish_block(sl_forward *f, const sl_blk *b)
 {
@@ -804,6 +812,12 @@ publish_block(sl_forward *f, const sl_blk *b)
         room = 4096;
     part_len = (uint32_t)room;
     nparts = (b->len + part_len - 1) / part_len;
+    sl_mutex_lock(&f->mu);
+    if (f->q_len > 0 && f->q_len + nparts > f->cfg.inflight) {
+        sl_mutex_unlock(&f->mu);
+        return 1;
+    }
+    sl_mutex_unlock(&f->mu);
     for (uint32_t i = 0; i < nparts; i++) {
         uint32_t off = i * part_len;
         uint32_t len = b->len - off < part_len ? b->len - off : part_len;
@@ -838,7 +852,7 @@ publish_block(sl_forward *f, const sl_blk *b)
         po.MsgId = msgid;
 
         sl_mutex_lock(&f->mu);
-        e = &f->q[(f->q_head + f->q_len) % f->cfg.inflight];
+        e = &f->q[(f->q_head + f->q_len) % f->q_cap];
         e->msg = m;
         e->block = b->seq;
         e->offset = b->offset;
@@ -971,8 +985,13 @@ forward_file(sl_forward *f, int live)
             wait_event(f, POLL_NS);
             continue;
         }
-        if (publish_block(f, &b) != 0)
-            continue; /* the next round sees f->failed */
+        rc = publish_block(f, &b);
+        if (rc == 1) {
+            /* Read again once acknowledgements have made room. */
+            sl_blk_seek(f->rd, b.offset);
+            wait_event(f, POLL_NS * 10);
+        }
+        /* On -1 the next round sees f->failed. */
     }
 }
 
@@ -1105,7 +1124,10 @@ sl_forward_open(const sl_forward_config *cfg, sl_forward **out, char *err,
     f->creds = dup(cfg->creds_path);
     f->tls_ca = dup(cfg->tls_ca);
     f->host = dup(cfg->host);
-    f->q = calloc(cfg->inflight, sizeof(*f->q));
+    /* A part is at least 4096 bytes (publish_block), so a block (at most
+     * SL_CAP_BLOCK_MAX) has at most this many. */
+    f->q_cap = cfg->inflight + SL_CAP_BLOCK_MAX / 4096u + 1;
+    f->q = calloc(f->q_cap, sizeof(*f->q));
     rc = SL_ENOMEM;
     if (f->urls == NULL || f->stream == NULL || f->q == NULL)
         goto fail;

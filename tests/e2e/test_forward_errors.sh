@@ -44,7 +44,7 @@ chmod 600 "$WORK"/*.creds
 # run_case NAME EXPECTED-ERROR forward-options...: a collector with two
 # producers; the capture must be complete whatever forwarding does.
 run_case() {
-  local name=$1 want=$2; shift 2
+  local name=$1 want=$2 N=${CASE_N:-$N}; shift 2
   start_collector "c-$name" --pipe "p-$name" --out "$WORK/$name.sluice" --stats 0 \
     --exit-after 2 --forward-drain 1 "$@"
   "$PRODUCER" --pipe "p-$name" --count "$N" --size 100 >/dev/null &
@@ -102,6 +102,18 @@ rc=0; timeout 30 "$PULL" "nats://127.0.0.1:$PAUTH" --stream SLUICE --creds "$WOR
   --out "$WORK/pulled-bad" 2>"$WORK/pull-bad.err" || rc=$?
 [ "$rc" = 1 ] || fail "pull with wrong credentials exited $rc, expected 1"
 grep -q "Authorization Violation" "$WORK/pull-bad.err" || { cat "$WORK/pull-bad.err" >&2; fail "pull: no clear error"; }
+
+# Blocks larger than the server's max payload (1 MB) travel in parts; with
+# --forward-inflight 3 a block's parts must wait for room, never overrun
+# the ones in flight.
+CASE_N=$(scaled 40000) run_case bigblocks "" --forward "nats://127.0.0.1:$PAUTH" \
+  --forward-creds "$WORK/right.creds" --forward-inflight 3 --forward-stream BIG \
+  --forward-subject bulk.blocks
+out=$(timeout 60 "$PULL" "nats://127.0.0.1:$PAUTH" --stream BIG --creds "$WORK/right.creds" \
+  --out "$WORK/pulled-big") || fail "pull of the big blocks failed"
+note "bigblocks: $(grep '^forward:' "$WORK/c-bigblocks.out"); $out"
+grep -q "^pull: captures=1 .* duplicates=0 missing=0 " <<<"$out" || fail "bigblocks: $out"
+cmp "$WORK/pulled-big/"*/*.sluice "$WORK/bigblocks.sluice" || fail "bigblocks: rebuilt capture differs"
 
 # Usage errors: exit 2, one line.
 rc=0; "$COLLECTOR" --pipe u --out "$WORK/u.sluice" --forward-creds "$WORK/right.creds" 2>"$WORK/u.err" || rc=$?
