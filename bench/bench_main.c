@@ -76,16 +76,25 @@ static const char usage_text[] =
     "Exit status: 0 success and nothing lost, 1 runtime error or loss,\n"
     "2 usage error.\n";
 
+/* Prints "sluice-bench: <fmt with arg>" and a --help hint, exits 2. */
 static void
 usage_error(const char *fmt, const char *arg)
 {
-    sl_cli_usage_error("sluice-bench", fmt, arg);
+    fprintf(stderr, "sluice-bench: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'sluice-bench --help'.\n");
+    exit(2);
 }
 
 static uint64_t
 parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
 {
-    return sl_cli_u64("sluice-bench", opt, s, min, max);
+    char why[256];
+    uint64_t v = 0;
+
+    if (sl_cli_u64(opt, s, min, max, &v, why, sizeof(why)) != 0)
+        usage_error("%s", why);
+    return v;
 }
 
 static int

@@ -82,16 +82,25 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 success, 1 runtime error, 2 usage error.\n";
 
+/* Prints "sluice-collector: <fmt with arg>" and a --help hint, exits 2. */
 static void
 usage_error(const char *fmt, const char *arg)
 {
-    sl_cli_usage_error("sluice-collector", fmt, arg);
+    fprintf(stderr, "sluice-collector: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'sluice-collector --help'.\n");
+    exit(2);
 }
 
 static uint64_t
 parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
 {
-    return sl_cli_u64("sluice-collector", opt, s, min, max);
+    char why[256];
+    uint64_t v = 0;
+
+    if (sl_cli_u64(opt, s, min, max, &v, why, sizeof(why)) != 0)
+        usage_error("%s", why);
+    return v;
 }
 
 /* --allow-uid UID[,UID...]: appends to list[*n] (at most cap ids). */

@@ -23,7 +23,6 @@
 
 #include "blocks.h"
 #include "capfile.h"
-#include "cli.h"
 #include "err.h"
 #include "os.h"
 
@@ -69,7 +68,10 @@ static const char usage_text[] =
 static void
 usage_error(const char *fmt, const char *arg)
 {
-    sl_cli_usage_error(PROG, fmt, arg);
+    fprintf(stderr, PROG ": ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry '" PROG " --help'.\n");
+    exit(2);
 }
 
 /* ---- one capture being rebuilt ------------------------------------------- */
@@ -670,7 +672,7 @@ main(int argc, char **argv)
         natsMsgList list = {0};
         int failed = 0;
 
-        if (sl_os_stop_requested())
+        if (sl_os_stop_wait(0))
             break;
         s = natsSubscription_Fetch(&list, sub, BATCH, FETCH_MS, &jerr);
         if (s == NATS_TIMEOUT || (s == NATS_OK && list.Count == 0)) {

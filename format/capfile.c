@@ -31,26 +31,6 @@ static_assert(SL_CAP_BLOCK_HDR + SL_CAP_REC_HDR + SL_WIRE_MAX_FRAME_LIMIT +
               "SL_CAP_BLOCK_MAX must hold a record of the largest frame");
 
 void
-sl_cap_rec_encode(uint8_t *dst, const sl_cap_rec *r, size_t payload_len)
-{
-    size_t size = sl_cap_rec_size(payload_len);
-
-    assert(size <= UINT32_MAX);
-    sl_store_le32(dst, (uint32_t)size);
-    sl_store_le32(dst + 4, (uint32_t)payload_len);
-    sl_store_le16(dst + 8, r->type);
-    sl_store_le16(dst + 10, r->flags);
-    sl_store_le32(dst + 12, r->producer);
-    sl_store_le64(dst + 16, r->seq);
-    sl_store_le64(dst + 24, r->producer_ns);
-    sl_store_le64(dst + 32, r->collector_ns);
-    /* The padding is covered by the block CRC, so it must be
-     * deterministic, not whatever the ring slot held before. */
-    memset(dst + SL_CAP_REC_HDR + payload_len, 0,
-           size - SL_CAP_REC_HDR - payload_len);
-}
-
-void
 sl_cap_rec_decode(const uint8_t *src, sl_cap_rec *r)
 {
     r->size = sl_load_le32(src);

@@ -43,8 +43,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "endian.h"
+#include "sluice/capture.h"
 
 #define SL_CAP_MAGIC "\x89SLCAP\r\n"
 #define SL_CAP_MAGIC_LEN 8u
@@ -62,10 +64,12 @@
 
 /* Record types the collector writes itself (0xF000.. is reserved on the
  * wire, so they never collide with producer event types). */
-#define SL_CAP_T_CONNECT 0xF001u
-#define SL_CAP_T_DISCONNECT 0xF002u
-#define SL_CAP_T_DROP 0xF003u
-#define SL_CAP_T_CLOSE 0xF004u /* last record of a finalised capture */
+/* The collector's own record types: the public header's numbers (one
+ * list, sluice/capture.h), under the names the format code uses. */
+#define SL_CAP_T_CONNECT SLUICE_REC_CONNECT
+#define SL_CAP_T_DISCONNECT SLUICE_REC_DISCONNECT
+#define SL_CAP_T_DROP SLUICE_REC_DROP
+#define SL_CAP_T_CLOSE SLUICE_REC_CLOSE /* last record of a finalised file */
 
 /*
  * Connect payload:     0 4 pid | 4 4 uid (0xFFFFFFFF unknown) | 8 1 mode
@@ -104,12 +108,37 @@ typedef struct sl_cap_rec {
 } sl_cap_rec;
 
 /**
- * Writes a record header for payload_len bytes at dst, and zeroes the
- * padding after the payload (dst + 40 + payload_len up to the record's
- * size). The caller copies the payload to dst + 40. size and payload_len
- * of @p r are ignored and computed from @p payload_len.
+ * Writes one whole record at dst (docs/capture-format.md §5): the header
+ * (flags zero), len payload bytes copied from payload (NULL if len is 0)
+ * and zeroed padding up to sl_cap_rec_size(len). The one record encoder:
+ * the engine writes every event through it (inline, on the hot path, so
+ * no struct and no call), and every other record too.
+ * @return dst + sl_cap_rec_size(len), where the next record goes.
  */
-void sl_cap_rec_encode(uint8_t *dst, const sl_cap_rec *r, size_t payload_len);
+static inline uint8_t *
+sl_cap_rec_put(uint8_t *dst, uint16_t type, uint32_t producer, uint64_t seq,
+               uint64_t producer_ns, uint64_t collector_ns,
+               const void *payload, size_t len)
+{
+    size_t size = sl_cap_rec_size(len);
+
+    /* The padding (under 8 bytes, within the record's last 8) is covered
+     * by the block CRC, so it must be zero, not whatever the ring slot
+     * held: zero that word first, then the header and payload overwrite
+     * what is theirs. */
+    sl_store_le64(dst + size - 8, 0);
+    sl_store_le32(dst, (uint32_t)size);
+    sl_store_le32(dst + 4, (uint32_t)len);
+    sl_store_le16(dst + 8, type);
+    sl_store_le16(dst + 10, 0); /* flags */
+    sl_store_le32(dst + 12, producer);
+    sl_store_le64(dst + 16, seq);
+    sl_store_le64(dst + 24, producer_ns);
+    sl_store_le64(dst + 32, collector_ns);
+    if (len > 0)
+        memcpy(dst + SL_CAP_REC_HDR, payload, len);
+    return dst + size;
+}
 
 /** Reads a record header (no validation). */
 void sl_cap_rec_decode(const uint8_t *src, sl_cap_rec *r);

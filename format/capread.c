@@ -50,7 +50,6 @@ struct sluice_capture {
     size_t win_len;
     uint64_t win_off;
 
-    uint64_t first_block; /* file offset of the first block */
     int state;
     uint64_t pos;   /* ST_SEEK: first byte not yet accounted for */
     uint64_t probe; /* ST_SEEK: next candidate block start */
@@ -412,7 +411,6 @@ read_header(sluice_capture *c)
     c->info.start_ns = sl_load_le64(h + 16);
     c->info.pipe = c->pipe;
     c->info.host = c->host;
-    c->first_block = header_len;
     c->pos = c->probe = header_len;
     c->st.valid_bytes = header_len;
     return 0;
@@ -588,32 +586,16 @@ sluice_record_close(const sluice_record *rec, sluice_close_info *out)
     return 0;
 }
 
-/* Straight from the wire header's list, so the names cannot drift from the
- * codes the collector stores. */
+/* The public names are the wire header's list (wire.c), so they cannot
+ * drift from the codes the collector stores. */
 const char *
 sluice_reason_str(uint32_t reason)
 {
-    switch (reason) {
-#define SL_REASON_STR_(name, value, msg)                                      \
-    case (value):                                                             \
-        return msg;
-        SL_WIRE_REASON_MAP(SL_REASON_STR_)
-#undef SL_REASON_STR_
-    default:
-        return "unknown reason";
-    }
+    return sl_wire_reason_str(reason);
 }
 
 const char *
 sluice_reason_name(uint32_t reason)
 {
-    switch (reason) {
-#define SL_REASON_NAME_(name, value, msg)                                     \
-    case (value):                                                             \
-        return #name;
-        SL_WIRE_REASON_MAP(SL_REASON_NAME_)
-#undef SL_REASON_NAME_
-    default:
-        return "UNKNOWN";
-    }
+    return sl_wire_reason_name(reason);
 }

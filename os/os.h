@@ -202,8 +202,6 @@ int sl_os_stop_wait(uint64_t timeout_ns);
  * write error) use to wake the main thread's sl_os_stop_wait().
  */
 void sl_os_stop_request(void);
-/** 1 once a stop was requested. */
-int sl_os_stop_requested(void);
 
 /* ---- process limits and identity (collector start) --------------------- */
 

@@ -636,12 +636,6 @@ sl_os_stop_request(void)
 }
 
 int
-sl_os_stop_requested(void)
-{
-    return atomic_load_explicit(&stop_flag, memory_order_relaxed);
-}
-
-int
 sl_os_exe_dir(char *buf, size_t cap)
 {
     ssize_t n = readlink("/proc/self/exe", buf, cap - 1);

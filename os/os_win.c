@@ -376,7 +376,7 @@ sl_os_utf8_to_wide(const char *s, wchar_t **out)
 
     n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
     if (n <= 0)
-        return sl_err_from_win32(GetLastError());
+        return SL_EINVAL; /* not UTF-8 */
     w = malloc((size_t)n * sizeof(*w));
     if (w == NULL)
         return SL_ENOMEM;
@@ -716,12 +716,6 @@ sl_os_stop_request(void)
 {
     InitOnceExecuteOnce(&stop_once, stop_event_init, NULL, NULL);
     stop_set();
-}
-
-int
-sl_os_stop_requested(void)
-{
-    return atomic_load_explicit(&stop_flag, memory_order_relaxed);
 }
 
 /* ---- UTF-8 arguments ------------------------------------------------------ */

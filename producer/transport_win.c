@@ -34,28 +34,6 @@ struct sl_transport {
     OVERLAPPED wov; /* writes; hEvent manual-reset */
 };
 
-/* UTF-8 (NUL-terminated) to a malloc'd UTF-16 string. */
-static int
-to_wide(const char *s, wchar_t **out)
-{
-    wchar_t *w;
-    int n;
-
-    n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-    if (n <= 0)
-        return SL_EINVAL;
-    w = malloc((size_t)n * sizeof(*w));
-    if (w == NULL)
-        return SL_ENOMEM;
-    if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) !=
-        n) {
-        free(w);
-        return SL_EINVAL;
-    }
-    *out = w;
-    return 0;
-}
-
 /* Milliseconds left until deadline (mono ns), rounded up. */
 static DWORD
 ms_left(uint64_t deadline)
@@ -124,7 +102,7 @@ sl_transport_open(const char *name, size_t name_len, uint32_t timeout_ms,
     rc = sl_os_pipe_path(name, name_len, path, sizeof(path), NULL);
     if (rc != 0)
         return rc;
-    rc = to_wide(path, &wpath);
+    rc = sl_os_utf8_to_wide(path, &wpath);
     if (rc != 0)
         return rc;
     t = calloc(1, sizeof(*t));

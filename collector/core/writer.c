@@ -117,18 +117,15 @@ test_delay_ns(void)
 static int
 write_close_record(sl_writer *w)
 {
-    uint8_t rec[SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN];
-    sl_cap_rec r;
+    uint8_t rec[SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN], pl[SL_CAP_CLOSE_LEN];
 
-    memset(&r, 0, sizeof(r));
-    r.type = SL_CAP_T_CLOSE;
-    r.collector_ns = sl_os_now_ns();
-    sl_cap_rec_encode(rec, &r, SL_CAP_CLOSE_LEN);
-    sl_store_le64(rec + SL_CAP_REC_HDR + 0, w->sum.producers);
-    sl_store_le64(rec + SL_CAP_REC_HDR + 8, w->sum.events);
-    sl_store_le64(rec + SL_CAP_REC_HDR + 16, w->sum.bytes);
-    sl_store_le64(rec + SL_CAP_REC_HDR + 24, w->sum.dropped);
-    sl_store_le64(rec + SL_CAP_REC_HDR + 32, w->sum.malformed);
+    sl_store_le64(pl + 0, w->sum.producers);
+    sl_store_le64(pl + 8, w->sum.events);
+    sl_store_le64(pl + 16, w->sum.bytes);
+    sl_store_le64(pl + 24, w->sum.dropped);
+    sl_store_le64(pl + 32, w->sum.malformed);
+    sl_cap_rec_put(rec, SL_CAP_T_CLOSE, 0, 0, 0, sl_os_now_ns(), pl,
+                   sizeof(pl));
     return write_block(w, rec, sizeof(rec), 1);
 }
 

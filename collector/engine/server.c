@@ -55,6 +55,7 @@ typedef struct conn {
     uint64_t events, bytes;
     uint64_t dropped;                          /* total */
     uint64_t pend_drop, pend_drop_bytes;       /* not yet recorded */
+    int linked;       /* in the server's list (under its lock) */
     struct conn *prev, *next;
 } conn;
 
@@ -116,49 +117,10 @@ reserve_blocking(sl_server *s, size_t len, sl_ring_resv *res)
 }
 
 static uint8_t *
-put_record(uint8_t *p, const conn *c, uint16_t type, uint64_t seq,
-           uint64_t producer_ns, uint64_t now, const void *payload,
-           size_t len)
+put_record(uint8_t *p, const conn *c, uint16_t type, uint64_t now,
+           const void *payload, size_t len)
 {
-    sl_cap_rec r;
-
-    memset(&r, 0, sizeof(r));
-    r.type = type;
-    r.producer = c->id;
-    r.seq = seq;
-    r.producer_ns = producer_ns;
-    r.collector_ns = now;
-    sl_cap_rec_encode(p, &r, len);
-    if (len > 0)
-        memcpy(p + SL_CAP_REC_HDR, payload, len);
-    return p + sl_cap_rec_size(len);
-}
-
-/* An event record exactly as put_record() writes it (capfile.h's layout),
- * with the stores inline: the hot path writes one per event, where the
- * call to sl_cap_rec_encode(), the struct and a memset() of the few padding
- * bytes cost more than the stores themselves. */
-static inline uint8_t *
-put_event(uint8_t *p, uint32_t producer, const sl_wire_event *ev,
-          uint64_t now)
-{
-    size_t size = sl_cap_rec_size(ev->len);
-
-    /* The padding (under 8 bytes, within the record's last 8) is covered
-     * by the block CRC, so it must be zero: zero that word first, then the
-     * header and payload overwrite what is theirs. */
-    sl_store_le64(p + size - 8, 0);
-    sl_store_le32(p, (uint32_t)size);
-    sl_store_le32(p + 4, (uint32_t)ev->len);
-    sl_store_le16(p + 8, ev->type);
-    sl_store_le16(p + 10, 0);
-    sl_store_le32(p + 12, producer);
-    sl_store_le64(p + 16, ev->seq);
-    sl_store_le64(p + 24, ev->ts);
-    sl_store_le64(p + 32, now);
-    if (ev->len > 0)
-        memcpy(p + SL_CAP_REC_HDR, ev->payload, ev->len);
-    return p + size;
+    return sl_cap_rec_put(p, type, c->id, 0, 0, now, payload, len);
 }
 
 static uint8_t *
@@ -170,7 +132,7 @@ put_drop(uint8_t *p, conn *c, uint64_t now)
     sl_store_le64(pl + 8, c->pend_drop_bytes);
     c->pend_drop = 0;
     c->pend_drop_bytes = 0;
-    return put_record(p, c, SL_CAP_T_DROP, 0, 0, now, pl, sizeof(pl));
+    return put_record(p, c, SL_CAP_T_DROP, now, pl, sizeof(pl));
 }
 
 static void
@@ -188,7 +150,7 @@ write_connect(sl_server *s, conn *c, uint64_t now)
     sl_store_le16(pl + 10, (uint16_t)n);
     memcpy(pl + SL_CAP_CONNECT_FIXED, c->wire.name, n);
     reserve_blocking(s, sl_cap_rec_size(SL_CAP_CONNECT_FIXED + n), &res);
-    put_record(res.ptr, c, SL_CAP_T_CONNECT, 0, 0, now, pl,
+    put_record(res.ptr, c, SL_CAP_T_CONNECT, now, pl,
                SL_CAP_CONNECT_FIXED + n);
     sl_ring_commit(s->ring, &res);
     c->connect_done = 1;
@@ -214,7 +176,7 @@ write_disconnect(sl_server *s, conn *c, uint32_t reason, int malformed)
     p = res.ptr;
     if (c->pend_drop > 0)
         p = put_drop(p, c, now);
-    put_record(p, c, SL_CAP_T_DISCONNECT, 0, 0, now, pl, sizeof(pl));
+    put_record(p, c, SL_CAP_T_DISCONNECT, now, pl, sizeof(pl));
     sl_ring_commit(s->ring, &res);
 }
 
@@ -259,7 +221,8 @@ emit(sl_server *s, conn *c, const sl_wire_event *ev, size_t n, uint64_t now)
         if (c->pend_drop > 0)
             p = put_drop(p, c, now);
         for (size_t k = i; k < j; k++)
-            p = put_event(p, c->id, &ev[k], now);
+            p = sl_cap_rec_put(p, ev[k].type, c->id, ev[k].seq, ev[k].ts,
+                               now, ev[k].payload, ev[k].len);
         sl_ring_commit(s->ring, &res);
         c->events += j - i;
         c->bytes += payload;
@@ -274,13 +237,17 @@ emit(sl_server *s, conn *c, const sl_wire_event *ev, size_t n, uint64_t now)
 static void
 conn_free(sl_server *s, conn *c)
 {
+    /* A connection that failed before it was linked is in no list: it
+     * must not unlink (its NULL prev would empty the list). */
     sl_mutex_lock(&s->lock);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    if (c->linked) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+    }
     sl_mutex_unlock(&s->lock);
     s->backend->release(s->io, c->io);
     free(c->buf);
@@ -336,6 +303,7 @@ peer_allowed(const sl_server *s, const sl_io_conn *io)
 static void
 on_accept(sl_server *s, sl_io_conn *io)
 {
+    uint64_t live, id = 0;
     conn *c;
     int rc;
 
@@ -360,18 +328,33 @@ on_accept(sl_server *s, sl_io_conn *io)
     }
     c->io = io;
     io->user = c;
-    atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed);
-    if (atomic_load_explicit(&s->live, memory_order_relaxed) >
-        s->cfg.max_producers) {
-        /* Over the limit: a clear refusal the client can read, then close.
-         * Not a producer: no id, no records. */
-        static const char refuse[] = "SLUICE/1 error=too-many-producers";
-        memcpy(c->greeting, refuse, sizeof(refuse));
-        c->greeting_len = sizeof(refuse);
+    /* The count this accept made is its own fetch_add's result: two
+     * accepts at once see different counts, so at the limit one of them
+     * is admitted (a reload could see both and refuse both). */
+    live = atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed) + 1;
+    if (s->cfg.test_accept_counted != NULL)
+        s->cfg.test_accept_counted(s->cfg.test_ctx);
+    if (live <= s->cfg.max_producers)
+        id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed);
+    if (live > s->cfg.max_producers || id > UINT32_MAX) {
+        /* Over the limit, or every id of this capture given out (ids
+         * never repeat and never become 0, the refused mark): a clear
+         * refusal the client can read, then close. Not a producer: no
+         * id, no records. */
+        static const char too_many[] = "SLUICE/1 error=too-many-producers";
+        static const char no_ids[] = "SLUICE/1 error=producer-ids-exhausted";
+        const char *refuse = live > s->cfg.max_producers ? too_many : no_ids;
+        size_t len = live > s->cfg.max_producers ? sizeof(too_many)
+                                                 : sizeof(no_ids);
+
+        if (refuse == no_ids && id == (uint64_t)UINT32_MAX + 1)
+            logf_(s, "every producer id of this capture is taken; "
+                  "refusing new connections");
+        memcpy(c->greeting, refuse, len);
+        c->greeting_len = len;
         atomic_fetch_add_explicit(&s->refused, 1, memory_order_relaxed);
     } else {
-        c->id = (uint32_t)atomic_fetch_add_explicit(&s->next_id, 1,
-                                                    memory_order_relaxed);
+        c->id = (uint32_t)id;
         sl_wire_init(&c->wire, s->cfg.max_frame);
         sl_wire_greeting(c->greeting, sizeof(c->greeting), s->cfg.max_frame,
                          c->id, &c->greeting_len);
@@ -388,6 +371,7 @@ on_accept(sl_server *s, sl_io_conn *io)
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
+    c->linked = 1;
     if (s->draining)
         s->backend->drain(s->io, c->io);
     sl_mutex_unlock(&s->lock);
@@ -577,6 +561,10 @@ open_backend(sl_server *s)
     io_cfg.backlog = 4096;
     io_cfg.allow_remote = s->cfg.allow_remote;
     io_cfg.group = s->cfg.share_group ? s->cfg.group : SL_IO_NO_GROUP;
+    if (s->cfg.io_backend != NULL) {
+        s->backend = s->cfg.io_backend;
+        return s->backend->open(&io_cfg, &s->io);
+    }
     if (s->cfg.backend != NULL && strcmp(s->cfg.backend, "auto") != 0) {
         s->backend = sl_io_find(s->cfg.backend);
         if (s->backend == NULL)
@@ -617,7 +605,8 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     if (s->cfg.conn_buffer > s->cfg.max_frame)
         s->cfg.conn_buffer = s->cfg.max_frame;
     sl_mutex_init(&s->lock);
-    atomic_store_explicit(&s->next_id, 1, memory_order_relaxed);
+    atomic_store_explicit(&s->next_id, cfg->first_id != 0 ? cfg->first_id : 1,
+                          memory_order_relaxed);
     s->cfg.allow_uids = NULL;
     if (cfg->allow_uids != NULL) {
         s->allow_uids = malloc((cfg->allow_uids_len + 1) * sizeof(uint32_t));

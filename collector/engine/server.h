@@ -10,7 +10,8 @@
 #include <stdint.h>
 
 typedef struct sl_server sl_server;
-struct sl_sink; /* collector/core/sink.h */
+struct sl_sink;       /* collector/core/sink.h */
+struct sl_io_backend; /* collector/io/io.h */
 
 /** Receives one log line (no trailing newline). Any worker thread. */
 typedef void (*sl_server_log_fn)(void *ctx, const char *line);
@@ -59,10 +60,23 @@ typedef struct sl_server_config {
                                    socket's permissions let in */
     size_t allow_uids_len;
     const char *backend;      /* "auto" or a backend name */
+    /* A backend table to use instead of choosing one by name (the engine
+     * tests drive the engine through a backend of their own). NULL: by
+     * `backend`. */
+    const struct sl_io_backend *io_backend;
+    /* The first producer id to assign (0: 1). Ids count up from it, are
+     * never 0 and never repeat in one capture: once UINT32_MAX is taken,
+     * further connections are refused (protocol.md section 4). */
+    uint32_t first_id;
     sl_server_log_fn log;
     void *log_ctx;
     sl_server_event_fn on_event; /* may be NULL */
     void *event_ctx;
+    /* Tests only, NULL otherwise: called by the worker accepting a
+     * connection after it counted the connection and before it decides
+     * whether to admit it, so a test can line two accepts up there. */
+    void (*test_accept_counted)(void *ctx);
+    void *test_ctx;
 } sl_server_config;
 
 /** What failed in sl_server_open(). */

@@ -649,28 +649,6 @@ close_listeners(sl_io *io)
     }
 }
 
-/* UTF-8 (NUL-terminated) to a malloc'd UTF-16 string. */
-static int
-to_wide(const char *s, wchar_t **out)
-{
-    wchar_t *w;
-    int n;
-
-    n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-    if (n <= 0)
-        return SL_EINVAL;
-    w = malloc((size_t)n * sizeof(*w));
-    if (w == NULL)
-        return SL_ENOMEM;
-    if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) !=
-        n) {
-        free(w);
-        return SL_EINVAL;
-    }
-    *out = w;
-    return 0;
-}
-
 /*
  * Builds the pipe's security descriptor: full access for the current
  * user, SYSTEM and Administrators; nobody else; the DACL protected from
@@ -774,7 +752,7 @@ iocp_open(const sl_io_config *cfg, sl_io **out)
         rc = SL_ENOMEM;
         goto fail;
     }
-    rc = to_wide(cfg->path, &io->path);
+    rc = sl_os_utf8_to_wide(cfg->path, &io->path);
     if (rc != 0)
         goto fail;
     rc = build_security(io);

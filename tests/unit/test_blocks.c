@@ -42,14 +42,10 @@ put_block(uint64_t seq, uint32_t n)
     uint32_t len;
 
     for (uint32_t i = 0; i < n; i++) {
-        sl_cap_rec r = {0};
+        uint8_t *end = sl_cap_rec_put(file + off, 1, 1, seq * 100 + i, 0, 0,
+                                      "hello", 5);
 
-        r.type = 1;
-        r.producer = 1;
-        r.seq = seq * 100 + i;
-        sl_cap_rec_encode(file + off, &r, 5);
-        memcpy(file + off + SL_CAP_REC_HDR, "hello", 5);
-        off += sl_cap_rec_size(5);
+        off = (size_t)(end - file);
     }
     len = (uint32_t)(off - start + SL_CAP_BLOCK_TRL);
     sl_cap_block_header(file + start, len, seq, n);

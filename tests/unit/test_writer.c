@@ -121,16 +121,13 @@ commit_events(sl_ring *ring, size_t n, size_t payload_len, uint64_t first)
     size_t size = sl_cap_rec_size(payload_len), total = 0;
 
     for (size_t i = 0; i < n; i++) {
+        uint8_t pl[256];
         sl_ring_resv res;
-        sl_cap_rec r;
 
+        cr_assert_leq(payload_len, sizeof(pl));
+        memset(pl, 'a' + (int)(i % 26), payload_len);
         cr_assert_eq(sl_ring_reserve_wait(ring, size, UINT64_MAX, &res), 0);
-        memset(&r, 0, sizeof(r));
-        r.type = 1;
-        r.producer = 7;
-        r.seq = first + i;
-        sl_cap_rec_encode(res.ptr, &r, payload_len);
-        memset(res.ptr + SL_CAP_REC_HDR, 'a' + (int)(i % 26), payload_len);
+        sl_cap_rec_put(res.ptr, 1, 7, first + i, 0, 0, pl, payload_len);
         sl_ring_commit(ring, &res);
         total += size;
     }

@@ -187,7 +187,8 @@ test_capfile(void)
     in.producer_ns = 1;
     in.collector_ns = 2;
     memset(rec, 0xAA, sizeof(rec));
-    sl_cap_rec_encode(rec, &in, 5);
+    CHECK(sl_cap_rec_put(rec, in.type, in.producer, in.seq, in.producer_ns,
+                         in.collector_ns, "abcde", 5) == rec + 48);
     CHECK(sl_cap_rec_size(5) == 48);
     CHECK(sl_load_le32(rec) == 48 && sl_load_le32(rec + 4) == 5);
     CHECK(rec[16] == 0x08 && rec[23] == 0x01);
