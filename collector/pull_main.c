@@ -740,5 +740,6 @@ done:
     natsConnection_Destroy(nc);
     natsOptions_Destroy(opts);
     free(url_copy);
+    nats_CloseAndWait(5000);
     return rc;
 }

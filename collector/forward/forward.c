@@ -1224,6 +1224,15 @@ sl_forward_close(sl_forward *f)
         sl_os_thread_join(f->thr);
     }
     natsOptions_Destroy(f->opts);
+    f->opts = NULL;
+    /* libnats delivers connection callbacks (on_disconnect) and acks from
+     * its own threads, possibly after the connection is destroyed; they
+     * hold f. Tearing the library down waits for every one of those
+     * threads, so nothing touches f after this. The forwarder is the only
+     * libnats user in the collector. Should the wait time out, f is left
+     * allocated rather than freed under a live callback. */
+    if (nats_CloseAndWait(5000) != NATS_OK)
+        return;
     for (size_t i = 0; i < f->n_files; i++)
         free(f->files[i]);
     free(f->files);
