@@ -513,14 +513,13 @@ main(int argc, char **argv)
              * plain line per interval, for logs. */
             fprintf(stderr, "%scollector: events/s=%.0f MB/s=%.1f "
                     "producers=%" PRIu64 "/%" PRIu64 " ring=%.0f%% "
-                    "events=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64
-                    "%s",
+                    "events=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64,
                     live_line ? "\r\033[K" : "",
                     (double)(st.events - last_events) / secs,
                     (double)(st.bytes - last_bytes) / secs / 1e6,
                     st.producers_now, st.producers_total,
                     100.0 * (double)st.ring_used / (double)st.ring_capacity,
-                    st.events, st.dropped, st.malformed, "");
+                    st.events, st.dropped, st.malformed);
 #ifdef SL_HAVE_NATS
             if (fwd != NULL) {
                 sl_forward_get_stats(fwd, &fst);

@@ -95,8 +95,9 @@ int sl_forward_finish(sl_forward *f);
 void sl_forward_close(sl_forward *f);
 
 /**
- * Before the collector replaces FILE (--force, @p move_aside): if FILE has blocks not yet
- * forwarded (its state file FILE.fwd says so), moves FILE and its state
+ * Before the collector replaces FILE (--force, @p move_aside): if FILE
+ * has blocks not yet forwarded (its state file FILE.fwd says so), moves
+ * FILE and its state
  * aside to FILE.<capture id> and FILE.<capture id>.fwd, so they are
  * forwarded from there. Then lists the captures beside FILE that wait to
  * be forwarded (FILE.<id> with a state file that is not done), oldest
