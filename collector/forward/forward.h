@@ -101,7 +101,7 @@ void sl_forward_close(sl_forward *f);
  * aside to FILE.<capture id> and FILE.<capture id>.fwd, so they are
  * forwarded from there. Then lists the captures beside FILE that wait to
  * be forwarded (FILE.<id> with a state file that is not done), oldest
- * first, into a NULL-terminated array (free with sl_forward_backlog_free).
+ * first, into an array of *n paths (free with sl_forward_backlog_free).
  * @return 0, SL_ENOMEM, or an error from rename.
  */
 int sl_forward_prepare(const char *capture, int move_aside, char ***backlog,
