@@ -9,7 +9,7 @@
 . "$(dirname "$0")/nats_lib.sh"
 
 N=$(scaled 3000)      # events per producer
-RATE=1500             # per producer: the run lasts about 2 s
+RATE=$(( N / 2 > 0 ? N / 2 : 1 ))   # per producer: the run lasts about 2 s at any scale
 cluster_init
 cluster_start
 

@@ -16,12 +16,13 @@ cluster_start
 
 # ---- 1. the whole cluster down for 5 s ------------------------------------
 N=$(scaled 2000)
+RATE=$(( N / 8 > 0 ? N / 8 : 1 ))   # about 8 s of sending at any scale
 start_collector c-gamma --pipe p-gamma --out "$WORK/gamma.sluice" --stats 1 \
   --forward "$URLS" --forward-host gamma --forward-stream OUTAGE \
   --exit-after 8 --forward-drain 60
 wait_forwarding "$WORK/c-gamma.err"
 for i in $(seq 1 8); do
-  "$PRODUCER" --pipe p-gamma --count "$N" --size 200 --rate 250 >/dev/null &
+  "$PRODUCER" --pipe p-gamma --count "$N" --size 200 --rate "$RATE" >/dev/null &
 done
 sleep 1
 note "stopping the whole cluster for 5 s"
