@@ -454,7 +454,8 @@ apply_creds(natsOptions *o, const char *path)
 {
     FILE *fp = fopen(path, "r");
     char line[512], user[512] = "", pass[512] = "", tok[512] = "";
-    int jwt = 0;
+    char nkey[512] = "";
+    int jwt = 0, seed = 0;
     natsStatus s;
 
     if (fp == NULL) {
@@ -471,10 +472,16 @@ apply_creds(natsOptions *o, const char *path)
             snprintf(pass, sizeof(pass), "%.500s", line + 9);
         else if (strncmp(line, "token=", 6) == 0)
             snprintf(tok, sizeof(tok), "%.500s", line + 6);
+        else if (strncmp(line, "nkey=", 5) == 0)
+            snprintf(nkey, sizeof(nkey), "%.500s", line + 5);
+        else if (strncmp(line, "SU", 2) == 0)
+            seed = 1;
     }
     fclose(fp);
     if (jwt)
         s = natsOptions_SetUserCredentialsFromFiles(o, path, NULL);
+    else if (nkey[0] != '\0' && seed)
+        s = natsOptions_SetNKeyFromSeed(o, nkey, path);
     else if (tok[0] != '\0')
         s = natsOptions_SetToken(o, tok);
     else if (user[0] != '\0')

@@ -4,8 +4,9 @@
 # Does nothing for packages already installed; needs root (or sudo) otherwise.
 set -euo pipefail
 # Forwarding (collector/forward/, sluice-pull) builds with libnats-dev;
-# its tests (tests/e2e/test_forward*.sh) run nats-server and openssl.
-forward_pkgs=(libnats-dev nats-server openssl)
+# its tests (tests/e2e/test_forward*.sh) run nats-server, openssl and
+# python3-cryptography (NKeys for the credentials test).
+forward_pkgs=(libnats-dev nats-server openssl python3-cryptography)
 
 # nodejs runs examples/node in the tests; groff-base checks the man pages.
 pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev socat python3 nodejs groff-base "$@")

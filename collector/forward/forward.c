@@ -478,7 +478,7 @@ on_reconnect(natsConnection *nc, void *closure)
 
 /* Applies a credentials file: a .creds file (user JWT and NKey seed), or
  * lines "user=", "password=", "token=", "nkey=" (public key; the seed is
- * then read from a "seed=" line or an SU... line of the same file). */
+ * then the file's SU... line). */
 static int
 apply_creds(natsOptions *o, const char *path, char *err, size_t cap)
 {
@@ -504,9 +504,8 @@ apply_creds(natsOptions *o, const char *path, char *err, size_t cap)
             snprintf(tok, sizeof(tok), "%.500s", line + 6);
         else if (strncmp(line, "nkey=", 5) == 0)
             snprintf(nkey, sizeof(nkey), "%.500s", line + 5);
-        else if (strncmp(line, "seed=SU", 7) == 0 ||
-                 strncmp(line, "SU", 2) == 0)
-            seed = 1;
+        else if (strncmp(line, "SU", 2) == 0)
+            seed = 1; /* libnats reads the seed from the file itself */
     }
     fclose(fp);
     if (jwt)

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Forwarding's failure modes, against real nats-server processes: wrong
-# credentials, an unreachable URL and TLS with a CA that did not sign the
-# server's certificate each give one clear error line, and the local
-# capture is complete and intact regardless. The right credentials and the
-# right CA (certificates made here with openssl) forward and pull back.
+# credentials (password, NKey, token), an unreachable URL and TLS with a CA
+# that did not sign the server's certificate each give one clear error
+# line, and the local capture is complete and intact regardless. The right
+# credentials of each kind and the right CA (certificates made here with
+# openssl, NKeys by tests/e2e/clients/nkey_gen.py) forward and pull back.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/nats_lib.sh"
 
 N=$(scaled 5000)
-read -r PAUTH PTLS PDEAD <<<"$(free_ports 3)"
+read -r PAUTH PTLS PDEAD PNKEY PTOKEN <<<"$(free_ports 5)"
 
 # ---- certificates: CA A signs the server's; CA B is a stranger ----------
 for ca in a b; do
@@ -33,12 +34,37 @@ port: $PTLS
 jetstream { store_dir: "$WORK/store-tls" }
 tls { cert_file: "$WORK/server.pem", key_file: "$WORK/server.key" }
 CONF
+python3 "$SRC/tests/e2e/clients/nkey_gen.py" >"$WORK/nkey.pair"
+NKEY_PUB=$(sed -n 1p "$WORK/nkey.pair")
+python3 "$SRC/tests/e2e/clients/nkey_gen.py" >"$WORK/nkey-other.pair"
+cat >"$WORK/nkey.conf" <<CONF
+host: 127.0.0.1
+port: $PNKEY
+jetstream { store_dir: "$WORK/store-nkey" }
+authorization { users: [ { nkey: "$NKEY_PUB" } ] }
+CONF
+cat >"$WORK/token.conf" <<CONF
+host: 127.0.0.1
+port: $PTOKEN
+jetstream { store_dir: "$WORK/store-token" }
+authorization { token: "s3cret-t0ken" }
+CONF
+nats-server -c "$WORK/nkey.conf" >"$WORK/nkey.log" 2>&1 &
+nats-server -c "$WORK/token.conf" >"$WORK/token.log" 2>&1 &
 nats-server -c "$WORK/auth.conf" >"$WORK/auth.log" 2>&1 &
 nats-server -c "$WORK/tls.conf" >"$WORK/tls.log" 2>&1 &
 wait_log "$WORK/auth.log" "Server is ready" || fail "auth server did not start"
 wait_log "$WORK/tls.log" "Server is ready" || fail "tls server did not start"
+wait_log "$WORK/nkey.log" "Server is ready" || fail "nkey server did not start"
+wait_log "$WORK/token.log" "Server is ready" || fail "token server did not start"
 printf 'user=sluice\npassword=wrong-horse\n' >"$WORK/wrong.creds"
 printf 'user=sluice\npassword=right-horse\n' >"$WORK/right.creds"
+# An NKey: the public key and the seed, in one file; the other pair's seed
+# is not the server's user.
+printf 'nkey=%s\n%s\n' "$NKEY_PUB" "$(sed -n 2p "$WORK/nkey.pair")" >"$WORK/nkey.creds"
+printf 'nkey=%s\n%s\n' "$(sed -n 1p "$WORK/nkey-other.pair")" "$(sed -n 2p "$WORK/nkey-other.pair")" >"$WORK/nkey-wrong.creds"
+printf 'token=s3cret-t0ken\n' >"$WORK/token.creds"
+printf 'token=not-the-token\n' >"$WORK/token-wrong.creds"
 chmod 600 "$WORK"/*.creds
 
 # run_case NAME EXPECTED-ERROR forward-options...: a collector with two
@@ -65,6 +91,10 @@ run_case() {
 
 run_case badcreds "Authorization Violation" \
   --forward "nats://127.0.0.1:$PAUTH" --forward-creds "$WORK/wrong.creds"
+run_case badnkey "Authorization Violation" \
+  --forward "nats://127.0.0.1:$PNKEY" --forward-creds "$WORK/nkey-wrong.creds"
+run_case badtoken "Authorization Violation" \
+  --forward "nats://127.0.0.1:$PTOKEN" --forward-creds "$WORK/token-wrong.creds"
 run_case unreachable "cannot connect to nats://127.0.0.1:$PDEAD" \
   --forward "nats://127.0.0.1:$PDEAD"
 run_case badca "SSL handshake error" \
@@ -73,6 +103,14 @@ run_case badca "SSL handshake error" \
 # The same servers with the right credentials and the right CA.
 run_case goodcreds "" --forward "nats://127.0.0.1:$PAUTH" --forward-creds "$WORK/right.creds"
 run_case goodca "" --forward "tls://127.0.0.1:$PTLS" --forward-tls-ca "$WORK/ca-a.pem"
+run_case goodnkey "" --forward "nats://127.0.0.1:$PNKEY" --forward-creds "$WORK/nkey.creds"
+run_case goodtoken "" --forward "nats://127.0.0.1:$PTOKEN" --forward-creds "$WORK/token.creds"
+for kind in nkey token; do
+  port=$PNKEY; [ $kind = token ] && port=$PTOKEN
+  timeout 60 "$PULL" "nats://127.0.0.1:$port" --stream SLUICE --creds "$WORK/$kind.creds" \
+    --out "$WORK/pulled-$kind" >/dev/null || fail "pull with the $kind failed"
+  cmp "$WORK/pulled-$kind/"*/*.sluice "$WORK/good$kind.sluice" || fail "pulled capture differs ($kind)"
+done
 URLS="nats://127.0.0.1:$PAUTH"
 out=$(timeout 60 "$PULL" "$URLS" --stream SLUICE --creds "$WORK/right.creds" --out "$WORK/pulled") ||
   fail "pull with credentials failed"
