@@ -964,6 +964,14 @@ forward_file(sl_forward *f, int live)
             continue;
         }
         fail_ns = 0;
+        if (natsConnection_Status(f->nc) == NATS_CONN_STATUS_CLOSED) {
+            /* The library gave up on this connection: start a new one
+             * (what was in flight is sent again from the file). */
+            set_error(f, "connection closed; reconnecting");
+            rewind_inflight(f);
+            disconnect(f);
+            continue;
+        }
         if (natsConnection_Status(f->nc) != NATS_CONN_STATUS_CONNECTED) {
             wait_event(f, POLL_NS * 5);
             continue;
