@@ -359,6 +359,9 @@ main(int argc, char **argv)
                              fwd_replicas != 0))
         usage_error("%s", "--forward-* options need --forward URL");
 #ifndef SL_HAVE_NATS
+    (void)fwd_stream;
+    (void)fwd_inflight;
+    (void)fwd_drain;
     if (fwd_urls != NULL) {
         fprintf(stderr, "sluice-collector: --forward: not compiled in (this "
                 "build has no libnats)\n");
