@@ -64,4 +64,5 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/docs/man/sluice-producer.1
   ${PROJECT_SOURCE_DIR}/docs/man/sluice-dump.1
   ${PROJECT_SOURCE_DIR}/docs/man/sluice-bench.1
+  ${PROJECT_SOURCE_DIR}/docs/man/sluice-pull.1
   DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)

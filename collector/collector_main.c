@@ -18,6 +18,9 @@
 #include "ring.h"
 #include "server.h"
 #include "wire.h"
+#ifdef SL_HAVE_NATS
+#include "forward.h"
+#endif
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.0.0"
@@ -57,6 +60,22 @@ static const char usage_text[] =
     "                       default: 0600, this user only)\n"
     "  --allow-uid UID,...  Linux: accept only peers with these user ids (and\n"
     "                       this user); others are closed before the greeting\n"
+    "  --forward URL[,URL...]  also forward every block of the capture to a\n"
+    "                       NATS JetStream cluster (nats://HOST:PORT, tls://...);\n"
+    "                       the capture file is the buffer (docs/forwarding.md)\n"
+    "  --forward-subject S  subject (default: sluice.<host>.<pipe>)\n"
+    "  --forward-stream NAME  stream, created if missing (default: SLUICE)\n"
+    "  --forward-replicas N  replicas of a created stream, 1..5 (default: 3\n"
+    "                       when the cluster has 3 or more servers, else 1)\n"
+    "  --forward-creds FILE  credentials: user=/password=, token=, nkey= and\n"
+    "                       its seed, or a NATS .creds file\n"
+    "  --forward-tls-ca FILE  TLS, trusting the CA certificates in FILE\n"
+    "  --forward-host NAME  host name in the subject and the messages (default:\n"
+    "                       the capture header's)\n"
+    "  --forward-inflight N  messages awaiting acknowledgement, 1..1024\n"
+    "                       (default: 32)\n"
+    "  --forward-drain SECS  at exit, wait this long for acknowledgements\n"
+    "                       (default: 10); the rest is sent on the next start\n"
     "  --list               list the live sluice pipes on this machine and exit\n"
     "  --help               show this help\n"
     "  --version            show the version and the compiled-in backends\n"
@@ -208,6 +227,13 @@ main(int argc, char **argv)
     int live_line;
     uint64_t start, last_stats, last_events = 0, last_bytes = 0;
     int rc, failed = 0;
+    const char *fwd_urls = NULL, *fwd_subject = NULL, *fwd_stream = "SLUICE";
+    const char *fwd_creds = NULL, *fwd_ca = NULL, *fwd_host = NULL;
+    uint64_t fwd_replicas = 0, fwd_inflight = 32, fwd_drain = 10;
+#ifdef SL_HAVE_NATS
+    sl_forward *fwd = NULL;
+    sl_forward_stats fst;
+#endif
 
     sl_os_args_utf8(&argc, &argv);
     memset(&cfg, 0, sizeof(cfg));
@@ -299,6 +325,24 @@ main(int argc, char **argv)
             cfg.share_group = 1;
         } else if (strcmp(a, "--allow-uid") == 0) {
             parse_uid_list(a, v, allow_uids, 64, &n_allow);
+        } else if (strcmp(a, "--forward") == 0) {
+            fwd_urls = v;
+        } else if (strcmp(a, "--forward-subject") == 0) {
+            fwd_subject = v;
+        } else if (strcmp(a, "--forward-stream") == 0) {
+            fwd_stream = v;
+        } else if (strcmp(a, "--forward-replicas") == 0) {
+            fwd_replicas = parse_u64(a, v, 1, 5);
+        } else if (strcmp(a, "--forward-creds") == 0) {
+            fwd_creds = v;
+        } else if (strcmp(a, "--forward-tls-ca") == 0) {
+            fwd_ca = v;
+        } else if (strcmp(a, "--forward-host") == 0) {
+            fwd_host = v;
+        } else if (strcmp(a, "--forward-inflight") == 0) {
+            fwd_inflight = parse_u64(a, v, 1, 1024);
+        } else if (strcmp(a, "--forward-drain") == 0) {
+            fwd_drain = parse_u64(a, v, 0, 3600);
         } else {
             usage_error("unknown option '%s'", a);
         }
@@ -310,6 +354,20 @@ main(int argc, char **argv)
         usage_error("%s", "--pipe NAME is required");
     if (cfg.out_path == NULL)
         usage_error("%s", "--out FILE is required");
+    if (fwd_urls == NULL && (fwd_subject != NULL || fwd_creds != NULL ||
+                             fwd_ca != NULL || fwd_host != NULL ||
+                             fwd_replicas != 0))
+        usage_error("%s", "--forward-* options need --forward URL");
+#ifndef SL_HAVE_NATS
+    (void)fwd_stream;
+    (void)fwd_inflight;
+    (void)fwd_drain;
+    if (fwd_urls != NULL) {
+        fprintf(stderr, "sluice-collector: --forward: not compiled in (this "
+                "build has no libnats)\n");
+        return 2;
+    }
+#endif
     rc = sl_os_pipe_path(pipe, strlen(pipe), path, sizeof(path), NULL);
     if (rc != 0) {
         fprintf(stderr, "sluice-collector: bad pipe name '%s': %s\n", pipe,
@@ -358,6 +416,32 @@ main(int argc, char **argv)
                 "%s\n", sl_strerror(rc));
         return 1;
     }
+#ifdef SL_HAVE_NATS
+    if (fwd_urls != NULL) {
+        sl_forward_config fc;
+        char err[256];
+
+        memset(&fc, 0, sizeof(fc));
+        fc.urls = fwd_urls;
+        fc.subject = fwd_subject;
+        fc.stream = fwd_stream;
+        fc.replicas = (int)fwd_replicas;
+        fc.creds_path = fwd_creds;
+        fc.tls_ca = fwd_ca;
+        fc.host = fwd_host;
+        fc.capture = cfg.out_path;
+        fc.move_aside = cfg.force;
+        fc.inflight = (unsigned)fwd_inflight;
+        fc.drain_ns = fwd_drain * 1000000000u;
+        fc.log = log_line;
+        rc = sl_forward_open(&fc, &fwd, err, sizeof(err));
+        if (rc != 0) {
+            fprintf(stderr, "sluice-collector: %s\n",
+                    err[0] != '\0' ? err : sl_strerror(rc));
+            return rc == SL_EINVAL ? 2 : 1;
+        }
+    }
+#endif
     rc = sl_server_open(&cfg, &srv, &stage);
     if (rc != 0) {
         if (stage == SL_STAGE_FILE && rc == SL_EEXIST)
@@ -378,8 +462,21 @@ main(int argc, char **argv)
                     stage_text(stage),
                     stage == SL_STAGE_FILE ? cfg.out_path : path,
                     sl_strerror(rc));
+#ifdef SL_HAVE_NATS
+        sl_forward_close(fwd); /* never started; a capture moved aside is
+                                  forwarded by the next start */
+#endif
         return 1;
     }
+#ifdef SL_HAVE_NATS
+    if (fwd != NULL && (rc = sl_forward_start(fwd)) != 0) {
+        fprintf(stderr, "sluice-collector: cannot start the forwarder: %s\n",
+                sl_strerror(rc));
+        sl_forward_close(fwd);
+        sl_server_close(srv);
+        return 1;
+    }
+#endif
     fprintf(stderr, "sluice-collector: listening on %s (backend %s, %u "
             "workers, ring %" PRIu64 " MiB, on-full %s), writing %s\n", path,
             sl_server_backend(srv), cfg.workers, ring_mb,
@@ -419,15 +516,24 @@ main(int argc, char **argv)
              * plain line per interval, for logs. */
             fprintf(stderr, "%scollector: events/s=%.0f MB/s=%.1f "
                     "producers=%" PRIu64 "/%" PRIu64 " ring=%.0f%% "
-                    "events=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64
-                    "%s",
+                    "events=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64,
                     live_line ? "\r\033[K" : "",
                     (double)(st.events - last_events) / secs,
                     (double)(st.bytes - last_bytes) / secs / 1e6,
                     st.producers_now, st.producers_total,
                     100.0 * (double)st.ring_used / (double)st.ring_capacity,
-                    st.events, st.dropped, st.malformed,
-                    live_line ? "" : "\n");
+                    st.events, st.dropped, st.malformed);
+#ifdef SL_HAVE_NATS
+            if (fwd != NULL) {
+                sl_forward_get_stats(fwd, &fst);
+                fprintf(stderr, " forwarded=%" PRIu64 " pending=%" PRIu64
+                        " pending_bytes=%" PRIu64 "%s",
+                        fst.forwarded_blocks, fst.pending_blocks,
+                        fst.pending_bytes,
+                        fst.connected ? "" : " nats=disconnected");
+            }
+#endif
+            fputs(live_line ? "" : "\n", stderr);
             fflush(stderr);
             last_stats = now;
             last_events = st.events;
@@ -454,6 +560,27 @@ main(int argc, char **argv)
            " bytes=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64 "\n",
            st.producers_total, st.events, st.bytes, st.dropped,
            st.malformed);
+#ifdef SL_HAVE_NATS
+    if (fwd != NULL) {
+        /* After the writer's close record: forward the rest, waiting at
+         * most --forward-drain for the acknowledgements. */
+        int frc = sl_forward_finish(fwd);
+
+        sl_forward_get_stats(fwd, &fst);
+        printf("forward: blocks=%" PRIu64 " bytes=%" PRIu64 " duplicates=%"
+               PRIu64 " pending_blocks=%" PRIu64 " pending_bytes=%" PRIu64
+               " errors=%" PRIu64 "\n", fst.forwarded_blocks,
+               fst.forwarded_bytes, fst.duplicates, fst.pending_blocks,
+               fst.pending_bytes, fst.errors);
+        if (frc != 0)
+            fprintf(stderr, "sluice-collector: forwarding not finished "
+                    "(%s%s); the rest is sent on the next start with "
+                    "--forward\n", fst.last_error[0] != '\0' ?
+                    "last error: " : "no acknowledgement in time",
+                    fst.last_error);
+        sl_forward_close(fwd);
+    }
+#endif
     fflush(stdout);
     sl_server_close(srv);
     return failed ? 1 : 0;

@@ -3,6 +3,10 @@
 # Usage: scripts/deps.sh [extra-package ...]
 # Does nothing for packages already installed; needs root (or sudo) otherwise.
 set -euo pipefail
+# Forwarding (collector/forward/, sluice-pull) builds with libnats-dev;
+# its tests (tests/e2e/test_forward*.sh) run nats-server, openssl and
+# python3-cryptography (NKeys for the credentials test).
+forward_pkgs=(libnats-dev nats-server openssl python3-cryptography)
 
 # nodejs runs examples/node in the tests; groff-base checks the man pages.
 # Consumers (issue 13): python3-protobuf and protobuf-compiler decode
@@ -15,7 +19,7 @@ pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev socat py
   python3-protobuf protobuf-compiler python3-lz4 python3-zstandard python3-pandas chromium
   mono-mcs mono-runtime g++ clang python3-pip python3-venv python3-crcmod netcat-openbsd "$@")
 missing=()
-for p in "${pkgs[@]}"; do
+for p in "${pkgs[@]}" "${forward_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

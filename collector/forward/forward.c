@@ -1,0 +1,1257 @@
+/*
+ * The forwarder of forward.h, on libnats (the NATS C client) and its
+ * JetStream API. One thread per forwarder does everything: connects,
+ * makes sure the stream exists, tails the capture with the block reader
+ * (blocks.h), publishes asynchronously, retires acknowledgements in file
+ * order and writes the state file. The only other thread that touches it
+ * is libnats' own, in ack_handler(), which marks in-flight entries under
+ * the mutex and wakes the forwarder; and any thread reading the stats.
+ *
+ * Delivery is go-back-N: on any failed publish, or when the oldest
+ * unacknowledged message has waited ACK_TIMEOUT_NS (a server that died
+ * with it, a reconnect that lost it), the forwarder drops everything in
+ * flight and starts again at the first unacknowledged block. Blocks the
+ * stream already has come back as duplicates of their Nats-Msg-Id and are
+ * stored once.
+ */
+#include "forward.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <nats/nats.h>
+
+#include "blocks.h"
+#include "capfile.h"
+#include "err.h"
+#include "os.h"
+
+/* A message whose ack has not come after this long is taken as lost. A
+ * JetStream leader election takes a few seconds; this is the time after
+ * which the forwarder sends again, not a safety net for a missed wake-up
+ * (the ack handler signals every ack). */
+#define ACK_TIMEOUT_NS (5000000000ull)
+/* Between connection attempts, and after a failed publish round. */
+#define RETRY_NS (500000000ull)
+/* The file is polled this often when the forwarder has caught up: the
+ * writer does not signal the forwarder (it must never wait for it). */
+#define POLL_NS (10000000ull)
+/* The state file is rewritten at most this often while blocks are acked. */
+#define STATE_EVERY_NS (20000000ull)
+#define DUPLICATE_WINDOW_NS (120000000000ll)
+
+enum { E_FREE, E_SENT, E_ACKED, E_FAILED };
+
+typedef struct entry {
+    natsMsg *msg; /* identity only: owned by libnats once published */
+    uint64_t block;
+    uint64_t offset;   /* of the block in the file */
+    uint32_t block_len;
+    uint32_t part, nparts;
+    uint64_t sent_ns;
+    int state;
+} entry;
+
+struct sl_forward {
+    sl_forward_config cfg;
+    char *urls, *subject, *stream, *creds, *tls_ca, *host, *capture;
+    char **files; /* backlog then the live capture */
+    size_t n_files;
+
+    sl_thread *thr;
+    sl_mutex mu;
+    sl_cond cv;
+    /* Under mu. */
+    int finishing;     /* the capture is final: forward to its end */
+    int stop_now;      /* give up (drain time over) */
+    int done;          /* the thread has ended */
+    int all_acked;     /* it ended with nothing pending */
+    entry *q;          /* ring of q_cap entries: inflight messages, and
+                          room for every part of one block beyond them */
+    size_t q_cap;
+    size_t q_head, q_len;
+    int failed;
+    sl_forward_stats st;
+
+    /* Forwarder thread only. */
+    natsOptions *opts;
+    natsConnection *nc;
+    jsCtx *js;
+    int64_t max_payload;
+    sl_blk_reader *rd;
+    const char *path;
+    char state_path[4096];
+    uint64_t acked_off;   /* first byte not acknowledged */
+    uint64_t acked_block; /* its block number */
+    uint64_t state_written_off;
+    uint64_t state_written_ns;
+    char *hdr_hex;
+    char subj_buf[512];
+    uint64_t backlog_bytes; /* unacknowledged bytes of later files */
+};
+
+int
+sl_forward_available(void)
+{
+    return 1;
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static char *
+dup(const char *s)
+{
+    char *d;
+
+    if (s == NULL)
+        return NULL;
+    d = malloc(strlen(s) + 1);
+    if (d != NULL)
+        strcpy(d, s);
+    return d;
+}
+
+static void
+logf_(sl_forward *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+logf_(sl_forward *f, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+
+    if (f->cfg.log == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    f->cfg.log(f->cfg.log_ctx, line);
+}
+
+/* Records an error; logs it when it differs from the last one, so an
+ * outage is one line, not one per retry. Not under mu. */
+static void
+set_error(sl_forward *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+set_error(sl_forward *f, const char *fmt, ...)
+{
+    char msg[sizeof(f->st.last_error)];
+    int changed;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* Server texts are ASCII; keep control bytes off the terminal anyway. */
+    for (char *p = msg; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+            *p = '?';
+    sl_mutex_lock(&f->mu);
+    changed = strcmp(f->st.last_error, msg) != 0;
+    memcpy(f->st.last_error, msg, sizeof(msg));
+    f->st.errors++;
+    sl_mutex_unlock(&f->mu);
+    if (changed)
+        logf_(f, "forward: %s", msg);
+}
+
+static const char *
+nats_text(natsStatus s)
+{
+    natsStatus ls;
+    const char *t = nats_GetLastError(&ls);
+
+    if (t == NULL || t[0] == '\0')
+        return natsStatus_GetText(s);
+    /* The library prefixes its source position, "(conn.c:1905): ". */
+    if (t[0] == '(') {
+        const char *e = strstr(t, "): ");
+
+        if (e != NULL)
+            t = e + 3;
+    }
+    return t;
+}
+
+/* NATS subject matching: '*' one token, '>' the rest. */
+static int
+subject_matches(const char *pat, const char *subj)
+{
+    for (;;) {
+        size_t pl = strcspn(pat, "."), sl = strcspn(subj, ".");
+
+        if (pl == 1 && pat[0] == '>')
+            return subj[0] != '\0';
+        if (!(pl == 1 && pat[0] == '*') &&
+            (pl != sl || memcmp(pat, subj, pl) != 0))
+            return 0;
+        pat += pl;
+        subj += sl;
+        if (*pat == '\0' || *subj == '\0')
+            return *pat == '\0' && *subj == '\0';
+        pat++;
+        subj++;
+    }
+}
+
+/* A subject token from a host or pipe name: NATS subjects are tokens of
+ * printable characters without '.', '*', '>' or white space. */
+static void
+token(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+
+    for (; *src != '\0' && n + 1 < cap; src++) {
+        unsigned char c = (unsigned char)*src;
+
+        dst[n++] = (c <= 0x20 || c >= 0x7f || c == '.' || c == '*' ||
+                    c == '>') ? '_' : (char)c;
+    }
+    if (n == 0)
+        dst[n++] = '_';
+    dst[n] = '\0';
+}
+
+/* ---- the state file ------------------------------------------------------ */
+
+typedef struct fwd_state {
+    char id[SL_BLK_ID_MAX + 1];
+    uint64_t next_block;
+    uint64_t next_offset;
+    int done;
+} fwd_state;
+
+static int
+state_read(const char *path, fwd_state *s)
+{
+    FILE *fp = fopen(path, "r");
+    char line[128];
+    int version = 0;
+
+    memset(s, 0, sizeof(*s));
+    if (fp == NULL)
+        return SL_ENOENT;
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        unsigned long long v;
+
+        if (sscanf(line, "sluice-forward %d", &version) == 1)
+            continue;
+        if (sscanf(line, "capture %40s", s->id) == 1)
+            continue;
+        if (sscanf(line, "next_block %llu", &v) == 1)
+            s->next_block = v;
+        else if (sscanf(line, "next_offset %llu", &v) == 1)
+            s->next_offset = v;
+        else if (sscanf(line, "done %llu", &v) == 1)
+            s->done = v != 0;
+    }
+    fclose(fp);
+    return version == 1 && s->id[0] != '\0' ? 0 : SL_ECORRUPT;
+}
+
+/* Written to a temporary name and renamed, so a crash leaves the old or
+ * the new state, never half of one. */
+static int
+state_write(const char *path, const fwd_state *s)
+{
+    char tmp[4200];
+    FILE *fp;
+    int ok;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fp = fopen(tmp, "w");
+    if (fp == NULL)
+        return sl_err_from_errno(errno);
+    fprintf(fp, "sluice-forward 1\ncapture %s\nnext_block %" PRIu64
+            "\nnext_offset %" PRIu64 "\ndone %d\n", s->id, s->next_block,
+            s->next_offset, s->done);
+    ok = fflush(fp) == 0;
+    ok = fclose(fp) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return SL_EIO;
+    }
+    return 0;
+}
+
+static void
+save_state(sl_forward *f, int done, int force)
+{
+    fwd_state s;
+    uint64_t now = sl_os_mono_ns();
+
+    if (!force && f->acked_off == f->state_written_off)
+        return;
+    if (!force && now - f->state_written_ns < STATE_EVERY_NS)
+        return;
+    memset(&s, 0, sizeof(s));
+    snprintf(s.id, sizeof(s.id), "%s", sl_blk_capture_id(f->rd));
+    s.next_block = f->acked_block;
+    s.next_offset = f->acked_off;
+    s.done = done;
+    if (state_write(f->state_path, &s) != 0)
+        set_error(f, "cannot write the state file %s", f->state_path);
+    f->state_written_off = f->acked_off;
+    f->state_written_ns = now;
+}
+
+/* ---- backlog: captures moved aside, still to forward --------------------- */
+
+static int
+is_hex_id(const char *s, size_t n)
+{
+    if (n != 24 && n != 32) /* v1 and v2 capture ids */
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+sl_forward_prepare(const char *capture, int move_aside, char ***backlog,
+                   size_t *n)
+{
+    char st_path[4096], aside[4096], aside_st[4096], dir[4096];
+    const char *base, *slash = strrchr(capture, '/');
+    fwd_state s;
+    char **list = NULL;
+    size_t len = 0, cap = 0, blen;
+    DIR *d;
+    struct dirent *de;
+
+    *backlog = NULL;
+    *n = 0;
+    snprintf(st_path, sizeof(st_path), "%s.fwd", capture);
+    if (move_aside && state_read(st_path, &s) == 0 && !s.done) {
+        sl_blk_reader *r;
+
+        /* Only if the state is this file's: an old state beside a new
+         * capture of the same name (written without --forward) is stale. */
+        if (sl_blk_open(capture, &r) == 0) {
+            int same = strcmp(sl_blk_capture_id(r), s.id) == 0;
+
+            sl_blk_close(r);
+            if (same) {
+                snprintf(aside, sizeof(aside), "%s.%s", capture, s.id);
+                snprintf(aside_st, sizeof(aside_st), "%s.%s.fwd", capture,
+                         s.id);
+                if (rename(capture, aside) != 0)
+                    return sl_err_from_errno(errno);
+                if (rename(st_path, aside_st) != 0)
+                    return sl_err_from_errno(errno);
+            }
+        }
+    }
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+        base = capture;
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - capture), capture);
+        if (dir[0] == '\0')
+            snprintf(dir, sizeof(dir), "/");
+        base = slash + 1;
+    }
+    blen = strlen(base);
+    d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        char path[4400], sp[4500];
+
+        if (strncmp(nm, base, blen) != 0 || nm[blen] != '.' ||
+            !is_hex_id(nm + blen + 1, strlen(nm + blen + 1)))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, nm);
+        snprintf(sp, sizeof(sp), "%s.fwd", path);
+        if (state_read(sp, &s) != 0 || s.done)
+            continue;
+        if (len == cap) {
+            char **p = realloc(list, (cap = cap ? 2 * cap : 4) *
+                                         sizeof(*p));
+            if (p == NULL)
+                goto nomem;
+            list = p;
+        }
+        if ((list[len] = dup(path)) == NULL)
+            goto nomem;
+        len++;
+    }
+    closedir(d);
+    /* The id starts with start_ns in hex, so name order is age order. */
+    if (len > 1)
+        qsort(list, len, sizeof(*list), cmp_str);
+    *backlog = list;
+    *n = len;
+    return 0;
+nomem:
+    closedir(d);
+    sl_forward_backlog_free(list, len);
+    return SL_ENOMEM;
+}
+
+void
+sl_forward_backlog_free(char **backlog, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(backlog[i]);
+    free(backlog);
+}
+
+/* ---- NATS ---------------------------------------------------------------- */
+
+static void
+ack_handler(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
+            void *closure)
+{
+    sl_forward *f = closure;
+    char err[160] = "";
+
+    (void)js;
+    sl_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->q_len; i++) {
+        entry *e = &f->q[(f->q_head + i) % f->q_cap];
+
+        if (e->msg != msg || e->state != E_SENT)
+            continue;
+        if (pa != NULL) {
+            e->state = E_ACKED;
+            if (pa->Duplicate)
+                f->st.duplicates++;
+        } else {
+            e->state = E_FAILED;
+            f->failed = 1;
+            if (pae != NULL)
+                snprintf(err, sizeof(err), "publish failed: %s",
+                         pae->ErrText != NULL && pae->ErrText[0] != '\0'
+                             ? pae->ErrText : natsStatus_GetText(pae->Err));
+        }
+        break;
+    }
+    /* Pairs with the forwarder's timed wait: an ack is its event. */
+    sl_cond_signal(&f->cv);
+    sl_mutex_unlock(&f->mu);
+    natsMsg_Destroy(msg);
+    if (err[0] != '\0')
+        set_error(f, "%s", err);
+}
+
+static void
+on_disconnect(natsConnection *nc, void *closure)
+{
+    sl_forward *f = closure;
+
+    (void)nc;
+    sl_mutex_lock(&f->mu);
+    f->st.connected = 0;
+    sl_mutex_unlock(&f->mu);
+}
+
+static void
+on_reconnect(natsConnection *nc, void *closure)
+{
+    sl_forward *f = closure;
+
+    (void)nc;
+    sl_mutex_lock(&f->mu);
+    f->st.connected = 1;
+    sl_cond_signal(&f->cv);
+    sl_mutex_unlock(&f->mu);
+}
+
+/* Applies a credentials file: a .creds file (user JWT and NKey seed), or
+ * lines "user=", "password=", "token=", "nkey=" (public key; the seed is
+ * then the file's SU... line). */
+static int
+apply_creds(natsOptions *o, const char *path, char *err, size_t cap)
+{
+    FILE *fp = fopen(path, "r");
+    char line[512], user[512] = "", pass[512] = "", tok[512] = "";
+    char nkey[512] = "";
+    int jwt = 0, seed = 0;
+    natsStatus s = NATS_OK;
+
+    if (fp == NULL) {
+        snprintf(err, cap, "--forward-creds %s: %s", path, strerror(errno));
+        return SL_EINVAL;
+    }
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (strstr(line, "BEGIN NATS USER JWT") != NULL)
+            jwt = 1;
+        else if (strncmp(line, "user=", 5) == 0)
+            snprintf(user, sizeof(user), "%.500s", line + 5);
+        else if (strncmp(line, "password=", 9) == 0)
+            snprintf(pass, sizeof(pass), "%.500s", line + 9);
+        else if (strncmp(line, "token=", 6) == 0)
+            snprintf(tok, sizeof(tok), "%.500s", line + 6);
+        else if (strncmp(line, "nkey=", 5) == 0)
+            snprintf(nkey, sizeof(nkey), "%.500s", line + 5);
+        else if (strncmp(line, "SU", 2) == 0)
+            seed = 1; /* libnats reads the seed from the file itself */
+    }
+    fclose(fp);
+    if (jwt)
+        s = natsOptions_SetUserCredentialsFromFiles(o, path, NULL);
+    else if (nkey[0] != '\0' && seed)
+        s = natsOptions_SetNKeyFromSeed(o, nkey, path);
+    else if (tok[0] != '\0')
+        s = natsOptions_SetToken(o, tok);
+    else if (user[0] != '\0')
+        s = natsOptions_SetUserInfo(o, user, pass);
+    else {
+        snprintf(err, cap, "--forward-creds %s: no credentials found (want "
+                 "user=/password=, token=, nkey= with its seed, or a .creds "
+                 "file)", path);
+        return SL_EINVAL;
+    }
+    memset(pass, 0, sizeof(pass));
+    memset(tok, 0, sizeof(tok));
+    if (s != NATS_OK) {
+        snprintf(err, cap, "--forward-creds %s: %s", path, nats_text(s));
+        return SL_EINVAL;
+    }
+    return 0;
+}
+
+static int
+build_options(sl_forward *f, char *err, size_t cap)
+{
+    const char *servers[16];
+    char *list = f->urls, *p;
+    int n = 0;
+    natsStatus s;
+
+    if (natsOptions_Create(&f->opts) != NATS_OK) {
+        snprintf(err, cap, "cannot create NATS options");
+        return SL_ENOMEM;
+    }
+    for (p = strtok(list, ","); p != NULL; p = strtok(NULL, ",")) {
+        if (n == 16) {
+            snprintf(err, cap, "--forward: more than 16 URLs");
+            return SL_EINVAL;
+        }
+        servers[n++] = p;
+    }
+    if (n == 0) {
+        snprintf(err, cap, "--forward: no URL");
+        return SL_EINVAL;
+    }
+    s = natsOptions_SetServers(f->opts, servers, n);
+    if (s != NATS_OK) {
+        snprintf(err, cap, "--forward: %s", nats_text(s));
+        return SL_EINVAL;
+    }
+    natsOptions_SetNoRandomize(f->opts, true);
+    natsOptions_SetTimeout(f->opts, 2000);
+    natsOptions_SetMaxReconnect(f->opts, -1);
+    natsOptions_SetReconnectWait(f->opts, 250);
+    natsOptions_SetName(f->opts, "sluice-collector");
+    natsOptions_SetDisconnectedCB(f->opts, on_disconnect, f);
+    natsOptions_SetReconnectedCB(f->opts, on_reconnect, f);
+    if (f->creds != NULL && apply_creds(f->opts, f->creds, err, cap) != 0)
+        return SL_EINVAL;
+    if (f->tls_ca != NULL) {
+        s = natsOptions_LoadCATrustedCertificates(f->opts, f->tls_ca);
+        if (s == NATS_OK)
+            s = natsOptions_SetSecure(f->opts, true);
+        if (s != NATS_OK) {
+            snprintf(err, cap, "--forward-tls-ca %s: %s", f->tls_ca,
+                     nats_text(s));
+            return SL_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void
+disconnect(sl_forward *f)
+{
+    jsCtx_Destroy(f->js);
+    f->js = NULL;
+    if (f->nc != NULL) {
+        natsConnection_Close(f->nc);
+        natsConnection_Destroy(f->nc);
+    }
+    f->nc = NULL;
+}
+
+/* Creates the stream, or checks that it takes our subject (adding it when
+ * it does not). @return 0, or -1 with the error recorded. */
+static int
+ensure_stream(sl_forward *f)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s;
+
+    for (int attempt = 0; attempt < 5; attempt++) {
+        s = js_GetStreamInfo(&si, f->js, f->stream, NULL, &jerr);
+        if (s == NATS_NOT_FOUND) {
+            jsStreamConfig sc;
+            const char *subjects[1];
+            char **servers = NULL;
+            int count = 0;
+            char wide[64];
+
+            jsStreamConfig_Init(&sc);
+            sc.Name = f->stream;
+            /* For the default subjects, one stream takes every host's. */
+            if (strncmp(f->subject, "sluice.", 7) == 0) {
+                snprintf(wide, sizeof(wide), "sluice.>");
+                subjects[0] = wide;
+            } else {
+                subjects[0] = f->subject;
+            }
+            sc.Subjects = subjects;
+            sc.SubjectsLen = 1;
+            sc.Storage = js_FileStorage;
+            sc.Duplicates = DUPLICATE_WINDOW_NS;
+            sc.Replicas = f->cfg.replicas;
+            if (sc.Replicas == 0) {
+                if (natsConnection_GetServers(f->nc, &servers, &count) ==
+                    NATS_OK) {
+                    for (int i = 0; i < count; i++)
+                        free(servers[i]);
+                    free(servers);
+                }
+                sc.Replicas = count >= 3 ? 3 : 1;
+            }
+            s = js_AddStream(&si, f->js, &sc, NULL, &jerr);
+            if (s == NATS_OK) {
+                logf_(f, "forward: created stream %s (subjects %s, file "
+                      "storage, %d replicas)", f->stream, subjects[0],
+                      (int)sc.Replicas);
+                jsStreamInfo_Destroy(si);
+                return 0;
+            }
+            if (jerr == JSStreamNameExistErr)
+                continue;
+            set_error(f, "cannot create stream %s: %s", f->stream,
+                      nats_text(s));
+            return -1;
+        }
+        if (s != NATS_OK) {
+            set_error(f, "stream %s: %s", f->stream, nats_text(s));
+            return -1;
+        }
+        for (int i = 0; i < si->Config->SubjectsLen; i++)
+            if (subject_matches(si->Config->Subjects[i], f->subject)) {
+                jsStreamInfo_Destroy(si);
+                return 0;
+            }
+        {
+            /* Take our subject too. Two collectors may do this at once;
+             * the loop checks again, so neither subject is lost. */
+            int n = si->Config->SubjectsLen;
+            const char **orig = si->Config->Subjects;
+            const char **subs = malloc((size_t)(n + 1) * sizeof(*subs));
+            jsStreamInfo *si2 = NULL;
+
+            if (subs == NULL) {
+                jsStreamInfo_Destroy(si);
+                return -1;
+            }
+            memcpy(subs, orig, (size_t)n * sizeof(*subs));
+            subs[n] = f->subject;
+            si->Config->Subjects = subs;
+            si->Config->SubjectsLen = n + 1;
+            s = js_UpdateStream(&si2, f->js, si->Config, NULL, &jerr);
+            jsStreamInfo_Destroy(si2);
+            /* The library frees its own array and strings, not ours. */
+            si->Config->Subjects = orig;
+            si->Config->SubjectsLen = n;
+            free(subs);
+            jsStreamInfo_Destroy(si);
+            si = NULL;
+            if (s != NATS_OK) {
+                set_error(f, "stream %s does not take subject %s and "
+                          "cannot be updated: %s", f->stream, f->subject,
+                          nats_text(s));
+                return -1;
+            }
+        }
+    }
+    set_error(f, "stream %s: could not be set up", f->stream);
+    return -1;
+}
+
+/* @return 0 when connected with a usable stream. */
+static int
+connect_nats(sl_forward *f)
+{
+    jsOptions jo;
+    natsStatus s;
+    char url[256] = "";
+
+    s = natsConnection_Connect(&f->nc, f->opts);
+    if (s != NATS_OK) {
+        set_error(f, "cannot connect to %s: %s", f->cfg.urls, nats_text(s));
+        f->nc = NULL;
+        return -1;
+    }
+    jsOptions_Init(&jo);
+    jo.Wait = 3000;
+    /* Our own bound (q_cap) is always the tighter one: the library never
+     * stalls a publish. */
+    jo.PublishAsync.MaxPending = (int64_t)f->q_cap + 1;
+    jo.PublishAsync.AckHandler = ack_handler;
+    jo.PublishAsync.AckHandlerClosure = f;
+    s = natsConnection_JetStream(&f->js, f->nc, &jo);
+    if (s != NATS_OK) {
+        set_error(f, "JetStream: %s", nats_text(s));
+        disconnect(f);
+        return -1;
+    }
+    if (ensure_stream(f) != 0) {
+        disconnect(f);
+        return -1;
+    }
+    f->max_payload = natsConnection_GetMaxPayload(f->nc);
+    natsConnection_GetConnectedUrl(f->nc, url, sizeof(url));
+    sl_mutex_lock(&f->mu);
+    f->st.connected = 1;
+    f->st.last_error[0] = '\0';
+    sl_mutex_unlock(&f->mu);
+    logf_(f, "forward: connected to %s, stream %s, subject %s", url,
+          f->stream, f->subject);
+    return 0;
+}
+
+/* ---- the forwarding loop ------------------------------------------------- */
+
+/* Drops everything in flight; forwarding goes on at the first block not
+ * acknowledged. */
+static void
+rewind_inflight(sl_forward *f)
+{
+    natsMsgList pending;
+
+    if (f->js != NULL &&
+        js_PublishAsyncGetPendingList(&pending, f->js) == NATS_OK)
+        natsMsgList_Destroy(&pending);
+    sl_mutex_lock(&f->mu);
+    f->q_head = 0;
+    f->q_len = 0;
+    f->failed = 0;
+    f->st.pending_blocks = 0;
+    sl_mutex_unlock(&f->mu);
+    sl_blk_seek(f->rd, f->acked_off);
+}
+
+/* Retires acknowledged blocks from the head, in file order. Under mu. */
+static void
+retire(sl_forward *f)
+{
+    while (f->q_len > 0) {
+        entry *e = &f->q[f->q_head];
+        size_t k;
+
+        /* A block retires when all its parts are acked; they are
+         * consecutive entries. */
+        for (k = 0; k < e->nparts && k < f->q_len; k++)
+            if (f->q[(f->q_head + k) % f->q_cap].state != E_ACKED)
+                return;
+        if (k < e->nparts)
+            return;
+        f->acked_off = e->offset + e->block_len;
+        f->acked_block = e->block + 1;
+        f->st.forwarded_blocks++;
+        f->st.forwarded_bytes += e->block_len;
+        if (f->st.pending_blocks > 0)
+            f->st.pending_blocks--;
+        f->q_head = (f->q_head + k) % f->q_cap;
+        f->q_len -= k;
+    }
+}
+
+static void
+hex(char *dst, const uint8_t *src, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        dst[2 * i] = digits[src[i] >> 4];
+        dst[2 * i + 1] = digits[src[i] & 15];
+    }
+    dst[2 * n] = '\0';
+}
+
+/* Publishes one block, in parts when it exceeds the max payload: all of
+ * them when they fit within cfg.inflight with what is in flight, or when
+ * nothing is (a block of more parts than that goes alone).
+ * @return 0; 1 no room yet (nothing sent); -1 the round failed (the caller
+ *         rewinds). */
+static int
+publish_block(sl_forward *f, const sl_blk *b)
+{
+    int64_t room = f->max_payload - 1024 - (int64_t)strlen(f->hdr_hex);
+    uint32_t part_len, nparts;
+    const char *id = sl_blk_capture_id(f->rd);
+    char msgid[128], num[32], partv[32];
+
+    if (room < 4096)
+        room = 4096;
+    part_len = (uint32_t)room;
+    nparts = (b->len + part_len - 1) / part_len;
+    sl_mutex_lock(&f->mu);
+    if (f->q_len > 0 && f->q_len + nparts > f->cfg.inflight) {
+        sl_mutex_unlock(&f->mu);
+        return 1;
+    }
+    sl_mutex_unlock(&f->mu);
+    for (uint32_t i = 0; i < nparts; i++) {
+        uint32_t off = i * part_len;
+        uint32_t len = b->len - off < part_len ? b->len - off : part_len;
+        natsMsg *m = NULL;
+        jsPubOptions po;
+        entry *e;
+        natsStatus s;
+
+        s = natsMsg_Create(&m, f->subject, NULL, (const char *)b->bytes + off,
+                           (int)len);
+        if (s != NATS_OK)
+            return -1;
+        if (nparts == 1)
+            snprintf(msgid, sizeof(msgid), "%s.%" PRIu64 ".%" PRIu64, id,
+                     sl_blk_chunk(f->rd), b->seq);
+        else
+            snprintf(msgid, sizeof(msgid), "%s.%" PRIu64 ".%" PRIu64 ".%u",
+                     id, sl_blk_chunk(f->rd), b->seq, i);
+        natsMsgHeader_Set(m, "Sluice-Capture", id);
+        snprintf(num, sizeof(num), "%" PRIu64, sl_blk_chunk(f->rd));
+        natsMsgHeader_Set(m, "Sluice-Chunk", num);
+        snprintf(num, sizeof(num), "%" PRIu64, b->seq);
+        natsMsgHeader_Set(m, "Sluice-Block", num);
+        snprintf(num, sizeof(num), "%" PRIu64, b->offset);
+        natsMsgHeader_Set(m, "Sluice-Offset", num);
+        natsMsgHeader_Set(m, "Sluice-Host", f->host);
+        snprintf(partv, sizeof(partv), "%u/%u", i, nparts);
+        natsMsgHeader_Set(m, "Sluice-Part", partv);
+        if (i == 0)
+            natsMsgHeader_Set(m, "Sluice-Header", f->hdr_hex);
+        jsPubOptions_Init(&po);
+        po.MsgId = msgid;
+
+        sl_mutex_lock(&f->mu);
+        e = &f->q[(f->q_head + f->q_len) % f->q_cap];
+        e->msg = m;
+        e->block = b->seq;
+        e->offset = b->offset;
+        e->block_len = b->len;
+        e->part = i;
+        e->nparts = nparts;
+        e->sent_ns = sl_os_mono_ns();
+        e->state = E_SENT;
+        f->q_len++;
+        if (i == 0)
+            f->st.pending_blocks++;
+        sl_mutex_unlock(&f->mu);
+
+        s = js_PublishMsgAsync(f->js, &m, &po);
+        if (s != NATS_OK) {
+            natsMsg_Destroy(m);
+            sl_mutex_lock(&f->mu);
+            e->state = E_FAILED;
+            e->msg = NULL;
+            f->failed = 1;
+            sl_mutex_unlock(&f->mu);
+            set_error(f, "publish failed: %s", nats_text(s));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static uint64_t
+file_size(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+static void
+update_pending_bytes(sl_forward *f)
+{
+    uint64_t size = file_size(f->path);
+    uint64_t p = size > f->acked_off ? size - f->acked_off : 0;
+
+    sl_mutex_lock(&f->mu);
+    f->st.pending_bytes = p + f->backlog_bytes;
+    sl_mutex_unlock(&f->mu);
+}
+
+/* Sleeps until an ack, a finish request or timeout_ns. */
+static void
+wait_event(sl_forward *f, uint64_t timeout_ns)
+{
+    sl_mutex_lock(&f->mu);
+    if (!f->stop_now)
+        sl_cond_timedwait(&f->cv, &f->mu, timeout_ns);
+    sl_mutex_unlock(&f->mu);
+}
+
+/* Forwards one file until its end (a finished file, or the live capture
+ * once finishing). @return 0 done, 1 stopped before the end. */
+static int
+forward_file(sl_forward *f, int live)
+{
+    uint64_t last_try = 0, fail_ns = 0;
+
+    for (;;) {
+        int finishing, stop_now, failed, timed_out = 0;
+        size_t q_len;
+        sl_blk b;
+        int rc;
+
+        sl_mutex_lock(&f->mu);
+        retire(f);
+        finishing = f->finishing;
+        stop_now = f->stop_now;
+        failed = f->failed;
+        q_len = f->q_len;
+        if (q_len > 0 &&
+            sl_os_mono_ns() - f->q[f->q_head].sent_ns > ACK_TIMEOUT_NS)
+            timed_out = 1;
+        sl_mutex_unlock(&f->mu);
+        save_state(f, 0, 0);
+        update_pending_bytes(f);
+        if (stop_now)
+            return 1;
+
+        if (f->nc == NULL) {
+            uint64_t now = sl_os_mono_ns();
+
+            if (now - last_try < RETRY_NS) {
+                wait_event(f, RETRY_NS - (now - last_try));
+                continue;
+            }
+            last_try = now;
+            if (connect_nats(f) != 0)
+                continue;
+        }
+        if (failed || timed_out) {
+            if (timed_out)
+                set_error(f, "no acknowledgement within %llu s; sending "
+                          "again from block %" PRIu64,
+                          (unsigned long long)(ACK_TIMEOUT_NS / 1000000000u),
+                          f->acked_block);
+            rewind_inflight(f);
+            fail_ns = sl_os_mono_ns();
+            continue;
+        }
+        if (fail_ns != 0 && sl_os_mono_ns() - fail_ns < RETRY_NS) {
+            /* Do not spin on a stream that refuses every message. */
+            wait_event(f, RETRY_NS);
+            continue;
+        }
+        fail_ns = 0;
+        if (natsConnection_Status(f->nc) == NATS_CONN_STATUS_CLOSED) {
+            /* The library gave up on this connection: start a new one
+             * (what was in flight is sent again from the file). */
+            set_error(f, "connection closed; reconnecting");
+            rewind_inflight(f);
+            disconnect(f);
+            continue;
+        }
+        if (natsConnection_Status(f->nc) != NATS_CONN_STATUS_CONNECTED) {
+            wait_event(f, POLL_NS * 5);
+            continue;
+        }
+        if (q_len >= f->cfg.inflight) {
+            wait_event(f, POLL_NS * 10);
+            continue;
+        }
+        rc = sl_blk_next(f->rd, &b);
+        if (rc < 0) {
+            set_error(f, "reading %s: %s", f->path, sl_strerror(rc));
+            wait_event(f, RETRY_NS);
+            continue;
+        }
+        if (rc == 1) {
+            if ((!live || finishing) && q_len == 0)
+                return 0;
+            wait_event(f, POLL_NS);
+            continue;
+        }
+        rc = publish_block(f, &b);
+        if (rc == 1) {
+            /* Read again once acknowledgements have made room. */
+            sl_blk_seek(f->rd, b.offset);
+            wait_event(f, POLL_NS * 10);
+        }
+        /* On -1 the next round sees f->failed. */
+    }
+}
+
+static void
+thread_main(void *arg)
+{
+    sl_forward *f = arg;
+    int stopped = 0;
+
+    for (size_t i = 0; i < f->n_files && !stopped; i++) {
+        int live = i + 1 == f->n_files;
+        fwd_state s;
+        size_t hlen;
+        const uint8_t *hdr;
+        int rc;
+
+        f->path = f->files[i];
+        snprintf(f->state_path, sizeof(f->state_path), "%s.fwd", f->path);
+        /* The writer creates the live file before this thread starts, but
+         * may not have written the header yet. */
+        while ((rc = sl_blk_open(f->path, &f->rd)) == SL_ETRUNC && live) {
+            int stop;
+
+            sl_mutex_lock(&f->mu);
+            stop = f->stop_now;
+            sl_mutex_unlock(&f->mu);
+            if (stop)
+                break;
+            wait_event(f, POLL_NS);
+        }
+        if (rc != 0) {
+            set_error(f, "cannot read %s: %s", f->path, sl_strerror(rc));
+            continue;
+        }
+        f->acked_off = sl_blk_pos(f->rd);
+        f->acked_block = 0;
+        if (state_read(f->state_path, &s) == 0 &&
+            strcmp(s.id, sl_blk_capture_id(f->rd)) == 0) {
+            if (s.done) {
+                sl_blk_close(f->rd);
+                f->rd = NULL;
+                continue;
+            }
+            if (sl_blk_seek(f->rd, s.next_offset) == 0) {
+                f->acked_off = s.next_offset;
+                f->acked_block = s.next_block;
+            }
+        }
+        if (f->host == NULL)
+            f->host = dup(sl_blk_host(f->rd));
+        if (f->subject == NULL) {
+            char h[128], p[128];
+
+            token(h, sizeof(h), f->host != NULL ? f->host : "_");
+            token(p, sizeof(p), sl_blk_pipe(f->rd));
+            snprintf(f->subj_buf, sizeof(f->subj_buf), "sluice.%s.%s", h, p);
+            f->subject = dup(f->subj_buf);
+        }
+        hdr = sl_blk_header(f->rd, &hlen);
+        free(f->hdr_hex);
+        f->hdr_hex = malloc(2 * hlen + 1);
+        if (f->host == NULL || f->subject == NULL || f->hdr_hex == NULL) {
+            set_error(f, "out of memory");
+            break;
+        }
+        hex(f->hdr_hex, hdr, hlen);
+        f->state_written_off = UINT64_MAX;
+        save_state(f, 0, 1);
+        {
+            uint64_t later = 0;
+
+            for (size_t k = i + 1; k + 1 < f->n_files; k++)
+                later += file_size(f->files[k]);
+            f->backlog_bytes = later;
+        }
+        stopped = forward_file(f, live) != 0;
+        save_state(f, !stopped, 1);
+        sl_blk_close(f->rd);
+        f->rd = NULL;
+    }
+    if (f->js != NULL) {
+        jsPubOptions po;
+
+        jsPubOptions_Init(&po);
+        po.MaxWait = 100;
+        js_PublishAsyncComplete(f->js, &po);
+    }
+    disconnect(f);
+    if (f->path != NULL)
+        update_pending_bytes(f);
+    sl_mutex_lock(&f->mu);
+    f->all_acked = !stopped;
+    f->done = 1;
+    f->st.connected = 0;
+    sl_cond_broadcast(&f->cv);
+    sl_mutex_unlock(&f->mu);
+}
+
+/* ---- the public interface ------------------------------------------------ */
+
+int
+sl_forward_open(const sl_forward_config *cfg, sl_forward **out, char *err,
+                size_t err_cap)
+{
+    sl_forward *f;
+    char dummy[8];
+    char **backlog = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (err == NULL) {
+        err = dummy;
+        err_cap = sizeof(dummy);
+    }
+    err[0] = '\0';
+    if (cfg->inflight == 0 || cfg->urls == NULL || cfg->stream == NULL ||
+        cfg->capture == NULL) {
+        snprintf(err, err_cap, "forwarder: missing option");
+        return SL_EINVAL;
+    }
+    f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return SL_ENOMEM;
+    f->cfg = *cfg;
+    sl_mutex_init(&f->mu);
+    sl_cond_init(&f->cv);
+    f->urls = dup(cfg->urls);
+    f->subject = dup(cfg->subject);
+    f->stream = dup(cfg->stream);
+    f->creds = dup(cfg->creds_path);
+    f->tls_ca = dup(cfg->tls_ca);
+    f->host = dup(cfg->host);
+    /* A part is at least 4096 bytes (publish_block), so a block (at most
+     * SL_CAP_BLOCK_MAX) has at most this many. */
+    f->q_cap = cfg->inflight + SL_CAP_BLOCK_MAX / 4096u + 1;
+    f->q = calloc(f->q_cap, sizeof(*f->q));
+    rc = SL_ENOMEM;
+    if (f->urls == NULL || f->stream == NULL || f->q == NULL)
+        goto fail;
+    rc = build_options(f, err, err_cap);
+    if (rc != 0)
+        goto fail;
+    rc = sl_forward_prepare(cfg->capture, cfg->move_aside, &backlog, &n);
+    if (rc != 0) {
+        snprintf(err, err_cap, "cannot move the unforwarded capture %s "
+                 "aside: %s", cfg->capture, sl_strerror(rc));
+        goto fail;
+    }
+    /* The backlog array becomes the file list, the live capture last. */
+    rc = SL_ENOMEM;
+    {
+        char **p = realloc(backlog, (n + 1) * sizeof(*p));
+
+        if (p == NULL) {
+            sl_forward_backlog_free(backlog, n);
+            goto fail;
+        }
+        f->files = p;
+        f->n_files = n;
+        if ((f->files[f->n_files] = dup(cfg->capture)) == NULL)
+            goto fail;
+        f->n_files++;
+    }
+    for (size_t i = 0; i + 1 < f->n_files; i++)
+        logf_(f, "forward: %s has blocks not yet forwarded; forwarding them "
+              "first", f->files[i]);
+    *out = f;
+    return 0;
+fail:
+    sl_forward_close(f);
+    return rc;
+}
+
+int
+sl_forward_start(sl_forward *f)
+{
+    return sl_os_thread_start(thread_main, f, &f->thr);
+}
+
+void
+sl_forward_get_stats(sl_forward *f, sl_forward_stats *out)
+{
+    sl_mutex_lock(&f->mu);
+    *out = f->st;
+    sl_mutex_unlock(&f->mu);
+}
+
+int
+sl_forward_finish(sl_forward *f)
+{
+    uint64_t start = sl_os_mono_ns();
+    int ok;
+
+    sl_mutex_lock(&f->mu);
+    f->finishing = 1;
+    sl_cond_signal(&f->cv);
+    while (!f->done) {
+        uint64_t now = sl_os_mono_ns();
+
+        if (now - start >= f->cfg.drain_ns) {
+            f->stop_now = 1;
+            sl_cond_broadcast(&f->cv);
+            break;
+        }
+        /* The thread broadcasts when it ends. */
+        sl_cond_timedwait(&f->cv, &f->mu, f->cfg.drain_ns - (now - start));
+    }
+    sl_mutex_unlock(&f->mu);
+    if (f->thr != NULL) {
+        sl_os_thread_join(f->thr);
+        f->thr = NULL;
+    }
+    sl_mutex_lock(&f->mu);
+    ok = f->all_acked;
+    sl_mutex_unlock(&f->mu);
+    return ok ? 0 : SL_ETIMEDOUT;
+}
+
+void
+sl_forward_close(sl_forward *f)
+{
+    if (f == NULL)
+        return;
+    if (f->thr != NULL) {
+        sl_mutex_lock(&f->mu);
+        f->stop_now = 1;
+        f->finishing = 1;
+        sl_cond_broadcast(&f->cv);
+        sl_mutex_unlock(&f->mu);
+        sl_os_thread_join(f->thr);
+    }
+    natsOptions_Destroy(f->opts);
+    f->opts = NULL;
+    /* libnats delivers connection callbacks (on_disconnect) and acks from
+     * its own threads, possibly after the connection is destroyed; they
+     * hold f. Tearing the library down waits for every one of those
+     * threads, so nothing touches f after this. The forwarder is the only
+     * libnats user in the collector. Should the wait time out, f is left
+     * allocated rather than freed under a live callback. */
+    if (nats_CloseAndWait(5000) != NATS_OK)
+        return;
+    for (size_t i = 0; i < f->n_files; i++)
+        free(f->files[i]);
+    free(f->files);
+    free(f->urls);
+    free(f->subject);
+    free(f->stream);
+    free(f->creds);
+    free(f->tls_ca);
+    free(f->host);
+    free(f->hdr_hex);
+    free(f->q);
+    sl_cond_destroy(&f->cv);
+    sl_mutex_destroy(&f->mu);
+    free(f);
+}
