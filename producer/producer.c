@@ -298,6 +298,36 @@ read_greeting(sl_transport *t, uint32_t timeout_ms, char *g, size_t *len)
     return SL_EPROTO; /* 64 bytes and no NUL: not a sluice collector */
 }
 
+/*
+ * A refusal greeting ("SLUICE/1 error=REASON", protocol.md section 4) as
+ * the error it means, or 0 when the greeting carries no error field.
+ */
+static int
+refusal_error(const char *g, size_t len)
+{
+    static const char key[] = " error=";
+    const char *e = NULL, *v, *end;
+    size_t vlen;
+
+    if (len < 7 || memcmp(g, "SLUICE/", 7) != 0)
+        return 0;
+    for (size_t i = 0; i + sizeof(key) - 1 <= len; i++)
+        if (memcmp(g + i, key, sizeof(key) - 1) == 0) {
+            e = g + i;
+            break;
+        }
+    if (e == NULL)
+        return 0;
+    v = e + sizeof(key) - 1;
+    end = memchr(v, ' ', len - (size_t)(v - g));
+    vlen = end != NULL ? (size_t)(end - v) : len - (size_t)(v - g);
+    if (vlen == 18 && memcmp(v, "too-many-producers", 18) == 0)
+        return SL_ETOOMANY;
+    if (vlen == 16 && memcmp(v, "user-not-allowed", 16) == 0)
+        return SL_ENOTALLOWED;
+    return SL_EREFUSED;
+}
+
 /* ---- lanes --------------------------------------------------------------- */
 
 static int
@@ -708,8 +738,9 @@ sluice_producer_open(const char *name, size_t name_len,
         sluice_producer_opts_init(&defaults);
         opts = &defaults;
     }
+    /* protocol.md section 6: a name over 255 bytes can never be sent. */
     if (opts->name != NULL && opts->name_len > SL_WIRE_NAME_MAX)
-        return SLUICE_EINVAL;
+        return SLUICE_ENAMETOOLONG;
     /* 0 (a zeroed struct) means the default; below the minimum is raised
      * to it, as the header's "at least 4096" promises. */
     cap = opts->buffer_bytes == 0 ? DEFAULT_BUFFER_BYTES : opts->buffer_bytes;
@@ -732,7 +763,8 @@ sluice_producer_open(const char *name, size_t name_len,
     p->tsc_ok = tsc_usable() && tsc_pair(&p->cal_tsc, &p->cal_ns);
 #endif
 
-    rc = sl_transport_open(name, name_len, opts->connect_timeout_ms, &p->t);
+    rc = sl_transport_open(name, name_len, opts->connect_timeout_ms,
+                           opts->collector_user, &p->t);
     if (rc != 0)
         goto free_buf;
     gtimeout = opts->connect_timeout_ms != 0 ? opts->connect_timeout_ms
@@ -741,6 +773,8 @@ sluice_producer_open(const char *name, size_t name_len,
     if (rc != 0)
         goto close_t;
     rc = sl_wire_parse_greeting(greeting, glen, &version, &max_frame, &id);
+    if (rc == SL_EPROTO && refusal_error(greeting, glen) != 0)
+        rc = refusal_error(greeting, glen);
     if (rc != 0)
         goto close_t;
     if (max_frame < SL_WIRE_MAX_FRAME_MIN) {
@@ -751,6 +785,12 @@ sluice_producer_open(const char *name, size_t name_len,
     p->max_frame = max_frame;
     p->max_payload = p->text ? (size_t)max_frame - 1
                              : (size_t)max_frame - SL_WIRE_FRAME_HDR;
+    /* Refuse here, before a byte is sent, what the collector would reject
+     * later: every event of the caller would be lost. */
+    if (opts->min_payload > p->max_payload) {
+        rc = SLUICE_ETOOBIG;
+        goto close_t;
+    }
 
     if (!p->text) {
         /* Magic and hello go out with the first write, from the shared
@@ -759,8 +799,21 @@ sluice_producer_open(const char *name, size_t name_len,
             label = opts->name;
             label_len = opts->name_len;
         } else {
+            /* The default name is ours to shorten to what fits. */
+            size_t fit = (size_t)max_frame - SL_WIRE_FRAME_HDR -
+                         SL_WIRE_HELLO_FIXED;
+
             label = exe;
-            label_len = exe_base_name(exe, sizeof(exe));
+            label_len = exe_base_name(exe, fit < sizeof(exe) ? fit
+                                                             : sizeof(exe));
+        }
+        /* The hello frame (header, 8 fixed bytes, name) must fit in
+         * max-frame, or the collector closes us as BAD_HELLO and every
+         * event is lost (protocol.md section 6). */
+        if (label_len > (size_t)max_frame - SL_WIRE_FRAME_HDR -
+                            SL_WIRE_HELLO_FIXED) {
+            rc = SLUICE_ENAMETOOLONG;
+            goto close_t;
         }
         rc = sl_wire_hello_encode(p->shared.buf, p->shared.cap, sl_os_pid(),
                                   label, label_len, sl_os_now_ns(),

@@ -42,6 +42,7 @@ typedef struct args {
     const char *name;
     uint64_t type;
     uint64_t connect_timeout_ms;
+    const char *collector_user;
 } args;
 
 typedef struct option {
@@ -53,7 +54,8 @@ static const option options[] = {
     {"--pipe", 1},  {"--count", 1},           {"--size", 1},
     {"--rate", 1},  {"--text", 0},            {"--stdin", 0},
     {"--name", 1},  {"--type", 1},            {"--connect-timeout", 1},
-    {"--help", 0},  {"--version", 0},
+    {"--collector-user", 1},                  {"--help", 0},
+    {"--version", 0},
 };
 
 static void
@@ -86,6 +88,10 @@ usage(FILE *f)
         "                         (binary mode; default 0).\n"
         "  --connect-timeout MS   Keep retrying the connection this long\n"
         "                         (default 5000; 0 = one attempt).\n"
+        "  --collector-user USER  Also trust a collector running as USER (POSIX:\n"
+        "                         a numeric uid; Windows: a SID string). By\n"
+        "                         default only a collector of our own user is\n"
+        "                         sent anything; another user's pipe is refused.\n"
         "  --help                 Print this help and exit.\n"
         "  --version              Print the version and exit.\n"
         "\n"
@@ -221,6 +227,8 @@ parse_args(int argc, char **argv, args *a)
             rc = set_number(key, val, SLUICE_TYPE_MAX, 1, &a->type);
         } else if (strcmp(key, "--connect-timeout") == 0) {
             rc = set_number(key, val, UINT32_MAX, 0, &a->connect_timeout_ms);
+        } else if (strcmp(key, "--collector-user") == 0) {
+            a->collector_user = val; /* checked by the library at open */
         }
         if (rc != 0)
             return rc;
@@ -465,23 +473,40 @@ main(int argc, char **argv)
         opts.name = a.name;
         opts.name_len = strlen(a.name);
     }
+    opts.collector_user = a.collector_user;
+    /* Checked at open, before the hello: a --size the collector refuses
+     * must not leave an empty producer in its capture. */
+    if (!a.use_stdin)
+        opts.min_payload = (size_t)a.size;
     rc = sluice_producer_open(a.pipe, strlen(a.pipe), &opts, &p);
-    if (rc != 0) {
-        if (sl_os_pipe_path(a.pipe, strlen(a.pipe), path, sizeof(path),
-                            NULL) == 0)
-            fprintf(stderr, PROG ": cannot connect to pipe '%s' (%s): %s\n",
-                    a.pipe, path, sluice_strerror(rc));
-        else
-            fprintf(stderr, PROG ": cannot connect to pipe '%s': %s\n",
-                    a.pipe, sluice_strerror(rc));
-        return EXIT_RUNTIME;
-    }
-    if (!a.use_stdin && a.size > sluice_producer_max_payload(p)) {
+    if (rc == SLUICE_EINVAL && a.collector_user != NULL)
+        return usage_error("invalid value '%s' for --collector-user "
+                           "(expected a numeric uid on POSIX, a SID string "
+                           "such as S-1-5-18 on Windows)",
+                           a.collector_user);
+    if (rc == SLUICE_ETOOBIG) {
         fprintf(stderr,
                 PROG ": --size %" PRIu64 " is above the collector's max "
-                     "payload of %zu bytes\n",
-                a.size, sluice_producer_max_payload(p));
-        (void)sluice_producer_close(p);
+                     "payload on pipe '%s' (nothing was sent)\n",
+                a.size, a.pipe);
+        return EXIT_RUNTIME;
+    }
+    if (rc != 0) {
+        const char *hint = "";
+
+        if (rc == SLUICE_EUNTRUSTED)
+            hint = " (nothing was sent; --collector-user USER trusts "
+                   "another user)";
+        else if (rc == SLUICE_EACCES)
+            hint = " (the collector's socket does not admit this user; "
+                   "see sluice-collector --group)";
+        if (sl_os_pipe_path(a.pipe, strlen(a.pipe), path, sizeof(path),
+                            NULL) == 0)
+            fprintf(stderr, PROG ": cannot connect to pipe '%s' (%s): %s%s\n",
+                    a.pipe, path, sluice_strerror(rc), hint);
+        else
+            fprintf(stderr, PROG ": cannot connect to pipe '%s': %s%s\n",
+                    a.pipe, sluice_strerror(rc), hint);
         return EXIT_RUNTIME;
     }
 

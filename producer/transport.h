@@ -13,16 +13,25 @@
 typedef struct sl_transport sl_transport;
 
 /**
- * Connects to pipe NAME (mapped with sl_os_pipe_path()).
+ * Connects to pipe NAME (mapped with sl_os_pipe_path()) and checks who
+ * serves it before returning, so nothing is ever sent to a squatter:
+ * POSIX: the socket file's owner (lstat) and the peer's uid (SO_PEERCRED /
+ * getpeereid) must be our effective uid or @p trust_user; Windows: the
+ * user SID of the server process (GetNamedPipeServerProcessId and its
+ * token) must be ours or @p trust_user.
+ * @param trust_user  NULL, or the other user trusted to serve the pipe:
+ *                    POSIX a decimal uid, Windows a SID string.
  * @param timeout_ms  Retry budget: POSIX retries ENOENT/ECONNREFUSED/EAGAIN,
  *                    Windows waits with WaitNamedPipeW on ERROR_PIPE_BUSY
  *                    and retries ERROR_FILE_NOT_FOUND, until it runs out
  *                    (0 = one attempt).
  * @return 0, SL_ENOENT (nobody listening), SL_ETIMEDOUT (busy for the
- *         whole budget), SL_EACCES, SL_EINVAL, SL_ENAMETOOLONG, SL_ENOMEM.
+ *         whole budget), SL_EUNTRUSTED (served by another user),
+ *         SL_EACCES, SL_EINVAL (also a malformed trust_user),
+ *         SL_ENAMETOOLONG, SL_ENOMEM.
  */
 int sl_transport_open(const char *name, size_t name_len, uint32_t timeout_ms,
-                      sl_transport **out);
+                      const char *trust_user, sl_transport **out);
 
 /**
  * Reads up to len bytes; blocks until at least one byte arrives.

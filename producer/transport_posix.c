@@ -7,6 +7,14 @@
  * caller's budget. Writes never raise SIGPIPE: they use MSG_NOSIGNAL, or
  * SO_NOSIGPIPE where the platform has that instead. errno becomes an SL_E*
  * code once, through sl_err_from_errno(), right where the call failed.
+ *
+ * Trust: the default path is in the shared, sticky TMPDIR, where another
+ * user can bind the name first. Before connecting, the socket file must
+ * be owned by a trusted uid (ours, or the caller's trust_user); after
+ * connecting, so must the peer process (SO_PEERCRED, or getpeereid()).
+ * The second check is the one that counts (the file may be replaced
+ * between lstat() and connect()); the first fails fast without touching a
+ * squatter's socket. Nothing is written before both pass.
  */
 #include "transport.h"
 
@@ -17,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -54,17 +64,73 @@ socket_cloexec(int *out)
     return 0;
 }
 
+/* trust_user: a decimal uid, nothing else (no sign, no spaces). */
+static int
+parse_uid(const char *s, uid_t *out)
+{
+    uint64_t v = 0;
+
+    if (s[0] == '\0')
+        return SL_EINVAL;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9')
+            return SL_EINVAL;
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v >= UINT32_MAX) /* (uid_t)-1 is "no user" */
+            return SL_EINVAL;
+    }
+    *out = (uid_t)v;
+    return 0;
+}
+
+typedef struct trust {
+    uid_t self, other;
+    int has_other;
+} trust;
+
+static int
+trusted(const trust *tr, uid_t uid)
+{
+    return uid == tr->self || (tr->has_other && uid == tr->other);
+}
+
+/* The uid of the process at the other end of a connected socket. */
+static int
+peer_uid(int fd, uid_t *uid)
+{
+#ifdef SO_PEERCRED
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+        return sl_err_from_errno(errno);
+    *uid = cr.uid;
+    return 0;
+#else
+    gid_t gid;
+
+    if (getpeereid(fd, uid, &gid) != 0)
+        return sl_err_from_errno(errno);
+    return 0;
+#endif
+}
+
 int
 sl_transport_open(const char *name, size_t name_len, uint32_t timeout_ms,
-                  sl_transport **out)
+                  const char *trust_user, sl_transport **out)
 {
     struct sockaddr_un sa;
     sl_transport *t = NULL;
     size_t path_len;
     uint64_t deadline;
+    trust tr = {0, 0, 0};
     int fd = -1, rc;
 
     if (name == NULL || out == NULL)
+        return SL_EINVAL;
+    tr.self = geteuid();
+    tr.has_other = trust_user != NULL;
+    if (trust_user != NULL && parse_uid(trust_user, &tr.other) != 0)
         return SL_EINVAL;
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
@@ -78,14 +144,29 @@ sl_transport_open(const char *name, size_t name_len, uint32_t timeout_ms,
 
     deadline = sl_os_mono_ns() + (uint64_t)timeout_ms * 1000000u;
     for (;;) {
+        struct stat st;
         uint64_t now;
+        uid_t uid = 0;
         int err;
 
+        /* Somebody else's socket file: refuse at once, touch nothing. */
+        if (lstat(sa.sun_path, &st) == 0 && !trusted(&tr, st.st_uid)) {
+            rc = SL_EUNTRUSTED;
+            goto fail;
+        }
         rc = socket_cloexec(&fd);
         if (rc != 0)
             goto fail;
-        if (connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0)
+        if (connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            rc = peer_uid(fd, &uid);
+            if (rc == 0 && !trusted(&tr, uid))
+                rc = SL_EUNTRUSTED;
+            if (rc != 0) {
+                close(fd);
+                goto fail;
+            }
             break;
+        }
         err = errno;
         close(fd);
         fd = -1;

@@ -54,6 +54,11 @@ extern "C" {
     X(ENAMETOOLONG, -22, "name too long")                                     \
     X(EMFILE, -23, "too many open files or connections")                      \
     X(ECLOSED, -24, "handle already closed")                                  \
+    X(EUNTRUSTED, -25,                                                        \
+      "the pipe is served by another user, not a trusted collector")          \
+    X(ETOOMANY, -26, "the collector refused: too many producers")             \
+    X(ENOTALLOWED, -27, "the collector refused: this user is not allowed")    \
+    X(EREFUSED, -28, "the collector refused the connection")                  \
     X(EUNKNOWN, -99, "unknown system error")
 
 enum {

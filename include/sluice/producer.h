@@ -55,10 +55,25 @@ typedef struct sluice_producer_opts {
     /** 1: text mode — each event is sent as one line (payload + '\n'); a
      *  payload containing '\n' is refused with SLUICE_EINVAL. */
     int text;
+    /** Who may serve the pipe besides the producer's own user. Before
+     *  sending a byte, open checks the collector's identity: on POSIX the
+     *  socket file's owner and the peer's uid (SO_PEERCRED) must be the
+     *  producer's effective uid or this one; on Windows the user SID of
+     *  the pipe server's process must be the producer's or this one.
+     *  Otherwise open fails with SLUICE_EUNTRUSTED having sent nothing
+     *  (another user squatting the name gets no event). NULL: only the
+     *  producer's own user. POSIX: a decimal uid ("0" trusts root);
+     *  Windows: a SID string ("S-1-5-18"). Anything else: SLUICE_EINVAL. */
+    const char *collector_user;
+    /** The largest payload the caller means to emit, or 0. When the
+     *  collector's greeting allows less, open fails with SLUICE_ETOOBIG
+     *  before sending anything (no empty producer in the capture). */
+    size_t min_payload;
 } sluice_producer_opts;
 
 /** Fills *opts with the defaults: name NULL, connect_timeout_ms 5000,
- *  buffer_bytes 65536, flush_interval_ms 100, binary mode. */
+ *  buffer_bytes 65536, flush_interval_ms 100, binary mode,
+ *  collector_user NULL, min_payload 0. */
 SLUICE_API void sluice_producer_opts_init(sluice_producer_opts *opts);
 
 /**
@@ -70,8 +85,15 @@ SLUICE_API void sluice_producer_opts_init(sluice_producer_opts *opts);
  * @param opts      Options, or NULL for the defaults.
  * @param out       Receives the handle; untouched on failure.
  * @return 0, SLUICE_ENOENT (nobody listening), SLUICE_ETIMEDOUT,
- *         SLUICE_EACCES, SLUICE_EPROTO (not a sluice collector),
- *         SLUICE_EVERSION, SLUICE_EINVAL, SLUICE_ENOMEM.
+ *         SLUICE_EACCES (the socket's permissions keep this user out),
+ *         SLUICE_EUNTRUSTED (served by another user; see collector_user),
+ *         SLUICE_EPROTO (not a sluice collector), SLUICE_EVERSION,
+ *         SLUICE_ETOOMANY / SLUICE_ENOTALLOWED / SLUICE_EREFUSED (the
+ *         collector refused: too many producers / this user not in its
+ *         --allow-uid / another reason), SLUICE_ENAMETOOLONG (opts->name
+ *         over 255 bytes, or over the greeting's max-frame - 32),
+ *         SLUICE_ETOOBIG (min_payload above the collector's limit),
+ *         SLUICE_EINVAL, SLUICE_ENOMEM.
  * Blocks until the greeting arrives or connect_timeout_ms passes.
  */
 SLUICE_API int sluice_producer_open(const char *name, size_t name_len,

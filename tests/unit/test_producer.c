@@ -33,7 +33,10 @@ typedef enum srv_mode {
     SRV_BAD_VERSION,    /* a well-formed greeting of major version 2 */
     SRV_CLOSE_NOW,      /* close right after accept */
     SRV_SILENT,         /* say nothing, wait for EOF */
-    SRV_GREET_AND_CLOSE /* greeting, then close without reading */
+    SRV_GREET_AND_CLOSE, /* greeting, then close without reading */
+    SRV_REFUSE_TOO_MANY, /* the --max-producers refusal greeting */
+    SRV_REFUSE_USER,     /* the --allow-uid refusal greeting */
+    SRV_REFUSE_OTHER     /* a refusal with a reason this library lacks */
 } srv_mode;
 
 typedef struct server {
@@ -156,6 +159,18 @@ server_main(void *arg)
     case SRV_BAD_VERSION:
         server_send(s, fd, "SLUICE/2 max=65536 id=1", 24);
         server_drain(s, fd, 0);
+        break;
+    case SRV_REFUSE_TOO_MANY:
+        server_send(s, fd, "SLUICE/1 error=too-many-producers", 34);
+        server_drain(s, fd, 1);
+        break;
+    case SRV_REFUSE_USER:
+        server_send(s, fd, "SLUICE/1 error=user-not-allowed", 32);
+        server_drain(s, fd, 1);
+        break;
+    case SRV_REFUSE_OTHER:
+        server_send(s, fd, "SLUICE/1 error=maintenance x=1", 31);
+        server_drain(s, fd, 1);
         break;
     case SRV_CLOSE_NOW:
         break;
@@ -973,7 +988,7 @@ Test(producer, bad_arguments_are_einval)
     o.name = long_name;
     o.name_len = SL_WIRE_NAME_MAX + 1;
     cr_assert_eq(sluice_producer_open(s.path, strlen(s.path), &o, &p),
-                 SLUICE_EINVAL);
+                 SLUICE_ENAMETOOLONG);
     cr_assert_null(p);
     o.name_len = SL_WIRE_NAME_MAX;
     p = open_producer(&s, &o);
@@ -993,5 +1008,174 @@ Test(producer, bad_arguments_are_einval)
         cr_assert_eq(e.ev[1].seq, 0); /* refused events use no number */
         free(e.ev);
     }
+    server_cleanup(&s);
+}
+
+/* ---- refusals and limits known at open: nothing is sent ----------------- */
+
+/* Opens against a server of @p mode and max_frame, expects @p expected,
+ * and checks that the server received not a single byte. */
+static void
+expect_refused_silently(srv_mode mode, uint32_t max_frame,
+                        const sluice_producer_opts *o, int expected)
+{
+    sluice_producer *p = NULL;
+    server s;
+    int rc;
+
+    server_start(&s, mode, max_frame);
+    rc = sluice_producer_open(s.path, strlen(s.path), o, &p);
+    cr_assert_eq(rc, expected, "open returned %s, expected %s",
+                 sluice_err_name(rc), sluice_err_name(expected));
+    cr_assert_null(p);
+    server_join(&s);
+    cr_assert_eq(s.len, 0, "the server received %zu bytes", s.len);
+    server_cleanup(&s);
+}
+
+Test(producer, refusal_greetings_say_why)
+{
+    sluice_producer_opts o;
+
+    sluice_producer_opts_init(&o);
+    expect_refused_silently(SRV_REFUSE_TOO_MANY, TEST_MAX_FRAME, &o,
+                            SLUICE_ETOOMANY);
+    expect_refused_silently(SRV_REFUSE_USER, TEST_MAX_FRAME, &o,
+                            SLUICE_ENOTALLOWED);
+    expect_refused_silently(SRV_REFUSE_OTHER, TEST_MAX_FRAME, &o,
+                            SLUICE_EREFUSED);
+    cr_assert(strstr(sluice_strerror(SLUICE_ETOOMANY), "too many producers"));
+}
+
+Test(producer, name_over_max_frame_minus_32_is_enametoolong_before_a_byte)
+{
+    sluice_producer_opts o;
+    sluice_producer *p;
+    char name[64];
+    server s;
+
+    memset(name, 'n', sizeof(name));
+    sluice_producer_opts_init(&o);
+    o.name = name;
+    /* max-frame 64: the hello (24 + 8 + name) fits a name of 32. */
+    o.name_len = SL_WIRE_MAX_FRAME_MIN - 32 + 1;
+    expect_refused_silently(SRV_NORMAL, SL_WIRE_MAX_FRAME_MIN, &o,
+                            SLUICE_ENAMETOOLONG);
+    o.name_len = SL_WIRE_MAX_FRAME_MIN - 32;
+    server_start(&s, SRV_NORMAL, SL_WIRE_MAX_FRAME_MIN);
+    p = open_producer(&s, &o);
+    cr_assert_eq(sluice_producer_emit(p, 1, "e", 1), 0);
+    cr_assert_eq(sluice_producer_close(p), 0);
+    server_join(&s);
+    {
+        sl_wire w;
+        events e;
+
+        parse_received(&s, &w, &e); /* the collector's parser accepts it */
+        cr_assert_eq(e.n, 2);
+        cr_assert_eq(w.name_len, SL_WIRE_MAX_FRAME_MIN - 32);
+        free(e.ev);
+    }
+    server_cleanup(&s);
+}
+
+Test(producer, default_name_is_shortened_to_fit_a_small_max_frame)
+{
+    sluice_producer_opts o;
+    sluice_producer *p;
+    server s;
+
+    sluice_producer_opts_init(&o);
+    server_start(&s, SRV_NORMAL, SL_WIRE_MAX_FRAME_MIN);
+    p = open_producer(&s, &o);
+    cr_assert_eq(sluice_producer_close(p), 0);
+    server_join(&s);
+    {
+        sl_wire w;
+        events e;
+
+        parse_received(&s, &w, &e);
+        cr_assert_eq(e.n, 1);
+        cr_assert_leq(w.name_len, SL_WIRE_MAX_FRAME_MIN - 32);
+        free(e.ev);
+    }
+    server_cleanup(&s);
+}
+
+Test(producer, min_payload_over_the_collectors_limit_is_etoobig_before_a_byte)
+{
+    sluice_producer_opts o;
+    sluice_producer *p;
+    server s;
+
+    sluice_producer_opts_init(&o);
+    o.min_payload = 4096 - SL_WIRE_FRAME_HDR + 1;
+    expect_refused_silently(SRV_NORMAL, 4096, &o, SLUICE_ETOOBIG);
+    o.min_payload = 4096 - SL_WIRE_FRAME_HDR;
+    server_start(&s, SRV_NORMAL, 4096);
+    p = open_producer(&s, &o);
+    cr_assert_eq(sluice_producer_close(p), 0);
+    server_join(&s);
+    server_cleanup(&s);
+}
+
+Test(producer, collector_user_must_be_a_uid)
+{
+    sluice_producer_opts o;
+    sluice_producer *p = NULL;
+    char self[24];
+    server s;
+
+    sluice_producer_opts_init(&o);
+    o.collector_user = "root";
+    cr_assert_eq(sluice_producer_open("/nonexistent/x", 14, &o, &p),
+                 SLUICE_EINVAL);
+    o.collector_user = "-1";
+    cr_assert_eq(sluice_producer_open("/nonexistent/x", 14, &o, &p),
+                 SLUICE_EINVAL);
+    o.collector_user = "";
+    cr_assert_eq(sluice_producer_open("/nonexistent/x", 14, &o, &p),
+                 SLUICE_EINVAL);
+    /* Our own uid, named explicitly, is as good as none. */
+    snprintf(self, sizeof(self), "%u", (unsigned)geteuid());
+    o.collector_user = self;
+    server_start(&s, SRV_NORMAL, TEST_MAX_FRAME);
+    p = open_producer(&s, &o);
+    cr_assert_eq(sluice_producer_close(p), 0);
+    server_join(&s);
+    server_cleanup(&s);
+}
+
+/* The socket file belongs to another user (root can give it away): the
+ * library refuses without connecting, unless told to trust that user. */
+Test(producer, a_socket_of_another_user_is_euntrusted_unless_trusted)
+{
+    sluice_producer_opts o;
+    sluice_producer *p = NULL;
+    server s;
+    int rc;
+
+    sluice_producer_opts_init(&o);
+    o.connect_timeout_ms = 0;
+    server_start(&s, SRV_NORMAL, TEST_MAX_FRAME);
+    if (geteuid() != 0 || lchown(s.path, 65534, (gid_t)-1) != 0) {
+        /* Let the server thread finish: one plain connection. */
+        p = open_producer(&s, &o);
+        sluice_producer_close(p);
+        server_join(&s);
+        server_cleanup(&s);
+        cr_skip_test("needs root to give the socket to uid 65534");
+    }
+    rc = sluice_producer_open(s.path, strlen(s.path), &o, &p);
+    cr_assert_eq(rc, SLUICE_EUNTRUSTED, "open returned %s",
+                 sluice_err_name(rc));
+    cr_assert_null(p);
+    /* Trusting uid 65534 gets past the file; the peer (this process)
+     * is our own user, so the connection is made. */
+    o.collector_user = "65534";
+    p = open_producer(&s, &o);
+    cr_assert_eq(sluice_producer_close(p), 0);
+    server_join(&s);
+    cr_assert_gt(s.len, 0); /* the trusted connection sent its hello */
     server_cleanup(&s);
 }
