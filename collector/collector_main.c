@@ -13,6 +13,7 @@
 #include "capfile.h"
 #include "cli.h"
 #include "err.h"
+#include "escape.h"
 #include "io.h"
 #include "os.h"
 #include "ring.h"
@@ -142,6 +143,7 @@ list_one(void *p, const char *name, const char *path)
 {
     list_ctx *lc = p;
     char greeting[SL_WIRE_GREETING_MAX + 1];
+    char ename[1024], epath[4096];
     uint32_t version, max_frame, id;
 
     /* Only endpoints that answer with a sluice greeting are collectors;
@@ -155,8 +157,15 @@ list_one(void *p, const char *name, const char *path)
         printf("%-24s %-8s %-10s %s\n", "NAME", "VERSION", "MAX-FRAME",
                "PATH");
     lc->found++;
-    printf("%-24s %-8u %-10u %s\n", name, (unsigned)version,
-           (unsigned)max_frame, path);
+    /* A pipe name is anyone's file name in TMPDIR (or anyone's pipe on
+     * Windows): escaped like a producer name before it reaches the
+     * terminal. */
+    printf("%-24s %-8u %-10u %s\n",
+           sl_escape_str(ename, sizeof(ename), name, strlen(name),
+                         SL_ESC_SPACE),
+           (unsigned)version, (unsigned)max_frame,
+           sl_escape_str(epath, sizeof(epath), path, strlen(path),
+                         SL_ESC_SPACE));
 }
 
 static int

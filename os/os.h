@@ -128,7 +128,9 @@ int sl_os_list_pipes(void (*fn)(void *ctx, const char *name,
 /**
  * Connects to the endpoint at path, reads the server's greeting (up to
  * its NUL, at most cap - 1 bytes) and disconnects without sending a byte,
- * so a sluice collector does not count the probe as a producer.
+ * so a sluice collector does not count the probe as a producer. Both the
+ * connect and the read are bounded by timeout_ms (a socket that never
+ * accepts, its backlog full, gives SL_ETIMEDOUT).
  * @param buf  Receives the NUL-terminated greeting.
  * @return 0; SL_ETIMEDOUT (no NUL-terminated greeting within timeout_ms);
  *         SL_ENOENT / SL_EBUSY / SL_EACCES from connecting; SL_EPROTO if

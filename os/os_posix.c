@@ -377,14 +377,34 @@ sl_os_probe_greeting(const char *path, char *buf, size_t cap,
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
     memcpy(sa.sun_path, path, len);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking, so the connect is bounded too: a socket that never
+     * accepts, its backlog full, makes a blocking connect() wait forever.
+     * A Unix socket's connect either completes at once or fails with
+     * EAGAIN (backlog full: not answering, reported as SL_ETIMEDOUT);
+     * EINPROGRESS, where a system has it, is waited for within the
+     * deadline. */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return sl_err_from_errno(errno);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        rc = sl_err_from_errno(errno);
+        int err = errno;
+
+        if (err == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            socklen_t elen = sizeof(err);
+
+            if (poll(&p, 1, (int)timeout_ms) == 1 &&
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 &&
+                err == 0)
+                goto connected;
+            if (err == EINPROGRESS)
+                err = ETIMEDOUT;
+        }
+        rc = err == EAGAIN ? SL_ETIMEDOUT : sl_err_from_errno(err);
         close(fd);
         return rc;
     }
+connected:
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         uint64_t now = sl_os_mono_ns();

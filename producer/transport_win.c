@@ -9,6 +9,15 @@
  * and try again. The client asks for SECURITY_IDENTIFICATION so a server
  * squatting on the name cannot act as the producer's user.
  *
+ * Trust: any user can create \\.\pipe\NAME first. Before returning (so
+ * before a byte is written), the transport asks who serves the pipe:
+ * GetNamedPipeServerProcessId(), then that process's token user SID,
+ * which must equal ours or the caller's trust_user (a SID string). When
+ * the server process cannot be opened (another user's process may deny
+ * PROCESS_QUERY_LIMITED_INFORMATION), the pipe object's owner SID is used
+ * instead (GetSecurityInfo); when neither can be read, the pipe is not
+ * trusted.
+ *
  * The handle is opened for overlapped I/O only so that a read can time
  * out (the greeting read): each call starts one overlapped operation and
  * waits for it, so the transport still behaves as a blocking stream.
@@ -19,6 +28,8 @@
 
 #include "os.h"
 
+#include <aclapi.h>
+#include <sddl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,21 +101,110 @@ connect_pipe(const wchar_t *path, uint32_t timeout_ms, HANDLE *out)
     }
 }
 
+/* The user SID of a process's token, copied into buf (cap bytes). */
+static int
+process_user(HANDLE proc, void *buf, DWORD cap)
+{
+    union {
+        TOKEN_USER tu;
+        char raw[256];
+    } u;
+    HANDLE tok;
+    DWORD len = 0;
+    BOOL ok;
+
+    if (!OpenProcessToken(proc, TOKEN_QUERY, &tok))
+        return SL_EACCES;
+    ok = GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len);
+    CloseHandle(tok);
+    if (!ok || !IsValidSid(u.tu.User.Sid) ||
+        GetLengthSid(u.tu.User.Sid) > cap)
+        return SL_EACCES;
+    CopySid(cap, buf, u.tu.User.Sid);
+    return 0;
+}
+
+/* The user serving the pipe: its server process's token user, or, when
+ * that process cannot be opened, the pipe's owner. */
+static int
+server_user(HANDLE pipe, void *buf, DWORD cap)
+{
+    PSECURITY_DESCRIPTOR sd = NULL;
+    PSID owner = NULL;
+    ULONG pid = 0;
+    int rc = SL_EACCES;
+
+    if (GetNamedPipeServerProcessId(pipe, &pid) && pid != 0) {
+        HANDLE proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
+                                  pid);
+
+        if (proc != NULL) {
+            rc = process_user(proc, buf, cap);
+            CloseHandle(proc);
+            if (rc == 0)
+                return 0;
+        }
+    }
+    if (GetSecurityInfo(pipe, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION,
+                        &owner, NULL, NULL, NULL, &sd) == ERROR_SUCCESS &&
+        owner != NULL && IsValidSid(owner) && GetLengthSid(owner) <= cap) {
+        CopySid(cap, buf, owner);
+        rc = 0;
+    }
+    if (sd != NULL)
+        LocalFree(sd);
+    return rc;
+}
+
+/* SL_EUNTRUSTED unless the pipe's server is us or *other. */
+static int
+check_server(HANDLE pipe, PSID other)
+{
+    char me[SECURITY_MAX_SID_SIZE], them[SECURITY_MAX_SID_SIZE];
+
+    if (process_user(GetCurrentProcess(), me, sizeof(me)) != 0)
+        return SL_EACCES;
+    if (server_user(pipe, them, sizeof(them)) != 0)
+        return SL_EUNTRUSTED;
+    if (EqualSid(me, them) || (other != NULL && EqualSid(other, them)))
+        return 0;
+    return SL_EUNTRUSTED;
+}
+
+/* trust_user: a SID string ("S-1-5-18"), into a LocalAlloc'ed SID. */
+static int
+parse_sid(const char *s, PSID *out)
+{
+    wchar_t *w = NULL;
+    int rc = sl_os_utf8_to_wide(s, &w);
+
+    if (rc != 0)
+        return rc == SL_ENOMEM ? rc : SL_EINVAL;
+    rc = ConvertStringSidToSidW(w, out) && IsValidSid(*out) ? 0 : SL_EINVAL;
+    free(w);
+    return rc;
+}
+
 int
 sl_transport_open(const char *name, size_t name_len, uint32_t timeout_ms,
-                  sl_transport **out)
+                  const char *trust_user, sl_transport **out)
 {
     char path[512];
     wchar_t *wpath = NULL;
+    PSID other = NULL;
     sl_transport *t;
     int rc;
 
+    if (trust_user != NULL && (trust_user[0] != 'S' && trust_user[0] != 's'))
+        return SL_EINVAL; /* a SID string, not an account name */
+    if (trust_user != NULL && parse_sid(trust_user, &other) != 0)
+        return SL_EINVAL;
     rc = sl_os_pipe_path(name, name_len, path, sizeof(path), NULL);
     if (rc != 0)
-        return rc;
+        goto free_sid;
     rc = sl_os_utf8_to_wide(path, &wpath);
     if (rc != 0)
-        return rc;
+        goto free_sid;
     t = calloc(1, sizeof(*t));
     if (t == NULL) {
         rc = SL_ENOMEM;
@@ -123,6 +223,11 @@ sl_transport_open(const char *name, size_t name_len, uint32_t timeout_ms,
     rc = connect_pipe(wpath, timeout_ms, &t->h);
     if (rc != 0)
         goto close_wev;
+    rc = check_server(t->h, other);
+    if (rc != 0) {
+        CloseHandle(t->h);
+        goto close_wev;
+    }
     *out = t;
     goto free_path;
 
@@ -134,6 +239,9 @@ free_t:
     free(t);
 free_path:
     free(wpath);
+free_sid:
+    if (other != NULL)
+        LocalFree(other);
     return rc;
 }
 

@@ -103,9 +103,18 @@ int dump_all_printable(const uint8_t *p, size_t n);
 /**
  * Text payloads: as they are when dump_all_printable(), otherwise with C
  * escapes (\\ \n \t \r \xNN) for every byte that is a control character,
- * DEL, a C1 control or not part of valid UTF-8, and \\ for backslashes.
+ * DEL, a C1 control, an invisible formatting character (the bidi controls
+ * U+202A..U+202E and U+2066..U+2069 and the others of escape.h) or not
+ * part of valid UTF-8, and \\ for backslashes.
  */
 void dump_out_text(dump_out *o, const uint8_t *p, size_t n);
+
+/**
+ * A field that must not split or merge with its neighbours on a text
+ * line (a producer name): dump_out_text()'s escapes, and a space as
+ * \x20; the name "?" alone as \x3f (the mark of "no name").
+ */
+void dump_out_field(dump_out *o, const uint8_t *p, size_t n);
 
 /**
  * A JSON string with its quotes. Valid UTF-8 stays as it is except '"',

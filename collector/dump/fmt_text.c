@@ -6,6 +6,11 @@
  * for the first), producer name and id, sequence number, type, payload.
  * Collector records print as "--- connect ...", "--- disconnect ...",
  * "--- drop ..." and "--- close ..." lines.
+ *
+ * Every field is unambiguous whatever a producer sends: names are
+ * dump_out_field() (escaped, spaces as \x20, so a name can never look
+ * like more fields), and the payload, the last field, runs to the end of
+ * the line with every control and bidi character escaped.
  */
 #include "dump.h"
 
@@ -15,7 +20,7 @@ static void
 text_name(dump_out *o, const dump_producer *p)
 {
     if (p != NULL && p->named && p->name_len > 0)
-        dump_out_text(o, (const uint8_t *)p->name, p->name_len);
+        dump_out_field(o, (const uint8_t *)p->name, p->name_len);
     else
         dump_out_ch(o, '?');
 }
@@ -66,7 +71,7 @@ text_connect(dump_ctx *c, const sluice_record *r, dump_producer *p,
     dump_out_str(o, "--- connect");
     field(o, "id", r->producer);
     dump_out_str(o, " name=");
-    dump_out_text(o, (const uint8_t *)ci->name, ci->name_len);
+    dump_out_field(o, (const uint8_t *)ci->name, ci->name_len);
     field(o, "pid", ci->pid);
     if (ci->uid == UINT32_MAX)
         dump_out_str(o, " uid=?");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dump.h"
+#include "escape.h"
 
 static const char hex_digits[] = "0123456789abcdef";
 
@@ -142,44 +143,18 @@ dump_out_usec(dump_out *o, int64_t ns)
 
 /* ---- escaping ------------------------------------------------------------ */
 
-/* No overlongs, no surrogates, at most U+10FFFF. */
 size_t
 dump_utf8_len(const uint8_t *p, size_t n)
 {
-    uint8_t b = p[0];
-
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xC2 && b <= 0xDF)
-        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (b >= 0xE0 && b <= 0xEF) {
-        uint8_t lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
-
-        return n >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80
-                   ? 3
-                   : 0;
-    }
-    if (b >= 0xF0 && b <= 0xF4) {
-        uint8_t lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
-
-        return n >= 4 && p[1] >= lo && p[1] <= hi &&
-                       (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80
-                   ? 4
-                   : 0;
-    }
-    return 0;
+    return sl_utf8_len(p, n);
 }
 
-/* The character of len bytes at p is printable: not a C0/C1 control or
- * DEL. */
+/* Shown as it is: not a control, DEL, C1 control or invisible
+ * formatting character (bidi controls and the like; escape.h). */
 static int
 printable_at(const uint8_t *p, size_t len)
 {
-    if (len == 1)
-        return p[0] >= 0x20 && p[0] != 0x7F;
-    if (len == 2 && p[0] == 0xC2 && p[1] < 0xA0)
-        return 0; /* U+0080..U+009F */
-    return len > 1;
+    return sl_esc_printable(p, len);
 }
 
 int
@@ -210,53 +185,20 @@ out_hex2(dump_out *o, const char *prefix, uint8_t b)
     dump_out_ch(o, hex_digits[b & 15]);
 }
 
-/* C escapes for everything that is not printable UTF-8, and for '\\';
- * with dquote, '"' is doubled (CSV). */
+/* C escapes (format/escape.h, the one escaper the collector's log lines
+ * use too) for everything that is not printable UTF-8, and for '\\';
+ * flags add spaces (SL_ESC_SPACE) or doubled quotes (SL_ESC_DQUOTE). */
 static void
-out_cescaped(dump_out *o, const uint8_t *p, size_t n, int dquote)
+out_escaped(dump_out *o, const uint8_t *p, size_t n, unsigned flags)
 {
-    size_t i = 0;
+    char buf[4096];
 
-    while (i < n) {
-        size_t j = i, l;
+    while (n > 0) {
+        size_t used, len = sl_escape(buf, sizeof(buf), p, n, flags, &used);
 
-        /* Runs of plain ASCII go out in one copy. */
-        while (j < n && p[j] >= 0x20 && p[j] < 0x7F && p[j] != '\\' &&
-               !(dquote && p[j] == '"'))
-            j++;
-        if (j > i) {
-            dump_out_bytes(o, p + i, j - i);
-            i = j;
-            if (i == n)
-                break;
-        }
-        l = dump_utf8_len(p + i, n - i);
-        if (l > 1 && printable_at(p + i, l)) {
-            dump_out_bytes(o, p + i, l);
-            i += l;
-            continue;
-        }
-        switch (p[i]) {
-        case '\\':
-            dump_out_str(o, "\\\\");
-            break;
-        case '"':
-            dump_out_str(o, "\"\"");
-            break;
-        case '\n':
-            dump_out_str(o, "\\n");
-            break;
-        case '\t':
-            dump_out_str(o, "\\t");
-            break;
-        case '\r':
-            dump_out_str(o, "\\r");
-            break;
-        default:
-            out_hex2(o, "\\x", p[i]);
-            break;
-        }
-        i++;
+        dump_out_bytes(o, (const uint8_t *)buf, len);
+        p += used;
+        n -= used;
     }
 }
 
@@ -266,7 +208,17 @@ dump_out_text(dump_out *o, const uint8_t *p, size_t n)
     if (dump_all_printable(p, n))
         dump_out_bytes(o, p, n);
     else
-        out_cescaped(o, p, n, 0);
+        out_escaped(o, p, n, 0);
+}
+
+void
+dump_out_field(dump_out *o, const uint8_t *p, size_t n)
+{
+    /* "?" alone is the text format's mark for "no name". */
+    if (n == 1 && p[0] == '?')
+        dump_out_str(o, "\\x3f");
+    else
+        out_escaped(o, p, n, SL_ESC_SPACE);
 }
 
 void
@@ -280,7 +232,7 @@ dump_out_csv_field(dump_out *o, const uint8_t *p, size_t n)
         return;
     if (quote)
         dump_out_ch(o, '"');
-    out_cescaped(o, p, n, quote);
+    out_escaped(o, p, n, quote ? SL_ESC_DQUOTE : 0);
     if (quote)
         dump_out_ch(o, '"');
 }

@@ -32,6 +32,7 @@
 
 #include "capfile.h"
 #include "err.h"
+#include "escape.h"
 #include "io.h"
 #include "os.h"
 #include "ring.h"
@@ -92,7 +93,7 @@ struct sl_server {
 static void
 logf_(sl_server *s, const char *fmt, ...)
 {
-    char line[512];
+    char line[1536]; /* room for an escaped 255-byte name */
     va_list ap;
 
     if (s->cfg.log == NULL)
@@ -270,9 +271,18 @@ conn_end(sl_server *s, conn *c, uint32_t reason, int malformed)
             write_connect(s, c, sl_os_now_ns());
         write_disconnect(s, c, reason, malformed);
         if (malformed) {
+            /* The name is the producer's bytes: escaped as sluice-dump
+             * escapes a name (no ESC sequence reaches the operator's
+             * terminal, no newline forges a log line, no space fakes a
+             * field). 255 bytes at 4 each at most. */
+            char name[SL_WIRE_NAME_MAX * 4 + 1];
+
             atomic_fetch_add_explicit(&s->malformed, 1, memory_order_relaxed);
             logf_(s, "producer %u (%s, pid %u) closed: %s (%s)", c->id,
-                  c->wire.name_len ? c->wire.name : "-",
+                  c->wire.name_len
+                      ? sl_escape_str(name, sizeof(name), c->wire.name,
+                                      c->wire.name_len, SL_ESC_SPACE)
+                      : "-",
                   c->wire.mode == SL_WIRE_MODE_BINARY ? c->wire.pid
                                                       : c->io->pid,
                   sl_wire_reason_str(reason), sl_wire_reason_name(reason));

@@ -217,7 +217,7 @@ check(any(e["name"] == "type 6" for e in inst), "long payload: type as the name"
 
 # ---- text: [time] (+delta) name[id] #seq type=T: payload -------------------
 line_re = re.compile(r"\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z)\] "
-                     r"\((\+\?\.\?{9}|[+-]\d+\.\d{9})\) (.+)\[(\d+)\] #(\d+) type=(\d+): (.*)")
+                     r"\((\+\?\.\?{9}|[+-]\d+\.\d{9})\) (\S+)\[(\d+)\] #(\d+) type=(\d+): (.*)")
 tl = [l.rstrip("\n") for l in open(f"{work}/dump.text", encoding="utf-8") if l.startswith("[")]
 check(len(tl) == len(events), f"text event lines {len(tl)}")
 prev = None
@@ -233,7 +233,8 @@ for l, j in zip(tl, events):
         want = ("+" if d >= 0 else "-") + f"{abs(d) // 10**9}.{abs(d) % 10**9:09d}"
         check(m.group(2) == want, f"delta {m.group(2)} != {want}")
     prev = j["collector_ns"]
-    check(m.group(3) == (j["name"] or "?") and int(m.group(4)) == j["producer"]
+    # A name is one field: escaped, a space as \x20 (docs/cli.md).
+    check(m.group(3) == (j["name"] or "?").replace("\\", "\\\\").replace(" ", "\\x20") and int(m.group(4)) == j["producer"]
           and int(m.group(5)) == j["seq"] and int(m.group(6)) == j["type"], f"text fields {l[:80]}")
     if j["producer"] == A:
         p = alpha[j["seq"]][1]

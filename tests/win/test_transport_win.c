@@ -74,19 +74,19 @@ test_connect_budget(void)
 
     CASE("nobody listening: SL_ENOENT at once with no budget");
     t0 = sl_os_mono_ns();
-    CHECK_EQ_RC(sl_transport_open(name, strlen(name), 0, &t), SL_ENOENT);
+    CHECK_EQ_RC(sl_transport_open(name, strlen(name), 0, NULL, &t), SL_ENOENT);
     CHECK(t == NULL);
 
     CASE("nobody listening: SL_ENOENT once the budget is spent");
     t0 = sl_os_mono_ns();
-    CHECK_EQ_RC(sl_transport_open(name, strlen(name), 200, &t), SL_ENOENT);
+    CHECK_EQ_RC(sl_transport_open(name, strlen(name), 200, NULL, &t), SL_ENOENT);
     CHECK(sl_os_mono_ns() - t0 >= 190u * 1000000u);
     CHECK(sl_os_mono_ns() - t0 < 3000u * 1000000u);
 
     CASE("a collector that appears within the budget is reached");
     ls.delay_ms = 150;
     CHECK_OK(sl_os_thread_start(late_server_main, &ls, &th));
-    CHECK_OK(sl_transport_open(name, strlen(name), 5000, &t));
+    CHECK_OK(sl_transport_open(name, strlen(name), 5000, NULL, &t));
     CHECK_OK(sl_transport_read(t, buf, sizeof(buf), &n, 2000));
     sl_os_thread_join(th);
     CHECK(n == 3 && memcmp(buf, "hi", 3) == 0);
@@ -96,11 +96,11 @@ test_connect_budget(void)
         sl_transport *t2 = NULL;
 
         t0 = sl_os_mono_ns();
-        CHECK_EQ_RC(sl_transport_open(name, strlen(name), 300, &t2),
+        CHECK_EQ_RC(sl_transport_open(name, strlen(name), 300, NULL, &t2),
                     SL_ETIMEDOUT);
         CHECK(t2 == NULL);
         CHECK(sl_os_mono_ns() - t0 >= 250u * 1000000u);
-        CHECK_EQ_RC(sl_transport_open(name, strlen(name), 0, &t2),
+        CHECK_EQ_RC(sl_transport_open(name, strlen(name), 0, NULL, &t2),
                     SL_ETIMEDOUT);
     }
 
@@ -113,7 +113,7 @@ test_connect_budget(void)
         /* The only instance is taken by t; the late server makes a
          * second one after 200 ms, which WaitNamedPipeW notices. */
         CHECK_OK(sl_os_thread_start(late_server_main, &ls, &th));
-        CHECK_OK(sl_transport_open(name, strlen(name), 5000, &t2));
+        CHECK_OK(sl_transport_open(name, strlen(name), 5000, NULL, &t2));
         sl_os_thread_join(th);
         CHECK_OK(sl_transport_read(t2, buf, sizeof(buf), &n, 2000));
         CHECK(n == 3);
@@ -124,7 +124,7 @@ test_connect_budget(void)
     sl_transport_close(t);
 
     CASE("bad names are refused");
-    CHECK_EQ_RC(sl_transport_open("", 0, 0, &t), SL_EINVAL);
+    CHECK_EQ_RC(sl_transport_open("", 0, 0, NULL, &t), SL_EINVAL);
     sl_transport_close(NULL);
 }
 
@@ -175,7 +175,7 @@ test_stream(void)
     es.pipe = server_instance(1);
     es.go = CreateEventW(NULL, FALSE, FALSE, NULL);
     CHECK_OK(sl_os_thread_start(stream_server_main, &es, &th));
-    CHECK_OK(sl_transport_open(name, strlen(name), 2000, &t));
+    CHECK_OK(sl_transport_open(name, strlen(name), 2000, NULL, &t));
 
     CASE("a read with a timeout and nothing sent: SL_ETIMEDOUT");
     t0 = sl_os_mono_ns();
@@ -213,6 +213,41 @@ test_stream(void)
     CloseHandle(es.go);
 }
 
+/* Greets one client with "hi" on a fresh instance. */
+static void
+greet_one_main(void *arg)
+{
+    HANDLE h = *(HANDLE *)arg;
+
+    if (!ConnectNamedPipe(h, NULL))
+        CHECK(GetLastError() == ERROR_PIPE_CONNECTED);
+    server_write(h, "hi", 3);
+}
+
+static void
+test_trust(void)
+{
+    static const char *const trusted[] = {NULL, "S-1-5-18", "s-1-5-32-544"};
+    char buf[8];
+    size_t n;
+
+    for (size_t i = 0; i < sizeof(trusted) / sizeof(trusted[0]); i++) {
+        HANDLE h = server_instance(1);
+        sl_transport *t = NULL;
+        sl_thread *th;
+
+        CASE("a server of our own user is trusted, whatever trust_user");
+        printf("  trust_user %s\n", trusted[i] ? trusted[i] : "NULL");
+        CHECK_OK(sl_os_thread_start(greet_one_main, &h, &th));
+        CHECK_OK(sl_transport_open(name, strlen(name), 2000, trusted[i], &t));
+        CHECK_OK(sl_transport_read(t, buf, sizeof(buf), &n, 2000));
+        CHECK(n == 3 && memcmp(buf, "hi", 3) == 0);
+        sl_os_thread_join(th);
+        sl_transport_close(t);
+        CloseHandle(h);
+    }
+}
+
 int
 main(void)
 {
@@ -225,6 +260,7 @@ main(void)
     CHECK(MultiByteToWideChar(CP_UTF8, 0, path, -1, wpath, 128) > 0);
     test_connect_budget();
     test_stream();
+    test_trust();
     printf("test_transport_win: all passed\n");
     return T_EXIT_PASS;
 }
