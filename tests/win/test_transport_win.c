@@ -246,6 +246,20 @@ test_trust(void)
         sl_transport_close(t);
         CloseHandle(h);
     }
+
+    CASE("the override must be a SID string: anything else is SL_EINVAL");
+    {
+        static const char *const bad[] = {"root", "Administrator", "S-x",
+                                          ""};
+        sl_transport *t = NULL;
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            printf("  trust_user '%s'\n", bad[i]);
+            CHECK_EQ_RC(
+                sl_transport_open(name, strlen(name), 200, bad[i], &t),
+                SL_EINVAL);
+        }
+    }
 }
 
 int
