@@ -187,7 +187,7 @@ int sl_os_fopen_read(const char *path, FILE **out);
 /* ---- stop requests ------------------------------------------------------ */
 
 /**
- * Installs the stop handlers: SIGINT/SIGTERM (and SIGPIPE ignored) on
+ * Installs the stop handlers: SIGINT/SIGTERM/SIGHUP (and SIGPIPE ignored) on
  * POSIX; Ctrl-C, Ctrl-Break and console close on Windows. Idempotent.
  */
 int sl_os_stop_install(void);

@@ -586,6 +586,9 @@ stop_init(void)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A closed terminal (SIGHUP) is a stop too, not death with the
+     * capture unfinished (issue 10); like a console close on Windows. */
+    sigaction(SIGHUP, &sa, NULL);
     /* Peers that vanish must give EPIPE, never kill the process. */
     signal(SIGPIPE, SIG_IGN);
     /* A file-size limit must give EFBIG from write(), not kill us. */
