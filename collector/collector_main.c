@@ -30,7 +30,7 @@ static const char usage_text[] =
     "Usage: sluice-collector --pipe NAME --out FILE [options]\n"
     "\n"
     "Collects events from producers connecting on pipe NAME into the capture\n"
-    "FILE. Stops on Ctrl-C/SIGTERM, --exit-after or --duration: stops\n"
+    "FILE. Stops on Ctrl-C/SIGTERM/SIGHUP, --exit-after or --duration: stops\n"
     "accepting, reads what producers already sent, flushes and syncs the file,\n"
     "and prints: collector: producers=K events=N bytes=B dropped=D malformed=M\n"
     "\n"
