@@ -447,6 +447,10 @@ main(int argc, char **argv)
         if (stage == SL_STAGE_FILE && rc == SL_EEXIST)
             fprintf(stderr, "sluice-collector: %s already exists; use "
                     "--force to overwrite it\n", cfg.out_path);
+        else if (stage == SL_STAGE_FILE && rc == SL_EBUSY)
+            fprintf(stderr, "sluice-collector: %s is being written by "
+                    "another running collector (it holds the file's lock); "
+                    "refusing to touch it\n", cfg.out_path);
         else if (stage == SL_STAGE_PIPE && rc == SL_EADDRINUSE)
             fprintf(stderr, "sluice-collector: pipe '%s' (%s) is already "
                     "served by a running collector\n", pipe, path);
