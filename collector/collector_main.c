@@ -31,7 +31,7 @@ static const char usage_text[] =
     "Usage: sluice-collector --pipe NAME --out FILE [options]\n"
     "\n"
     "Collects events from producers connecting on pipe NAME into the capture\n"
-    "FILE. Stops on Ctrl-C/SIGTERM, --exit-after or --duration: stops\n"
+    "FILE. Stops on Ctrl-C/SIGTERM/SIGHUP, --exit-after or --duration: stops\n"
     "accepting, reads what producers already sent, flushes and syncs the file,\n"
     "and prints: collector: producers=K events=N bytes=B dropped=D malformed=M\n"
     "\n"
@@ -456,6 +456,10 @@ main(int argc, char **argv)
         if (stage == SL_STAGE_FILE && rc == SL_EEXIST)
             fprintf(stderr, "sluice-collector: %s already exists; use "
                     "--force to overwrite it\n", cfg.out_path);
+        else if (stage == SL_STAGE_FILE && rc == SL_EBUSY)
+            fprintf(stderr, "sluice-collector: %s is being written by "
+                    "another running collector (it holds the file's lock); "
+                    "refusing to touch it\n", cfg.out_path);
         else if (stage == SL_STAGE_PIPE && rc == SL_EADDRINUSE)
             fprintf(stderr, "sluice-collector: pipe '%s' (%s) is already "
                     "served by a running collector\n", pipe, path);

@@ -77,14 +77,20 @@
  *                      12 N name
  * Disconnect payload:  0 8 events | 8 8 bytes | 16 8 dropped |
  *                      24 4 reason (sl_wire_reason) | 28 4 malformed (1 if
- *                      the connection broke the protocol, else 0)
+ *                      the connection broke the protocol, else 0) |
+ *                      32 8 discarded (bytes of an unfinished event cut
+ *                      by a stop) | 40 8 filtered (events the producer
+ *                      filtered out)
  * Drop payload:        0 8 events dropped | 8 8 payload bytes dropped
  * Close payload:       0 8 producers | 8 8 events | 16 8 bytes |
  *                      24 8 dropped | 32 8 malformed (the collector's
  *                      summary; written once, when the file is finalised)
  */
 #define SL_CAP_CONNECT_FIXED 12u
-#define SL_CAP_DISCONNECT_LEN 32u
+/* Disconnect payload written: 48 bytes (discarded at 32, filtered at 40);
+ * readers accept 32 (files of collectors before those fields). */
+#define SL_CAP_DISCONNECT_LEN 48u
+#define SL_CAP_DISCONNECT_MIN 32u
 #define SL_CAP_DROP_LEN 16u
 #define SL_CAP_CLOSE_LEN 40u
 

@@ -148,9 +148,13 @@ typedef struct sl_iovec {
 } sl_iovec;
 
 /**
- * Creates a new file for writing. With force == 0 an existing file is
- * refused with SL_EEXIST; with force != 0 it is truncated.
- * @return 0, SL_EEXIST, SL_EACCES, SL_ENOENT, SL_ENOSPC, SL_EIO.
+ * Creates a new file for writing, mode 0600 on POSIX, holding an
+ * exclusive lock (flock) on it until it is closed. With force == 0 an
+ * existing file is refused with SL_EEXIST; with force != 0 it is truncated
+ * once the lock is held, and a symlink at path is replaced, never
+ * followed. A file another process holds locked is refused untouched.
+ * @return 0, SL_EEXIST, SL_EBUSY (locked by another writer), SL_EACCES,
+ *         SL_ENOENT, SL_ENOSPC, SL_EIO.
  */
 int sl_os_file_create(const char *path, int force, sl_file **out);
 /**
@@ -189,7 +193,7 @@ int sl_os_fopen_read(const char *path, FILE **out);
 /* ---- stop requests ------------------------------------------------------ */
 
 /**
- * Installs the stop handlers: SIGINT/SIGTERM (and SIGPIPE ignored) on
+ * Installs the stop handlers: SIGINT/SIGTERM/SIGHUP (and SIGPIPE ignored) on
  * POSIX; Ctrl-C, Ctrl-Break and console close on Windows. Idempotent.
  */
 int sl_os_stop_install(void);

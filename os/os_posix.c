@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
@@ -447,10 +448,38 @@ sl_os_file_create(const char *path, int force, sl_file **out)
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
     int fd;
 
-    flags |= force ? O_TRUNC : O_EXCL;
-    fd = open(path, flags, 0644);
+    /* 0600: the events are as private as the 0600 socket they came
+     * through. O_NOFOLLOW: a symlink at the path is never written through;
+     * with force it is replaced (unlinked, then a new file created). No
+     * O_TRUNC: a live capture must be locked out before it is truncated,
+     * so the truncation waits until the exclusive lock is ours. */
+    flags |= O_NOFOLLOW | (force ? 0 : O_EXCL);
+    fd = open(path, flags, 0600);
+    if (fd < 0 && errno == ELOOP && force) {
+        struct stat st;
+
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) &&
+            unlink(path) == 0)
+            fd = open(path, flags | O_EXCL, 0600);
+        else
+            errno = ELOOP;
+    }
     if (fd < 0)
         return sl_err_from_errno(errno);
+    /* Another collector writing this file holds the lock: refuse, and
+     * leave its file untouched (SL_EBUSY). */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+
+        close(fd);
+        return e == EWOULDBLOCK ? SL_EBUSY : sl_err_from_errno(e);
+    }
+    if (force && ftruncate(fd, 0) != 0 && errno != EINVAL) {
+        int e = errno;
+
+        close(fd);
+        return sl_err_from_errno(e);
+    }
     f = malloc(sizeof(*f));
     if (f == NULL) {
         close(fd);
@@ -606,6 +635,9 @@ stop_init(void)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A closed terminal (SIGHUP) is a stop too, not death with the
+     * capture unfinished (issue 10); like a console close on Windows. */
+    sigaction(SIGHUP, &sa, NULL);
     /* Peers that vanish must give EPIPE, never kill the process. */
     signal(SIGPIPE, SIG_IGN);
     /* A file-size limit must give EFBIG from write(), not kill us. */

@@ -108,6 +108,7 @@ jsonl_disconnect(dump_ctx *c, const sluice_record *r, dump_producer *p,
     dump_out_str(o, sluice_reason_str(di->reason));
     dump_out_str(o, "\"");
     json_field(o, "malformed", di->malformed);
+    json_field(o, "discarded", di->discarded);
     tail(o, r);
 }
 

@@ -94,6 +94,8 @@ text_disconnect(dump_ctx *c, const sluice_record *r, dump_producer *p,
     field(o, "events", di->events);
     field(o, "bytes", di->bytes);
     field(o, "dropped", di->dropped);
+    if (di->discarded != 0)
+        field(o, "discarded", di->discarded);
     dump_out_str(o, " reason=");
     dump_out_str(o, sluice_reason_name(di->reason));
     dump_out_str(o, " (");

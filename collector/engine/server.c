@@ -55,6 +55,11 @@ typedef struct conn {
     uint64_t events, bytes;
     uint64_t dropped;                          /* total */
     uint64_t pend_drop, pend_drop_bytes;       /* not yet recorded */
+    uint64_t discarded; /* bytes of an unfinished event cut by a stop */
+    /* Set (under the server's lock) when the stop drained this
+     * connection while its producer was still sending: the end of stream
+     * that follows is the collector's, not the producer's (STOPPED). */
+    int stopped;
     int linked;       /* in the server's list (under its lock) */
     struct conn *prev, *next;
 } conn;
@@ -142,8 +147,11 @@ write_connect(sl_server *s, conn *c, uint64_t now)
     size_t n = c->wire.name_len;
     sl_ring_resv res;
 
-    sl_store_le32(pl, c->wire.mode == SL_WIRE_MODE_BINARY ? c->wire.pid
-                                                           : c->io->pid);
+    /* A binary producer cut by a stop before its hello was whole has no
+     * pid of its own yet: the system's then. */
+    sl_store_le32(pl, c->wire.mode == SL_WIRE_MODE_BINARY && c->wire.hello_done
+                          ? c->wire.pid
+                          : c->io->pid);
     sl_store_le32(pl + 4, c->io->uid);
     pl[8] = (uint8_t)c->wire.mode;
     pl[9] = 0;
@@ -172,6 +180,8 @@ write_disconnect(sl_server *s, conn *c, uint32_t reason, int malformed)
     sl_store_le64(pl + 16, c->dropped);
     sl_store_le32(pl + 24, reason);
     sl_store_le32(pl + 28, (uint32_t)malformed);
+    sl_store_le64(pl + 32, c->discarded);
+    sl_store_le64(pl + 40, 0); /* filtered: issue 12's, 0 until then */
     reserve_blocking(s, len, &res);
     p = res.ptr;
     if (c->pend_drop > 0)
@@ -382,7 +392,7 @@ on_accept(sl_server *s, sl_io_conn *io)
     s->conns = c;
     c->linked = 1;
     if (s->draining)
-        s->backend->drain(s->io, c->io);
+        c->stopped = !s->backend->drain(s->io, c->io);
     sl_mutex_unlock(&s->lock);
 
     rc = s->backend->write(s->io, io, c->greeting, c->greeting_len);
@@ -453,12 +463,26 @@ on_read(sl_server *s, conn *c, int64_t result)
 
     if (result <= 0) {
         uint32_t reason = SL_WIRE_R_EOF;
-        int malformed = 0;
+        int malformed = 0, stopped;
 
         /* ECONNRESET (a peer that closed without reading) is an ordinary
          * end once its data is read; other errors end it as errors. */
         if (result < 0 && result != SL_ECONNRESET && result != SL_EPIPE)
             reason = SL_WIRE_R_READ_ERROR;
+        sl_mutex_lock(&s->lock);
+        stopped = c->stopped;
+        sl_mutex_unlock(&s->lock);
+        if (stopped && reason == SL_WIRE_R_EOF) {
+            /* The stop ended this stream, not its producer: what is left
+             * is the start of an event it had not finished sending (a
+             * text line without its newline, a frame cut short, a prefix
+             * of the magic). Store no fragment and blame nobody: count
+             * the bytes and say STOPPED (protocol.md section 9). Every
+             * whole event before it is already in the ring. */
+            c->discarded = c->len;
+            conn_end(s, c, SL_WIRE_R_STOPPED, 0);
+            return;
+        }
         rc = sl_wire_finish(&c->wire, c->buf, c->len, ev, EV_CAP, &n);
         emit(s, c, ev, n, now);
         if (rc != 0) {
@@ -774,7 +798,7 @@ sl_server_stop(sl_server *s)
         sl_mutex_lock(&s->lock);
         s->draining = 1;
         for (conn *c = s->conns; c != NULL; c = c->next)
-            s->backend->drain(s->io, c->io);
+            c->stopped = !s->backend->drain(s->io, c->io);
         sl_mutex_unlock(&s->lock);
         atomic_store_explicit(&s->stopping, 1, memory_order_release);
         s->backend->wake(s->io);

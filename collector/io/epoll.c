@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -451,14 +452,24 @@ ep_stop_accepting(sl_io *io)
     ep_wake(io);
 }
 
-static void
+static int
 ep_drain(sl_io *io, sl_io_conn *base)
 {
     ep_conn *c = (ep_conn *)base;
+    struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
 
-    /* Unix stream sockets: after SHUT_RD, recv() still returns what the
-     * peer had sent, then 0; the peer's later sends fail with EPIPE. */
+    (void)io;
+    /* Ask first whether the peer has ended its stream itself (closed, or
+     * shut down its sending side: POLLRDHUP), since after our SHUT_RD
+     * both look the same. A peer that ends it after this call ended at
+     * the stop. */
+    if (poll(&p, 1, 0) != 1)
+        p.revents = 0;
+    /* Unix stream sockets: after SHUT_RD, recv() (or a pending one) still
+     * returns what the peer had sent, then 0; the peer's later sends fail
+     * with EPIPE. */
     shutdown(c->fd, SHUT_RD);
+    return (p.revents & (POLLRDHUP | POLLHUP)) != 0;
 }
 
 static void

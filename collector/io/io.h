@@ -117,8 +117,12 @@ typedef struct sl_io_backend {
     void (*stop_accepting)(sl_io *io);
     /** Drain: the peer's further sends are refused, and a read on c
      *  completes with 0 (end of stream) once the bytes the peer already
-     *  sent have been read. Any thread, while c is not yet released. */
-    void (*drain)(sl_io *io, sl_io_conn *c);
+     *  sent have been read. Any thread, while c is not yet released.
+     *  @return 1 if the peer had already ended its stream itself (closed,
+     *          or shut down its sending side) when drain was called, so
+     *          the end of stream that follows is the peer's own; 0 if it
+     *          was still sending or the system cannot tell. */
+    int (*drain)(sl_io *io, sl_io_conn *c);
     /** Closes and frees c. No operation may be pending on it. */
     void (*release)(sl_io *io, sl_io_conn *c);
     /** Makes every worker's wait() return: the one in progress, or else

@@ -664,10 +664,11 @@ iocp_stop_accepting(sl_io *io)
     ReleaseSRWLockExclusive(&io->lock);
 }
 
-static void
+static int
 iocp_drain(sl_io *io, sl_io_conn *conn)
 {
     iocp_conn *c = (iocp_conn *)conn;
+    int peer_ended = 0;
 
     (void)io;
     AcquireSRWLockExclusive(&c->lock);
@@ -675,8 +676,13 @@ iocp_drain(sl_io *io, sl_io_conn *conn)
         DWORD avail = 0;
 
         c->draining = 1;
-        if (!PeekNamedPipe(c->pipe, NULL, 0, NULL, &avail, NULL))
+        /* A client that closed its end and left nothing to read breaks
+         * the pipe: its end of stream is its own. While bytes remain a
+         * pipe cannot tell whether the client is still there. */
+        if (!PeekNamedPipe(c->pipe, NULL, 0, NULL, &avail, NULL)) {
+            peer_ended = GetLastError() == ERROR_BROKEN_PIPE;
             avail = 0;
+        }
         c->drain_left = avail;
         /* A pending read with nothing to read would wait for the client
          * forever. If it completes before the cancel lands, its data is
@@ -685,6 +691,7 @@ iocp_drain(sl_io *io, sl_io_conn *conn)
             CancelIoEx(c->pipe, &c->ov);
     }
     ReleaseSRWLockExclusive(&c->lock);
+    return peer_ended;
 }
 
 static void

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <stdatomic.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -452,15 +453,24 @@ ur_stop_accepting(sl_io *io)
     wake_all(io);
 }
 
-static void
+static int
 ur_drain(sl_io *io, sl_io_conn *base)
 {
     ur_conn *c = (ur_conn *)base;
+    struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
 
     (void)io;
-    /* After SHUT_RD a pending recv still gets what the peer had sent,
-     * then 0; the peer's later sends fail with EPIPE. */
+    /* Ask first whether the peer has ended its stream itself (closed, or
+     * shut down its sending side: POLLRDHUP), since after our SHUT_RD
+     * both look the same. A peer that ends it after this call ended at
+     * the stop. */
+    if (poll(&p, 1, 0) != 1)
+        p.revents = 0;
+    /* Unix stream sockets: after SHUT_RD, recv() (or a pending one) still
+     * returns what the peer had sent, then 0; the peer's later sends fail
+     * with EPIPE. */
     shutdown(c->fd, SHUT_RD);
+    return (p.revents & (POLLRDHUP | POLLHUP)) != 0;
 }
 
 static void

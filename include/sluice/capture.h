@@ -66,6 +66,11 @@ typedef struct sluice_disconnect_info {
     uint64_t dropped;
     uint32_t reason;    /* see sluice_reason_str() */
     uint32_t malformed; /* 1 if the producer broke the protocol */
+    uint64_t discarded; /* bytes of an unfinished event the collector threw
+                           away when it stopped (reason STOPPED); 0 in
+                           records written before the field existed */
+    uint64_t filtered;  /* events the producer filtered out (a disabled
+                           type); 0 when the record does not carry it */
 } sluice_disconnect_info;
 
 /** Decoded payload of a SLUICE_REC_DROP record. */

@@ -195,7 +195,9 @@ build_example(capbuf *b)
     sl_store_le64(pl + 16, 0);               /* dropped */
     sl_store_le32(pl + 24, SL_WIRE_R_EOF);   /* reason */
     sl_store_le32(pl + 28, 0);               /* malformed */
-    cb_record(b, &r, pl, SL_CAP_DISCONNECT_LEN);
+    /* The 32-byte form (before `discarded` and `filtered`), which readers
+     * must keep accepting: the document's example shows it. */
+    cb_record(b, &r, pl, SL_CAP_DISCONNECT_MIN);
     cb_block_end(b);
 
     cb_block_begin(b);

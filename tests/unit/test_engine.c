@@ -200,15 +200,18 @@ f_stop_accepting(sl_io *io)
     sl_mutex_unlock(&io->m);
 }
 
-static void
+static int
 f_drain(sl_io *io, sl_io_conn *conn)
 {
     fconn *c = (fconn *)conn;
+    int peer_ended;
 
     sl_mutex_lock(&io->m);
     c->drained = 1;
+    peer_ended = c->eof;
     try_complete_read(io, c);
     sl_mutex_unlock(&io->m);
+    return peer_ended;
 }
 
 static void
