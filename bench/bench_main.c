@@ -51,6 +51,7 @@ static const char usage_text[] =
     "every event is on disk, verifies the capture, and prints one line:\n"
     "  bench: producers=K events=N bytes=B seconds=S msgs_per_s=X mb_per_s=Y\n"
     "         lost=L collector_cpu_s=C msgs_per_cpu_s=Z collector_rss_mb=R\n"
+    "         capture_bytes=D\n"
     "\n"
     "Options:\n"
     "  --producers N     producer processes (default: 4)\n"
@@ -71,6 +72,11 @@ static const char usage_text[] =
     "                    (default: 4000000)\n"
     "  --svg FILE        with --sweep: also draw msgs/s against producers\n"
     "                    into FILE (SVG)\n"
+    "  --workload W      synthetic (default: text events of --size bytes),\n"
+    "                    profiler (begin/end slices, interned function\n"
+    "                    ids, varint fields) or log[:FILE] (FILE's lines\n"
+    "                    replayed in a loop; default /var/log/dpkg.log);\n"
+    "                    --size is ignored for profiler and log\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 success and nothing lost, 1 runtime error or loss,\n"
@@ -126,7 +132,7 @@ find_tool(const char *dir, const char *name, char *out, size_t cap)
 /* Reads the capture back: events per producer in order, nothing missing. */
 static int
 verify_capture(const char *path, uint64_t producers, uint64_t count,
-               uint64_t *found, uint64_t *gaps)
+               uint64_t *found, uint64_t *gaps, uint64_t *payload)
 {
     sluice_capture *c;
     sluice_record rec;
@@ -137,6 +143,7 @@ verify_capture(const char *path, uint64_t producers, uint64_t count,
 
     *found = 0;
     *gaps = 0;
+    *payload = 0;
     rc = sluice_capture_open(path, &c);
     if (rc != 0)
         return rc;
@@ -149,6 +156,7 @@ verify_capture(const char *path, uint64_t producers, uint64_t count,
         if (rec.type >= 0xF000u)
             continue;
         (*found)++;
+        *payload += rec.payload_len;
         if (rec.producer > max_id)
             continue;
         if (rec.seq != next[rec.producer])
@@ -166,12 +174,14 @@ verify_capture(const char *path, uint64_t producers, uint64_t count,
 
 typedef struct bench_cfg {
     const char *collector, *producer, *backend, *dir, *workers, *ring_mb;
+    const char *workload; /* NULL = synthetic, else for sluice-producer */
     uint64_t producers, count, size;
     int keep, progress;
 } bench_cfg;
 
 typedef struct bench_result {
     uint64_t producers, total, found, bytes, lost;
+    long long capture_bytes; /* the capture file's size on disk */
     double secs, cpu, rss_mb;
 } bench_result;
 
@@ -266,7 +276,7 @@ run_case(const bench_cfg *cfg, bench_result *res)
     char count_s[32], size_s[32], n_s[32], name[64];
     sl_proc *cproc, **procs;
     sl_proc_usage cu;
-    uint64_t t0, t1, found = 0, gaps = 0, producers = cfg->producers;
+    uint64_t t0, t1, found = 0, gaps = 0, payload = 0, producers = cfg->producers;
     progress pr;
     int rc, status, failed = 0;
 
@@ -346,6 +356,11 @@ run_case(const bench_cfg *cfg, bench_result *res)
         pargv[9] = "--connect-timeout";
         pargv[10] = "10000";
         pargv[11] = NULL;
+        if (cfg->workload != NULL) {
+            pargv[11] = "--workload";
+            pargv[12] = cfg->workload;
+            pargv[13] = NULL;
+        }
         rc = sl_proc_spawn(pargv, DEVNULL, &procs[i]);
         if (rc != 0) {
             fprintf(stderr, "sluice-bench: cannot start %s: %s\n",
@@ -385,7 +400,11 @@ run_case(const bench_cfg *cfg, bench_result *res)
     res->producers = producers;
     res->total = producers * cfg->count;
     res->bytes = res->total * cfg->size;
-    rc = verify_capture(cap, producers, cfg->count, &found, &gaps);
+    rc = verify_capture(cap, producers, cfg->count, &found, &gaps,
+                        &payload);
+    if (cfg->workload != NULL)
+        res->bytes = payload;
+    res->capture_bytes = file_size(cap);
     if (rc != 0) {
         fprintf(stderr, "sluice-bench: cannot read %s: %s\n", cap,
                 sl_strerror(rc));
@@ -427,18 +446,22 @@ print_line(const bench_result *r, const bench_cfg *cfg, int json)
                "%.0f,\"mb_per_s\":%.1f,\"lost\":%" PRIu64
                ",\"collector_cpu_s\":%.3f,\"msgs_per_cpu_s\":%.0f,"
                "\"collector_rss_mb\":%.1f,\"size\":%" PRIu64
-               ",\"backend\":\"%s\"}\n",
+               ",\"backend\":\"%s\",\"workload\":\"%s\","
+               "\"capture_bytes\":%lld}\n",
                r->producers, r->found, r->bytes, r->secs, msgs_per_s(r),
                (double)r->bytes / r->secs / 1e6, r->lost, r->cpu,
-               msgs_per_cpu_s(r), r->rss_mb, cfg->size, cfg->backend);
+               msgs_per_cpu_s(r), r->rss_mb, cfg->size, cfg->backend,
+               cfg->workload != NULL ? cfg->workload : "synthetic",
+               r->capture_bytes);
     else
         printf("bench: producers=%" PRIu64 " events=%" PRIu64
                " bytes=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f "
                "mb_per_s=%.1f lost=%" PRIu64 " collector_cpu_s=%.3f "
-               "msgs_per_cpu_s=%.0f collector_rss_mb=%.1f\n",
+               "msgs_per_cpu_s=%.0f collector_rss_mb=%.1f "
+               "capture_bytes=%lld\n",
                r->producers, r->found, r->bytes, r->secs, msgs_per_s(r),
                (double)r->bytes / r->secs / 1e6, r->lost, r->cpu,
-               msgs_per_cpu_s(r), r->rss_mb);
+               msgs_per_cpu_s(r), r->rss_mb, r->capture_bytes);
     fflush(stdout);
 }
 
@@ -584,7 +607,8 @@ int
 main(int argc, char **argv)
 {
     bench_cfg cfg;
-    const char *bin_dir = NULL, *sweep = NULL, *svg = NULL;
+    const char *bin_dir = NULL, *sweep = NULL, *svg = NULL, *workload = NULL;
+    char workload_arg[1100];
     uint64_t total = 4000000, ks[32];
     int json = 0, failed = 0, rc;
     char self_dir[1024], collector[1200], producer[1200];
@@ -641,8 +665,33 @@ main(int argc, char **argv)
             total = parse_u64(a, v, 1, UINT64_MAX / 4096);
         else if (strcmp(a, "--svg") == 0)
             svg = v;
+        else if (strcmp(a, "--workload") == 0)
+            workload = v;
         else
             usage_error("unknown option '%s'", a);
+    }
+    if (workload != NULL && strcmp(workload, "synthetic") != 0) {
+        const char *file = "/var/log/dpkg.log";
+
+        if (strcmp(workload, "profiler") == 0) {
+            cfg.workload = "profiler";
+        } else if (strcmp(workload, "log") == 0 ||
+                   strncmp(workload, "log:", 4) == 0) {
+            if (workload[3] == ':')
+                file = workload + 4;
+            if (*file == '\0')
+                usage_error("%s", "--workload log: needs a file name");
+            if (!file_exists(file)) {
+                fprintf(stderr, "sluice-bench: --workload log: cannot read "
+                        "'%s'\n", file);
+                return 1;
+            }
+            snprintf(workload_arg, sizeof(workload_arg), "log:%s", file);
+            cfg.workload = workload_arg;
+        } else {
+            usage_error("--workload must be synthetic, profiler or "
+                        "log[:FILE], not '%s'", workload);
+        }
     }
     if (svg != NULL && sweep == NULL)
         usage_error("%s", "--svg needs --sweep");

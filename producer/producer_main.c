@@ -43,6 +43,7 @@ typedef struct args {
     uint64_t type;
     uint64_t connect_timeout_ms;
     const char *collector_user;
+    const char *workload; /* NULL/"synthetic", "profiler", "log:FILE" */
 } args;
 
 typedef struct option {
@@ -54,8 +55,8 @@ static const option options[] = {
     {"--pipe", 1},  {"--count", 1},           {"--size", 1},
     {"--rate", 1},  {"--text", 0},            {"--stdin", 0},
     {"--name", 1},  {"--type", 1},            {"--connect-timeout", 1},
-    {"--collector-user", 1},                  {"--help", 0},
-    {"--version", 0},
+    {"--collector-user", 1},                  {"--workload", 1},
+    {"--help", 0},  {"--version", 0},
 };
 
 static void
@@ -92,6 +93,11 @@ usage(FILE *f)
         "                         a numeric uid; Windows: a SID string). By\n"
         "                         default only a collector of our own user is\n"
         "                         sent anything; another user's pipe is refused.\n"
+        "  --workload W           What the --count events are: synthetic\n"
+        "                         (default), profiler (begin/end slices with\n"
+        "                         interned function ids and varint fields)\n"
+        "                         or log:FILE (FILE's lines, replayed in a\n"
+        "                         loop); --size and --type are ignored.\n"
         "  --help                 Print this help and exit.\n"
         "  --version              Print the version and exit.\n"
         "\n"
@@ -225,6 +231,13 @@ parse_args(int argc, char **argv, args *a)
             a->name = val;
         } else if (strcmp(key, "--type") == 0) {
             rc = set_number(key, val, SLUICE_TYPE_MAX, 1, &a->type);
+        } else if (strcmp(key, "--workload") == 0) {
+            if (strcmp(val, "synthetic") != 0 &&
+                strcmp(val, "profiler") != 0 &&
+                !(strncmp(val, "log:", 4) == 0 && val[4] != '\0'))
+                return usage_error("--workload must be synthetic, profiler "
+                                   "or log:FILE, not '%s'", val);
+            a->workload = strcmp(val, "synthetic") == 0 ? NULL : val;
         } else if (strcmp(key, "--connect-timeout") == 0) {
             rc = set_number(key, val, UINT32_MAX, 0, &a->connect_timeout_ms);
         } else if (strcmp(key, "--collector-user") == 0) {
@@ -450,6 +463,144 @@ done:
     return rc;
 }
 
+/* ---- realistic workloads (--workload) ---------------------------------- */
+
+/* LEB128, as compact profilers encode small integers. */
+static size_t
+put_varint(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+/*
+ * A profiler-like stream: nested begin/end slices (types 0xE000|fn and
+ * 0xE800|fn, docs/protocol.md 6.5) of 48 functions. As a real profiler
+ * interns strings, a function's name is sent once, in its first begin;
+ * later begins carry only varints: thread id, call id (delta-free, it
+ * grows), and a small argument; ends carry a small result. Deterministic
+ * (a fixed LCG), so runs are comparable.
+ */
+static int
+send_profiler(sluice_producer *p, const args *a)
+{
+    static const char *const mod[] = {"http", "db", "cache", "json",
+                                      "alloc", "sched"};
+    static const char *const fn[] = {"read_request", "parse", "lookup",
+                                     "encode", "flush", "wait", "commit",
+                                     "dispatch"};
+    unsigned char seen[48] = {0}, buf[160];
+    unsigned stack[32];
+    unsigned depth = 0;
+    uint64_t rng = 0x9E3779B97F4A7C15u, call = 0;
+    pacer pacing;
+    int rc = 0;
+
+    pacer_init(&pacing, a->rate);
+    for (uint64_t i = 0; i < a->count; i++) {
+        unsigned r, f;
+        size_t n = 0;
+        uint16_t type;
+
+        rng = rng * 6364136223846793005u + 1442695040888963407u;
+        r = (unsigned)(rng >> 33);
+        if (depth > 0 && (depth == 32 || r % 100 < 45 + depth * 5)) {
+            f = stack[--depth];
+            type = (uint16_t)(0xE800u | f);
+            n = put_varint(buf, (r >> 8) % 4); /* result code */
+        } else {
+            f = (r >> 8) % 48;
+            if (f >= 24) /* a few hot functions take most calls */
+                f %= 6;
+            stack[depth++] = f;
+            type = (uint16_t)(0xE000u | f);
+            if (!seen[f]) {
+                seen[f] = 1;
+                n = (size_t)snprintf((char *)buf, sizeof(buf), "%s::%s",
+                                     mod[f % 6], fn[f / 6]);
+            } else {
+                n = put_varint(buf, 1000 + (r >> 20) % 8); /* thread */
+                n += put_varint(buf + n, call++);
+                n += put_varint(buf + n, (r >> 12) % 4096); /* bytes */
+            }
+        }
+        pacer_wait(&pacing, i);
+        rc = sluice_producer_emit(p, type, buf, n);
+        if (rc != 0)
+            return send_failed(a, i, rc);
+    }
+    return 0;
+}
+
+/* Replays FILE's lines (without their line ends) as events, from the top
+ * again at its end, until --count events are sent. */
+static int
+send_log(sluice_producer *p, const args *a, const char *file)
+{
+    size_t max = sluice_producer_max_payload(p), len = 0, pos = 0;
+    FILE *f = fopen(file, "rb");
+    char *data = NULL;
+    pacer pacing;
+    int rc = 0;
+
+    if (f == NULL) {
+        fprintf(stderr, PROG ": --workload log: cannot open '%s'\n", file);
+        return EXIT_RUNTIME;
+    }
+    for (;;) {
+        char *nd = realloc(data, len + 65536);
+        size_t n;
+
+        if (nd == NULL) {
+            free(data);
+            fclose(f);
+            fprintf(stderr, PROG ": %s\n", sluice_strerror(SLUICE_ENOMEM));
+            return EXIT_RUNTIME;
+        }
+        data = nd;
+        n = fread(data + len, 1, 65536, f);
+        len += n;
+        if (n == 0 || len > (256u << 20))
+            break;
+    }
+    fclose(f);
+    if (memchr(data, '\n', len) == NULL) {
+        fprintf(stderr, PROG ": --workload log: '%s' has no lines\n", file);
+        free(data);
+        return EXIT_RUNTIME;
+    }
+    pacer_init(&pacing, a->rate);
+    for (uint64_t i = 0; i < a->count;) {
+        char *nl = memchr(data + pos, '\n', len - pos);
+        size_t end = nl != NULL ? (size_t)(nl - data) : len, l = end - pos;
+
+        if (l > 0 && data[end - 1] == '\r')
+            l--;
+        if (l > max)
+            l = max;
+        if (pos < len) {
+            pacer_wait(&pacing, i);
+            rc = sluice_producer_emit(p, (uint16_t)a->type, data + pos, l);
+            if (rc != 0) {
+                rc = send_failed(a, i, rc);
+                break;
+            }
+            i++;
+        }
+        pos = end + 1;
+        if (pos >= len)
+            pos = 0;
+    }
+    free(data);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -476,7 +627,7 @@ main(int argc, char **argv)
     opts.collector_user = a.collector_user;
     /* Checked at open, before the hello: a --size the collector refuses
      * must not leave an empty producer in its capture. */
-    if (!a.use_stdin)
+    if (!a.use_stdin && a.workload == NULL) /* --size is the synthetic's */
         opts.min_payload = (size_t)a.size;
     rc = sluice_producer_open(a.pipe, strlen(a.pipe), &opts, &p);
     if (rc == SLUICE_EINVAL && a.collector_user != NULL)
@@ -511,7 +662,14 @@ main(int argc, char **argv)
     }
 
     start = sl_os_mono_ns();
-    rc = a.use_stdin ? send_stdin(p, &a) : send_synthetic(p, &a);
+    if (a.use_stdin)
+        rc = send_stdin(p, &a);
+    else if (a.workload != NULL && strcmp(a.workload, "profiler") == 0)
+        rc = send_profiler(p, &a);
+    else if (a.workload != NULL && strncmp(a.workload, "log:", 4) == 0)
+        rc = send_log(p, &a, a.workload + 4);
+    else
+        rc = send_synthetic(p, &a);
     sluice_producer_counts(p, &events, &bytes);
     {
         int crc = sluice_producer_close(p);

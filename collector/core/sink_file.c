@@ -3,6 +3,13 @@
  * unit appended with one gathered write straight from ring memory, the
  * page cache kept from filling with dirty capture by a writeback hint
  * every WRITEBACK_BYTES, sync() = fdatasync / FlushFileBuffers.
+ *
+ * Test-only: the environment variable SLUICE_TEST_WRITE_MBPS=N holds the
+ * sink to N MB/s (10^6 bytes) on average, a slow disk on demand for
+ * benchmarks (bench/codecs.sh: compression behind a 200 MB/s disk). After
+ * each write it sleeps until written / rate has elapsed since the first
+ * write. Digits only, 1..100000; any other value is ignored, so a stray
+ * setting cannot stall a collector. Not for production use.
  */
 #include "sink.h"
 
@@ -13,7 +20,42 @@ typedef struct file_sink {
     sl_file *file;
     uint64_t written;       /* bytes appended so far */
     uint64_t writeback_off; /* writeback started for bytes below this */
+    uint64_t throttle_bps;  /* SLUICE_TEST_WRITE_MBPS in bytes/s, 0 = none */
+    uint64_t throttle_t0;   /* monotonic ns of the first write */
 } file_sink;
+
+/* The test-only throttle's rate in bytes per second, 0 = none. */
+static uint64_t
+test_write_bps(void)
+{
+    const char *v = getenv("SLUICE_TEST_WRITE_MBPS");
+    uint64_t mbps = 0;
+
+    if (v == NULL || *v == '\0')
+        return 0;
+    for (; *v != '\0'; v++) {
+        if (*v < '0' || *v > '9' || mbps > 100000u)
+            return 0;
+        mbps = mbps * 10 + (uint64_t)(*v - '0');
+    }
+    return mbps > 100000u ? 0 : mbps * 1000000u;
+}
+
+/* Sleeps until f->written bytes are due at the throttle's rate. */
+static void
+throttle(file_sink *f)
+{
+    uint64_t now = sl_os_mono_ns(), due;
+
+    if (f->throttle_t0 == 0) {
+        f->throttle_t0 = now;
+        return;
+    }
+    due = f->throttle_t0 +
+          (uint64_t)((double)f->written * 1e9 / (double)f->throttle_bps);
+    if (due > now)
+        sl_os_sleep_ns(due - now);
+}
 
 /* Every WRITEBACK_BYTES written, ask the OS to start writing them to
  * storage (sl_os_file_writeback()): the page cache then never holds much
@@ -30,6 +72,8 @@ file_write(sl_sink *s, const sl_sink_block *b)
     if (rc != 0)
         return rc;
     f->written += b->len;
+    if (f->throttle_bps != 0)
+        throttle(f);
     if (f->written - f->writeback_off >= WRITEBACK_BYTES) {
         sl_os_file_writeback(f->file, f->writeback_off,
                              f->written - f->writeback_off);
@@ -76,6 +120,7 @@ sl_sink_file_open(const char *path, int force, sl_sink **out)
         return rc;
     }
     f->base.ops = &file_ops;
+    f->throttle_bps = test_write_bps();
     *out = &f->base;
     return 0;
 }

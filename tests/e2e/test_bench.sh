@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 BENCH=$BIN/bench/sluice-bench
 for b in $(backends); do
   out=$("$BENCH" --producers 3 --count "$(scaled 20000)" --size 48 --backend "$b" --dir "$WORK" 2>"$WORK/err") || { cat "$WORK/err" >&2; fail "bench failed on $b"; }
-  grep -Eq "^bench: producers=3 events=$((3 * $(scaled 20000))) bytes=$((3 * $(scaled 20000) * 48)) seconds=[0-9.]+ msgs_per_s=[0-9]+ mb_per_s=[0-9.]+ lost=0 collector_cpu_s=[0-9.]+ msgs_per_cpu_s=[0-9]+ collector_rss_mb=[0-9.]+$" <<<"$out" || fail "bad bench line: $out"
+  grep -Eq "^bench: producers=3 events=$((3 * $(scaled 20000))) bytes=$((3 * $(scaled 20000) * 48)) seconds=[0-9.]+ msgs_per_s=[0-9]+ mb_per_s=[0-9.]+ lost=0 collector_cpu_s=[0-9.]+ msgs_per_cpu_s=[0-9]+ collector_rss_mb=[0-9.]+ capture_bytes=[0-9]+$" <<<"$out" || fail "bad bench line: $out"
 done
 "$BENCH" --producers 2 --count 1000 --json --dir "$WORK" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["events"]==2000 and d["lost"]==0, d'
 ls "$WORK"/*.sluice >/dev/null 2>&1 && fail "bench left its capture behind"
