@@ -12,8 +12,7 @@
  * setting cannot stall a collector. Not for production use.
  */
 #include "sink.h"
-
-#include <stdlib.h>
+#include "testenv.h"
 
 typedef struct file_sink {
     sl_sink base; /* first: a sl_sink * is a file_sink * */
@@ -28,17 +27,7 @@ typedef struct file_sink {
 static uint64_t
 test_write_bps(void)
 {
-    const char *v = getenv("SLUICE_TEST_WRITE_MBPS");
-    uint64_t mbps = 0;
-
-    if (v == NULL || *v == '\0')
-        return 0;
-    for (; *v != '\0'; v++) {
-        if (*v < '0' || *v > '9' || mbps > 100000u)
-            return 0;
-        mbps = mbps * 10 + (uint64_t)(*v - '0');
-    }
-    return mbps > 100000u ? 0 : mbps * 1000000u;
+    return sl_test_env_u64("SLUICE_TEST_WRITE_MBPS", 100000u) * 1000000u;
 }
 
 /* Sleeps until f->written bytes are due at the throttle's rate. */

@@ -28,6 +28,7 @@
 #include "crc32c.h"
 #include "err.h"
 #include "sink.h"
+#include "testenv.h"
 
 struct sl_writer {
     sl_writer_config cfg;
@@ -101,17 +102,7 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
 static uint64_t
 test_delay_ns(void)
 {
-    const char *v = getenv("SLUICE_TEST_WRITER_DELAY_US");
-    uint64_t us = 0;
-
-    if (v == NULL || *v == '\0')
-        return 0;
-    for (; *v != '\0'; v++) {
-        if (*v < '0' || *v > '9' || us > 10000000u)
-            return 0;
-        us = us * 10 + (uint64_t)(*v - '0');
-    }
-    return us > 10000000u ? 0 : us * 1000u;
+    return sl_test_env_u64("SLUICE_TEST_WRITER_DELAY_US", 10000000u) * 1000u;
 }
 
 static int
