@@ -95,9 +95,8 @@ void dump_out_seconds(dump_out *o, int64_t ns);
 /** Signed microseconds with 3 decimals, no '+': 1500.000, -0.250. */
 void dump_out_usec(dump_out *o, int64_t ns);
 
-/** Length of the well-formed UTF-8 sequence at p, or 0 (invalid). */
-size_t dump_utf8_len(const uint8_t *p, size_t n);
-/** 1 if every character of p is printable UTF-8 (no controls, no DEL). */
+/** 1 if every character of p is printable UTF-8: sl_esc_printable(), so
+ * no controls, DEL or invisible formatting (bidi) characters. */
 int dump_all_printable(const uint8_t *p, size_t n);
 
 /**

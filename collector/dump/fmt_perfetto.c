@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "dump.h"
+#include "escape.h"
 
 /* TracePacket */
 #define PF_TRACE_PACKET 1u
@@ -261,7 +262,7 @@ pb_text(pf_buf *b, uint32_t field, const uint8_t *p, size_t n)
     }
     at = pb_open(b, field);
     while (i < n && pb_reserve(b, 4) == 0) {
-        l = dump_utf8_len(p + i, n - i);
+        l = sl_utf8_len(p + i, n - i);
         if (l > 1 && dump_all_printable(p + i, l)) {
             pb_reserve(b, l);
             if (b->failed)

@@ -143,20 +143,6 @@ dump_out_usec(dump_out *o, int64_t ns)
 
 /* ---- escaping ------------------------------------------------------------ */
 
-size_t
-dump_utf8_len(const uint8_t *p, size_t n)
-{
-    return sl_utf8_len(p, n);
-}
-
-/* Shown as it is: not a control, DEL, C1 control or invisible
- * formatting character (bidi controls and the like; escape.h). */
-static int
-printable_at(const uint8_t *p, size_t len)
-{
-    return sl_esc_printable(p, len);
-}
-
 int
 dump_all_printable(const uint8_t *p, size_t n)
 {
@@ -169,8 +155,8 @@ dump_all_printable(const uint8_t *p, size_t n)
             i++;
             continue;
         }
-        l = dump_utf8_len(p + i, n - i);
-        if (l == 0 || !printable_at(p + i, l))
+        l = sl_utf8_len(p + i, n - i);
+        if (l == 0 || !sl_esc_printable(p + i, l))
             return 0;
         i += l;
     }
@@ -281,7 +267,7 @@ dump_out_json_str(dump_out *o, const uint8_t *p, size_t n)
         default:
             break;
         }
-        l = b < 0x20 ? 0 : dump_utf8_len(p + i, n - i);
+        l = b < 0x20 ? 0 : sl_utf8_len(p + i, n - i);
         if (l == 0) {
             out_hex2(o, "\\u00", b);
             i++;

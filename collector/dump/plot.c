@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "dump.h"
+#include "escape.h"
 
 #define PLOT_BINS 320u
 #define PLOT_FIRST_WIDTH 1000000ull /* 1 ms */
@@ -220,7 +221,7 @@ svg_text(FILE *f, const uint8_t *p, size_t n, size_t max)
         } else if (p[i] >= 0x20 && p[i] < 0x7F) {
             fputc(p[i], f);
         } else {
-            l = dump_utf8_len(p + i, n - i);
+            l = sl_utf8_len(p + i, n - i);
             if (l > 1 && dump_all_printable(p + i, l)) {
                 fwrite(p + i, 1, l, f);
                 i += l;
