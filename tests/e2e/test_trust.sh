@@ -65,10 +65,19 @@ PY
   fail "squatter did not start"
 }
 
-unsquat() { # unsquat COUNTFILE: stops the squatter, prints its byte count
+# unsquat COUNTFILE: stops the squatter and sets SQCOUNT to its byte count.
+# Not meant for $(...): a command substitution is a subshell, whose wait
+# cannot wait for this shell's child, so the count file could be read
+# before the squatter wrote it.
+unsquat() {
   kill -TERM "$SQPID"
   wait "$SQPID" 2>/dev/null || true
-  cat "$1"
+  for _ in $(seq 1 400); do
+    [ -e "$1" ] && break
+    sleep 0.025
+  done
+  [ -e "$1" ] || fail "the squatter wrote no count to $1"
+  SQCOUNT=$(cat "$1")
 }
 
 note "a squatter's socket file: refused before connecting"
@@ -79,7 +88,8 @@ rc=0
 [ "$rc" = 1 ] || { cat "$WORK/sq.err" >&2; fail "producer exited $rc against a squatter, expected 1"; }
 grep -q "served by another user" "$WORK/sq.err" || fail "unclear refusal: $(cat "$WORK/sq.err")"
 grep -q -- "--collector-user" "$WORK/sq.err" || fail "refusal does not name the override: $(cat "$WORK/sq.err")"
-[ "$(unsquat "$WORK/sq.count")" = 0 ] || fail "the squatter received bytes"
+unsquat "$WORK/sq.count"
+[ "$SQCOUNT" = 0 ] || fail "the squatter received $SQCOUNT bytes"
 
 note "our socket file, another user's process: refused by SO_PEERCRED"
 rm -f "$WORK/sq.count" "$WORK/sq.count.ready"
@@ -93,7 +103,8 @@ grep -q "served by another user" "$WORK/sq2.err" || fail "unclear refusal: $(cat
 # kept the bytes away above.
 "$PRODUCER" --pipe sq2 --count 5 --connect-timeout 0 --collector-user "$OTHER_UID" >/dev/null 2>"$WORK/sq2b.err" ||
   fail "trusted producer failed: $(cat "$WORK/sq2b.err")"
-[ "$(unsquat "$WORK/sq.count")" -gt 0 ] || fail "the trusted listener received nothing"
+unsquat "$WORK/sq.count"
+[ "$SQCOUNT" -gt 0 ] || fail "the trusted listener received nothing"
 
 for b in $(backends); do
   note "backend $b: a collector of uid $OTHER_UID, trusted with --collector-user"
