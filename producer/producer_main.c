@@ -642,6 +642,26 @@ main(int argc, char **argv)
                 a.size, a.pipe);
         return EXIT_RUNTIME;
     }
+    if (rc == SLUICE_ECONNREFUSED || rc == SLUICE_ENOENT) {
+        const char *retried = a.connect_timeout_ms > 0 ? "kept retrying for"
+                                                       : "tried once";
+        int have_path = sl_os_pipe_path(a.pipe, strlen(a.pipe), path,
+                                        sizeof(path), NULL) == 0;
+
+        /* The two a user meets most: say what is there and how long we
+         * waited for a collector to come. */
+        fprintf(stderr, PROG ": cannot connect to pipe '%s'%s%s%s: %s "
+                "(%s %" PRIu64 " ms, --connect-timeout); is a "
+                "collector running with --pipe %s?\n", a.pipe,
+                have_path ? " (" : "", have_path ? path : "",
+                have_path ? ")" : "",
+                rc == SLUICE_ECONNREFUSED
+                    ? "nobody is listening on it (a stale socket left "
+                      "by a collector that is gone)"
+                    : "no such pipe",
+                retried, a.connect_timeout_ms, a.pipe);
+        return EXIT_RUNTIME;
+    }
     if (rc != 0) {
         const char *hint = "";
 

@@ -681,18 +681,33 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     if (s->batch_max < biggest)
         s->batch_max = biggest;
 
+    /* The plain capture file is opened and checked before the pipe is
+     * bound: a FIFO, a directory, a file another collector writes (its
+     * lock) or a read-only file system is refused before any producer can
+     * connect, and nothing ever blocks in an open with clients waiting.
+     * If the pipe then fails, a file this start created is removed. */
+    if (cfg->open_sink == NULL) {
+        *stage = SL_STAGE_FILE;
+        rc = sl_sink_file_open(cfg->out_path,
+                               (cfg->force ? SL_OS_FILE_FORCE : 0) |
+                                   (cfg->share_group ? SL_OS_FILE_GROUP : 0),
+                               &s->sink);
+        if (rc != 0)
+            goto fail;
+    }
+
     *stage = SL_STAGE_PIPE;
     rc = open_backend(s);
     if (rc != 0) {
         s->io = NULL;
+        sl_sink_file_discard(s->sink);
+        s->sink = NULL;
         goto fail;
     }
 
     *stage = SL_STAGE_FILE;
     if (cfg->open_sink != NULL)
         rc = cfg->open_sink(cfg->sink_ctx, &s->sink);
-    else
-        rc = sl_sink_file_open(cfg->out_path, cfg->force, &s->sink);
     if (rc != 0)
         goto fail;
     memset(&wc, 0, sizeof(wc));
