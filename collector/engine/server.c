@@ -465,9 +465,14 @@ on_read(sl_server *s, conn *c, int64_t result)
         uint32_t reason = SL_WIRE_R_EOF;
         int malformed = 0, stopped;
 
-        /* ECONNRESET (a peer that closed without reading) is an ordinary
-         * end once its data is read; other errors end it as errors. */
-        if (result < 0 && result != SL_ECONNRESET && result != SL_EPIPE)
+        /* ECONNRESET: the transport reports an abortive close, after
+         * every byte the peer sent has been read (POSIX sockets report so
+         * a peer that closed with our greeting unread): RESET, its events
+         * kept as at EOF, the final unterminated text line included.
+         * EPIPE is an ordinary end; other errors end it as errors. */
+        if (result == SL_ECONNRESET)
+            reason = SL_WIRE_R_RESET;
+        else if (result < 0 && result != SL_EPIPE)
             reason = SL_WIRE_R_READ_ERROR;
         sl_mutex_lock(&s->lock);
         stopped = c->stopped;
