@@ -658,6 +658,14 @@ sl_os_file_discard(sl_file *f)
     free(f);
 }
 
+int
+sl_os_file_set_group(sl_file *f, uint32_t gid)
+{
+    (void)f;
+    (void)gid;
+    return SL_ENOSYS; /* the pipe's DACL, not groups, on Windows */
+}
+
 uint32_t
 sl_os_file_lock_holder(const char *path)
 {
