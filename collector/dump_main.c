@@ -417,10 +417,12 @@ usage(FILE *f)
         "  0  success; with --verify: no gaps, no corrupt blocks, no torn "
         "tail,\n"
         "     and the close record present\n"
-        "  1  runtime error: cannot open or read FILE, not a capture\n"
+        "  1  runtime error: cannot open or read FILE, not a capture, or\n"
+        "     --producer matches no producer\n"
         "  2  usage error\n"
         "  3  (--verify) incomplete: a torn tail or no close record, so the\n"
-        "     collector did not finalise the file\n"
+        "     collector did not finalise the file (also --follow once the\n"
+        "     collector is gone without its close record)\n"
         "  4  (--verify) corrupt: sequence gaps or corrupt blocks\n";
 
     fputs(text, f);

@@ -179,6 +179,10 @@ int sl_os_file_create(const char *path, int flags, sl_file **out);
  *  leaves nothing behind. NULL is a no-op. */
 void sl_os_file_discard(sl_file *f);
 
+/** POSIX: fchown()s f to group gid (the owner unchanged); /dev/null is
+ *  left alone. @return 0, SL_EACCES, SL_ENOSYS (Windows). */
+int sl_os_file_set_group(sl_file *f, uint32_t gid);
+
 /** The process id holding the capture lock on path, 0 when unknown. */
 uint32_t sl_os_file_lock_holder(const char *path);
 

@@ -614,6 +614,16 @@ sl_os_file_discard(sl_file *f)
     sl_os_file_close(f);
 }
 
+int
+sl_os_file_set_group(sl_file *f, uint32_t gid)
+{
+    if (f->null_sink)
+        return 0;
+    if (fchown(f->fd, (uid_t)-1, (gid_t)gid) != 0)
+        return sl_err_from_errno(errno);
+    return 0;
+}
+
 uint32_t
 sl_os_file_lock_holder(const char *path)
 {

@@ -564,7 +564,29 @@ sl_os_file_create(const char *path, int flags, sl_file **out)
         goto free_file;
     }
     existed = GetLastError() == ERROR_ALREADY_EXISTS;
-    if (GetFileType(h) != FILE_TYPE_DISK) {
+    if (GetFileType(h) == FILE_TYPE_DISK) {
+        /* The capture's lock, as flock() on POSIX: LockFileEx on one byte
+         * far beyond any data (a lock on data would block readers such as
+         * sluice-dump --follow). The sharing mode above already refuses a
+         * second writer; the lock is what sl_os_file_writer_alive() asks
+         * about, and it goes with the handle, so a killed writer's lock
+         * goes with it. */
+        OVERLAPPED ov;
+
+        memset(&ov, 0, sizeof(ov));
+        ov.Offset = 0xFFFFFFFFu;
+        ov.OffsetHigh = 0x7FFFFFFFu;
+        if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY,
+                        0, 1, 0, &ov)) {
+            DWORD err = GetLastError();
+
+            CloseHandle(h);
+            rc = err == ERROR_LOCK_VIOLATION || err == ERROR_IO_PENDING
+                     ? SL_ELOCKED
+                     : sl_err_from_win32(err);
+            goto free_file;
+        }
+    } else {
         /* A pipe or a device: not a capture (NUL is taken as a sink). */
         if (_wcsicmp(wpath, L"NUL") != 0) {
             CloseHandle(h);
@@ -658,6 +680,14 @@ sl_os_file_discard(sl_file *f)
     free(f);
 }
 
+int
+sl_os_file_set_group(sl_file *f, uint32_t gid)
+{
+    (void)f;
+    (void)gid;
+    return SL_ENOSYS; /* the pipe's DACL, not groups, on Windows */
+}
+
 uint32_t
 sl_os_file_lock_holder(const char *path)
 {
@@ -674,14 +704,31 @@ sl_os_file_writer_alive(const char *path)
 
     if (sl_os_utf8_to_wide(path, &wpath) != 0)
         return -1;
-    /* Denying others write access fails while a writer has it open. */
-    h = CreateFileW(wpath, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE,
+    /* Sharing everything, so a live writer does not keep us out: then
+     * its LockFileEx byte (sl_os_file_create()) says whether it lives. */
+    h = CreateFileW(wpath, GENERIC_READ,
+                    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                     NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
     err = GetLastError();
     free(wpath);
     if (h != INVALID_HANDLE_VALUE) {
+        OVERLAPPED ov;
+        int alive;
+
+        memset(&ov, 0, sizeof(ov));
+        ov.Offset = 0xFFFFFFFFu;
+        ov.OffsetHigh = 0x7FFFFFFFu;
+        if (LockFileEx(h, LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ov)) {
+            UnlockFileEx(h, 0, 1, 0, &ov);
+            alive = 0;
+        } else {
+            err = GetLastError();
+            alive = err == ERROR_LOCK_VIOLATION || err == ERROR_IO_PENDING
+                        ? 1
+                        : -1;
+        }
         CloseHandle(h);
-        return 0;
+        return alive;
     }
     if (err == ERROR_SHARING_VIOLATION)
         return 1;

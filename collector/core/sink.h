@@ -137,5 +137,9 @@ int sl_sink_file_open(const char *path, int force, sl_sink **out);
 /** Closes a plain file sink that never received a block, removing the
  *  file if its open created it (a start that failed after it). */
 void sl_sink_file_discard(sl_sink *s);
+/** POSIX: gives a file sink's file to group gid (--group: with mode 0640
+ *  its members may read the capture). /dev/null is left alone.
+ *  @return 0, SL_EACCES (not a member), SL_ENOSYS (Windows). */
+int sl_sink_file_set_group(sl_sink *s, uint32_t gid);
 
 #endif

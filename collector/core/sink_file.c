@@ -107,6 +107,12 @@ sl_sink_file_discard(sl_sink *s)
 }
 
 int
+sl_sink_file_set_group(sl_sink *s, uint32_t gid)
+{
+    return sl_os_file_set_group(((file_sink *)s)->file, gid);
+}
+
+int
 sl_sink_file_open(const char *path, int force, sl_sink **out)
 {
     file_sink *f = calloc(1, sizeof(*f));

@@ -697,6 +697,14 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
                                (cfg->force ? SL_OS_FILE_FORCE : 0) |
                                    (cfg->share_group ? SL_OS_FILE_GROUP : 0),
                                &s->sink);
+        /* --group: the capture, 0640, belongs to the socket's group. */
+        if (rc == 0 && cfg->share_group) {
+            rc = sl_sink_file_set_group(s->sink, cfg->group);
+            if (rc != 0) {
+                sl_sink_file_discard(s->sink);
+                s->sink = NULL;
+            }
+        }
         if (rc != 0)
             goto fail;
     }

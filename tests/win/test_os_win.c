@@ -155,6 +155,16 @@ test_files(void)
     CHECK_OK(sl_os_file_close(f));
     CHECK(memcmp(back, "head-middle-tail", 16) == 0);
 
+    CASE("a second file_create on a file being written is SL_ELOCKED, "
+         "even with force, and leaves it whole; writer_alive says so");
+    CHECK_OK(sl_os_file_create(path, 1, &f));
+    CHECK_OK(sl_os_file_writev(f, iov, 4));
+    CHECK(sl_os_file_writer_alive(path) == 1);
+    CHECK_EQ_RC(sl_os_file_create(path, 1, &g), SL_ELOCKED);
+    CHECK(slurp(path, back, sizeof(back)) == 16);
+    CHECK_OK(sl_os_file_close(f));
+    CHECK(sl_os_file_writer_alive(path) == 0);
+
     CASE("file_create refuses an existing file without force");
     CHECK_EQ_RC(sl_os_file_create(path, 0, &g), SL_EEXIST);
     CHECK(slurp(path, back, sizeof(back)) == 16);

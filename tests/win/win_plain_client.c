@@ -87,10 +87,13 @@ main(int argc, char **argv)
     printf("greeting: %s\n", greeting);
     if (strcmp(msg, "-") == 0) {
         char buf[65536];
-        size_t r;
+        HANDLE in = GetStdHandle(STD_INPUT_HANDLE);
+        DWORD r;
 
-        _setmode(_fileno(stdin), _O_BINARY);
-        while ((r = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+        /* ReadFile, not fread: what arrives is sent at once (a test can
+         * send half a line and hold the connection open), not when a
+         * buffer fills. */
+        while (ReadFile(in, buf, sizeof(buf), &r, NULL) && r > 0) {
             if (!WriteFile(h, buf, (DWORD)r, &done, NULL) || done != r) {
                 fprintf(stderr, "win_plain_client: WriteFile: error %lu\n",
                         (unsigned long)GetLastError());
