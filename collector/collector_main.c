@@ -51,6 +51,9 @@ static const char usage_text[] =
     "                       (default: 1048576)\n"
     "  --max-producers N    concurrent connections; more are refused (default:\n"
     "                       4096)\n"
+    "  --idle-timeout SECS  end a connection that has not identified itself\n"
+    "                       (no byte, or no whole hello) within SECS seconds,\n"
+    "                       0..86400, 0 = never (default: 60)\n"
     "  --backend NAME       auto|iocp|uring|epoll (default: auto)\n"
     "  --exit-after N       stop once N producer connections have ended\n"
     "  --duration SECS      stop after SECS seconds\n"
@@ -61,7 +64,8 @@ static const char usage_text[] =
     "  --group NAME         Linux: share the socket with group NAME (mode 0660;\n"
     "                       default: 0600, this user only)\n"
     "  --allow-uid UID,...  Linux: accept only peers with these user ids (and\n"
-    "                       this user); others are closed before the greeting\n"
+    "                       this user); others get the refusal greeting\n"
+    "                       SLUICE/1 error=user-not-allowed\n"
     "  --forward URL[,URL...]  also forward every block of the capture to a\n"
     "                       NATS JetStream cluster (nats://HOST:PORT, tls://...);\n"
     "                       the capture file is the buffer (docs/forwarding.md)\n"
@@ -296,6 +300,7 @@ main(int argc, char **argv)
     cfg.instances = 4;
     cfg.max_frame = SL_WIRE_MAX_FRAME_DEFAULT;
     cfg.max_producers = 4096;
+    cfg.idle_timeout_s = 60;
     cfg.conn_buffer = 64u << 10;
     cfg.backend = "auto";
     cfg.log = log_line;
@@ -353,6 +358,8 @@ main(int argc, char **argv)
                                                 SL_WIRE_MAX_FRAME_LIMIT);
         } else if (strcmp(a, "--max-producers") == 0) {
             cfg.max_producers = (unsigned)parse_u64(a, v, 1, 1000000);
+        } else if (strcmp(a, "--idle-timeout") == 0) {
+            cfg.idle_timeout_s = (unsigned)parse_u64(a, v, 0, 86400);
         } else if (strcmp(a, "--backend") == 0) {
             if (strcmp(v, "auto") != 0 && strcmp(v, "iocp") != 0 &&
                 strcmp(v, "uring") != 0 && strcmp(v, "epoll") != 0)

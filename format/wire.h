@@ -78,7 +78,8 @@ typedef enum sl_wire_mode {
     X(LINE_TOO_LONG, 8, "text line longer than max-frame")                    \
     X(READ_ERROR, 9, "read error")                                            \
     X(STOPPED, 10, "collector stopped")                                       \
-    X(REFUSED, 11, "too many producers")
+    X(REFUSED, 11, "too many producers")                                      \
+    X(IDLE, 12, "did not identify itself within --idle-timeout")
 
 typedef enum sl_wire_reason {
 #define SL_WIRE_REASON_ENUM_(name, value, msg) SL_WIRE_R_##name = (value),

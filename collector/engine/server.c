@@ -60,6 +60,18 @@ typedef struct conn {
      * connection while its producer was still sending: the end of stream
      * that follows is the collector's, not the producer's (STOPPED). */
     int stopped;
+    /* --idle-timeout. accepted_ns: sl_os_mono_ns() at accept (written
+     * before the connection is linked, read under the lock). identified:
+     * set by the connection's worker once it sent a text byte or a whole
+     * hello; read by the reaper without the connection's worker.
+     * Relaxed is enough: it orders nothing else, and a reaper that reads
+     * a stale 0 just as the producer identified itself ends a connection
+     * that took the whole timeout to do so (the bytes that arrived are
+     * still read and kept). idle: set under the lock by the reaper with
+     * its drain; the end of stream that follows is the collector's (IDLE). */
+    uint64_t accepted_ns;
+    atomic_int identified;
+    int idle;
     int linked;       /* in the server's list (under its lock) */
     struct conn *prev, *next;
 } conn;
@@ -81,6 +93,8 @@ struct sl_server {
     sl_mutex lock;   /* guards the connection list and `draining` */
     conn *conns;
     int draining;    /* stop requested: new connections are drained too */
+    sl_cond reaper_cv; /* wakes the reaper at a stop (with `lock`) */
+    sl_thread *reaper; /* --idle-timeout thread, or NULL */
 
     /* Set after every connection was told to drain; workers exit once it
      * is set and `live` is 0. Release/acquire keeps the order of the two
@@ -93,6 +107,7 @@ struct sl_server {
      * the join orders it. */
     atomic_uint_least64_t next_id;
     atomic_uint_least64_t producers, ended, refused, events, bytes, dropped, malformed;
+    atomic_uint_least64_t idle;
 };
 
 static void
@@ -326,9 +341,11 @@ on_accept(sl_server *s, sl_io_conn *io)
     conn *c;
     int rc;
 
-    if (!peer_allowed(s, io)) {
-        /* Closed before the greeting: the peer learns nothing (not even
-         * that this is a collector) and leaves no record. */
+    int allowed = peer_allowed(s, io);
+
+    if (!allowed) {
+        /* Refused with a greeting that says why (protocol.md section 4),
+         * so the producer can tell its user; no id, no record. */
         atomic_fetch_add_explicit(&s->refused, 1, memory_order_relaxed);
         if (io->uid == 0xFFFFFFFFu)
             logf_(s, "refused a connection (pid %u): its user is unknown "
@@ -336,8 +353,6 @@ on_accept(sl_server *s, sl_io_conn *io)
         else
             logf_(s, "refused a connection from uid %u (pid %u): not in "
                   "--allow-uid", io->uid, io->pid);
-        s->backend->release(s->io, io);
-        return;
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -347,15 +362,21 @@ on_accept(sl_server *s, sl_io_conn *io)
     }
     c->io = io;
     io->user = c;
+    c->accepted_ns = sl_os_mono_ns();
     /* The count this accept made is its own fetch_add's result: two
      * accepts at once see different counts, so at the limit one of them
      * is admitted (a reload could see both and refuse both). */
     live = atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed) + 1;
     if (s->cfg.test_accept_counted != NULL)
         s->cfg.test_accept_counted(s->cfg.test_ctx);
-    if (live <= s->cfg.max_producers)
+    if (allowed && live <= s->cfg.max_producers)
         id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed);
-    if (live > s->cfg.max_producers || id > UINT32_MAX) {
+    if (!allowed) {
+        static const char not_allowed[] = "SLUICE/1 error=user-not-allowed";
+
+        memcpy(c->greeting, not_allowed, sizeof(not_allowed));
+        c->greeting_len = sizeof(not_allowed);
+    } else if (live > s->cfg.max_producers || id > UINT32_MAX) {
         /* Over the limit, or every id of this capture given out (ids
          * never repeat and never become 0, the refused mark): a clear
          * refusal the client can read, then close. Not a producer: no
@@ -463,7 +484,7 @@ on_read(sl_server *s, conn *c, int64_t result)
 
     if (result <= 0) {
         uint32_t reason = SL_WIRE_R_EOF;
-        int malformed = 0, stopped;
+        int malformed = 0, stopped, idle;
 
         /* ECONNRESET: the transport reports an abortive close, after
          * every byte the peer sent has been read (POSIX sockets report so
@@ -476,7 +497,16 @@ on_read(sl_server *s, conn *c, int64_t result)
             reason = SL_WIRE_R_READ_ERROR;
         sl_mutex_lock(&s->lock);
         stopped = c->stopped;
+        idle = c->idle;
         sl_mutex_unlock(&s->lock);
+        if (idle && !stopped && reason == SL_WIRE_R_EOF) {
+            /* Ended by --idle-timeout: whatever it sent (part of the
+             * magic or of a hello) is no event; not a violation. A
+             * connection that sent nothing leaves no record. */
+            c->discarded = c->len;
+            conn_end(s, c, SL_WIRE_R_IDLE, 0);
+            return;
+        }
         if (stopped && reason == SL_WIRE_R_EOF) {
             /* The stop ended this stream, not its producer: what is left
              * is the start of an event it had not finished sending (a
@@ -514,6 +544,8 @@ on_read(sl_server *s, conn *c, int64_t result)
         if (n < EV_CAP)
             break;
     }
+    if (c->wire.mode == SL_WIRE_MODE_TEXT || c->wire.hello_done)
+        atomic_store_explicit(&c->identified, 1, memory_order_relaxed);
     if (off > 0) {
         memmove(c->buf, c->buf + off, c->len - off);
         c->len -= off;
@@ -526,6 +558,54 @@ on_read(sl_server *s, conn *c, int64_t result)
         return;
     }
     post_read(s, c);
+}
+
+/* ---- --idle-timeout ---------------------------------------------------- */
+
+/*
+ * The reaper: a thread that, a few times per timeout, drains every
+ * connection that has not identified itself within idle_timeout_s of its
+ * accept. Draining (io.h) makes the connection's pending read complete
+ * with end of stream once the bytes already sent are read; its worker
+ * then ends it as IDLE (on_read). The list and `idle` are under the lock,
+ * as for the stop, so a connection is never drained after it was
+ * released. Refused connections (id 0) end by themselves after their
+ * refusal greeting.
+ */
+static void
+reaper_main(void *p)
+{
+    sl_server *s = p;
+    uint64_t limit = (uint64_t)s->cfg.idle_timeout_s * 1000000000u;
+    uint64_t period = limit / 4;
+
+    if (period > 1000000000u)
+        period = 1000000000u;
+    if (period < 50000000u)
+        period = 50000000u;
+    sl_mutex_lock(&s->lock);
+    while (!s->draining) {
+        uint64_t now = sl_os_mono_ns();
+        unsigned n = 0;
+
+        for (conn *c = s->conns; c != NULL; c = c->next) {
+            if (c->id == 0 || c->idle || c->stopped ||
+                now - c->accepted_ns < limit ||
+                atomic_load_explicit(&c->identified, memory_order_relaxed))
+                continue;
+            c->idle = 1;
+            s->backend->drain(s->io, c->io);
+            n++;
+        }
+        if (n > 0) {
+            atomic_fetch_add_explicit(&s->idle, n, memory_order_relaxed);
+            logf_(s, "closing %u connection%s that did not identify "
+                  "themselves within --idle-timeout %us", n, n == 1 ? "" : "s",
+                  s->cfg.idle_timeout_s);
+        }
+        sl_cond_timedwait(&s->reaper_cv, &s->lock, period);
+    }
+    sl_mutex_unlock(&s->lock);
 }
 
 /* ---- workers ----------------------------------------------------------- */
@@ -653,12 +733,14 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     if (s->cfg.conn_buffer > s->cfg.max_frame)
         s->cfg.conn_buffer = s->cfg.max_frame;
     sl_mutex_init(&s->lock);
+    sl_cond_init(&s->reaper_cv);
     atomic_store_explicit(&s->next_id, cfg->first_id != 0 ? cfg->first_id : 1,
                           memory_order_relaxed);
     s->cfg.allow_uids = NULL;
     if (cfg->allow_uids != NULL) {
         s->allow_uids = malloc((cfg->allow_uids_len + 1) * sizeof(uint32_t));
         if (s->allow_uids == NULL) {
+            sl_cond_destroy(&s->reaper_cv);
             sl_mutex_destroy(&s->lock);
             free(s);
             *stage = SL_STAGE_CONFIG;
@@ -761,6 +843,13 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
         }
         s->nworkers++;
     }
+    if (s->cfg.idle_timeout_s > 0) {
+        rc = sl_os_thread_start(reaper_main, s, &s->reaper);
+        if (rc != 0) {
+            s->reaper = NULL;
+            goto fail;
+        }
+    }
     *out = s;
     return 0;
 
@@ -772,6 +861,7 @@ fail:
             s->backend->close(s->io);
         sl_sink_close(s->sink);
         sl_ring_close(s->ring);
+        sl_cond_destroy(&s->reaper_cv);
         sl_mutex_destroy(&s->lock);
         free(s->allow_uids);
         free(s->workers);
@@ -800,6 +890,7 @@ sl_server_get_stats(const sl_server *s, sl_server_stats *o)
     o->bytes = atomic_load_explicit(&m->bytes, memory_order_relaxed);
     o->dropped = atomic_load_explicit(&m->dropped, memory_order_relaxed);
     o->malformed = atomic_load_explicit(&m->malformed, memory_order_relaxed);
+    o->idle = atomic_load_explicit(&m->idle, memory_order_relaxed);
     o->ring_used = sl_ring_used(s->ring);
     o->ring_capacity = sl_ring_capacity(s->ring);
     o->file_bytes = s->writer ? sl_writer_bytes(s->writer) : 0;
@@ -826,10 +917,20 @@ sl_server_stop(sl_server *s)
         sl_mutex_lock(&s->lock);
         s->draining = 1;
         for (conn *c = s->conns; c != NULL; c = c->next)
-            c->stopped = !s->backend->drain(s->io, c->io);
+            if (!c->idle)
+                c->stopped = !s->backend->drain(s->io, c->io);
+        sl_cond_broadcast(&s->reaper_cv);
         sl_mutex_unlock(&s->lock);
         atomic_store_explicit(&s->stopping, 1, memory_order_release);
         s->backend->wake(s->io);
+    }
+    if (s->reaper != NULL) {
+        sl_mutex_lock(&s->lock);
+        s->draining = 1;
+        sl_cond_broadcast(&s->reaper_cv);
+        sl_mutex_unlock(&s->lock);
+        sl_os_thread_join(s->reaper);
+        s->reaper = NULL;
     }
     for (unsigned i = 0; i < s->nworkers; i++)
         sl_os_thread_join(s->workers[i]);
@@ -866,6 +967,7 @@ sl_server_close(sl_server *s)
     sl_writer_close(s->writer);
     sl_sink_close(s->sink);
     sl_ring_close(s->ring);
+    sl_cond_destroy(&s->reaper_cv);
     sl_mutex_destroy(&s->lock);
     free(s->allow_uids);
     free(s->workers);

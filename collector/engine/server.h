@@ -52,6 +52,12 @@ typedef struct sl_server_config {
     uint32_t max_frame;
     unsigned max_producers;   /* concurrent connections */
     size_t conn_buffer;       /* initial per-connection read buffer */
+    /* --idle-timeout: a connection that has not identified itself (no
+     * byte, or a binary one without a whole hello) this many seconds
+     * after it was accepted is ended (reason IDLE when it sent a byte;
+     * no record when it sent none), so silent connections cannot hold
+     * max_producers slots. 0: never. */
+    unsigned idle_timeout_s;
     int allow_remote;         /* Windows */
     int share_group;          /* POSIX: socket mode 0660 for group */
     uint32_t group;           /* (ignored unless share_group; else 0600) */
@@ -98,6 +104,7 @@ typedef struct sl_server_stats {
     uint64_t bytes;           /* their payload bytes */
     uint64_t dropped;         /* events dropped (--on-full drop) */
     uint64_t malformed;       /* connections closed for a violation */
+    uint64_t idle;            /* connections ended by idle_timeout_s */
     uint64_t ring_used;
     uint64_t ring_capacity;
     uint64_t file_bytes;

@@ -5,8 +5,10 @@
 #   member of G can connect; the connect record holds the peer's pid and
 #   uid from SO_PEERCRED, and sluice-dump shows them;
 # - --allow-uid limits who may connect beyond the file permissions: a peer
-#   whose uid is not listed is closed before the greeting, with a logged
-#   reason, and leaves no record; the collector's own user is always let in;
+#   whose uid is not listed gets the refusal greeting
+#   "SLUICE/1 error=user-not-allowed" (sluice-producer says "this user is
+#   not allowed"), with a logged reason, and leaves no record; the
+#   collector's own user is always let in;
 # - bad --group / --allow-uid values are usage errors (exit 2).
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip: needs root to run a client as another user"; exit 77; }
@@ -69,8 +71,16 @@ for b in $(backends); do
   start_collector "r-$b" --pipe "r-$b" --out "$cap" --backend "$b" --exit-after 1 \
     --group "$OTHER_GROUP" --allow-uid 4242
   res=$(as_other "$WORK/CoreFxPipe_r-$b" 5 other)
-  grep -q "greeting=b''\|error=ConnectionResetError\|error=BrokenPipeError" <<<"$res" ||
+  # Refused with a greeting that says why, never a real one (the client's
+  # send may then fail: the collector closes at once).
+  grep -q "greeting=b'SLUICE/1 error=user-not-allowed\\\\x00'\|error=ConnectionResetError\|error=BrokenPipeError" <<<"$res" ||
     fail "unlisted user was greeted: $res"
+  rc=0
+  setpriv --reuid "$OTHER_UID" --regid "$OTHER_GID" --clear-groups -- \
+    "$PRODUCER" --pipe "$WORK/CoreFxPipe_r-$b" --count 3 --connect-timeout 0 --collector-user 0 \
+    >/dev/null 2>"$WORK/r-$b.p" || rc=$?
+  [ "$rc" = 1 ] && grep -q "this user is not allowed" "$WORK/r-$b.p" ||
+    fail "sluice-producer of an unlisted user: rc=$rc $(cat "$WORK/r-$b.p")"
   opid=$(sed 's/^pid=\([0-9]*\) .*/\1/' <<<"$res")
   kill -0 "$CPID" || fail "collector died"
   python3 "$CLIENTS/text_client.py" "$WORK/CoreFxPipe_r-$b" --lines 3 --prefix own

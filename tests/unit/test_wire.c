@@ -1427,7 +1427,9 @@ Test(wire, reason_names_and_messages)
     cr_assert_str_eq(sl_wire_reason_name(SL_WIRE_R_LINE_TOO_LONG),
                      "LINE_TOO_LONG");
     cr_assert_str_eq(sl_wire_reason_name(SL_WIRE_R_REFUSED), "REFUSED");
-    cr_assert_str_eq(sl_wire_reason_name(12), "UNKNOWN");
+    cr_assert_str_eq(sl_wire_reason_name(SL_WIRE_R_IDLE), "IDLE");
+    cr_assert_eq(SL_WIRE_R_IDLE, 12);
+    cr_assert_str_eq(sl_wire_reason_name(13), "UNKNOWN");
     cr_assert_str_eq(sl_wire_reason_str(SL_WIRE_R_TRUNCATED),
                      "stream ended inside a frame");
     cr_assert_str_eq(sl_wire_reason_str(0xFFFFFFFFu), "unknown reason");

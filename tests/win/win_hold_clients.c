@@ -5,9 +5,10 @@
  * (so a connection the collector has not taken yet still holds a line),
  * prints "held=COUNT", then keeps every connection open until the file
  * STOP exists (at most 60 s) and closes them all. Plain Win32, no sluice
- * code. Exit 0 on success, 1 on any failure, 2 on a usage error.
+ * code. Exit 0 on success, 1 on any failure, 2 on a usage error. With
+ * "silent" it writes nothing at all (for the --idle-timeout test).
  *
- * Usage: win_hold_clients NAME COUNT STOP
+ * Usage: win_hold_clients NAME COUNT STOP [silent]
  */
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
@@ -50,10 +51,11 @@ main(int argc, char **argv)
     wchar_t path[300], stop[600];
     HANDLE *held;
     long count;
+    int silent = argc == 5 && strcmp(argv[4], "silent") == 0;
 
-    if (argc != 4 || (count = strtol(argv[2], NULL, 10)) <= 0 ||
+    if ((argc != 4 && !silent) || (count = strtol(argv[2], NULL, 10)) <= 0 ||
         count > 100000) {
-        fprintf(stderr, "usage: win_hold_clients NAME COUNT STOP\n");
+        fprintf(stderr, "usage: win_hold_clients NAME COUNT STOP [silent]\n");
         return 2;
     }
     if (_snwprintf(path, 300, L"\\\\.\\pipe\\%hs", argv[1]) < 0 ||
@@ -71,6 +73,8 @@ main(int argc, char **argv)
         held[i] = open_pipe(path);
         if (held[i] == INVALID_HANDLE_VALUE)
             return 1;
+        if (silent)
+            continue;
         if (!WriteFile(held[i], line, (DWORD)n, &done, NULL) ||
             done != (DWORD)n) {
             fprintf(stderr, "win_hold_clients: WriteFile: error %lu\n",
