@@ -13,11 +13,25 @@
  * (ECONNREFUSED), so during the moment the file carries our primary group
  * nobody can connect through it. The file's identity and mode are
  * checked with lstat() before listen().
+ *
+ * Reclaim and bind are serialised between collectors by an exclusive
+ * flock() on a lock file beside the socket (PATH.lock, 0600, opened with
+ * O_NOFOLLOW and required to be a regular file of ours), held from the
+ * lstat() of a stale socket until listen(). Without it two collectors
+ * started together on a stale socket could both unlink and bind, and the
+ * first, between its bind() and listen(), lose its path to the second: it
+ * would then run on an unlinked socket nobody can reach. With it the
+ * second one finds the first one's socket live (EADDRINUSE). The lock
+ * file stays (unlinking it would let a third process lock a new file).
  */
 #include "listen_unix.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -78,9 +92,78 @@ someone_listens(const struct sockaddr_un *sa)
     return live;
 }
 
+/* The test-only knob SLUICE_TEST_BIND_DELAY_US (reliability.md section
+ * 5): a pause between bind() and listen(), the window in which an
+ * unserialised second start could take the path. Digits only, at most
+ * 10 s; any other value is ignored. */
+static uint64_t
+test_bind_delay_ns(void)
+{
+    const char *v = getenv("SLUICE_TEST_BIND_DELAY_US");
+    uint64_t us = 0;
+
+    if (v == NULL || *v == '\0')
+        return 0;
+    for (; *v != '\0'; v++) {
+        if (*v < '0' || *v > '9' || us > 10000000u)
+            return 0;
+        us = us * 10 + (uint64_t)(*v - '0');
+    }
+    return us > 10000000u ? 0 : us * 1000u;
+}
+
+/* Opens and locks PATH.lock (see the top of the file). */
+static int
+lock_path(const char *path, int *out)
+{
+    char lp[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+    struct stat st;
+    int fd;
+
+    if ((size_t)snprintf(lp, sizeof(lp), "%s.lock", path) >= sizeof(lp))
+        return SL_ENAMETOOLONG;
+    fd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno == ELOOP ? SL_EEXIST : sl_err_from_errno(errno);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid()) {
+        close(fd);
+        return SL_EEXIST; /* another user's file: the name is taken */
+    }
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int rc = sl_err_from_errno(errno);
+
+            close(fd);
+            return rc;
+        }
+    }
+    *out = fd;
+    return 0;
+}
+
+static int open_locked(const char *path, unsigned backlog, uint32_t group,
+                       sl_listen_unix *out);
+
 int
 sl_listen_unix_open(const char *path, unsigned backlog, uint32_t group,
                     sl_listen_unix *out)
+{
+    int lock_fd, rc;
+
+    if (path[0] == '\0')
+        return SL_EINVAL;
+    rc = lock_path(path, &lock_fd);
+    if (rc != 0)
+        return rc;
+    rc = open_locked(path, backlog, group, out);
+    close(lock_fd); /* releases the flock */
+    return rc;
+}
+
+static int
+open_locked(const char *path, unsigned backlog, uint32_t group,
+            sl_listen_unix *out)
 {
     struct sockaddr_un sa;
     struct stat st;
@@ -141,6 +224,8 @@ sl_listen_unix_open(const char *path, unsigned backlog, uint32_t group,
         rc = SL_EACCES;
         goto fail_unlink;
     }
+    if (test_bind_delay_ns() > 0)
+        sl_os_sleep_ns(test_bind_delay_ns());
     if (listen(fd, (int)backlog) != 0) {
         rc = sl_err_from_errno(errno);
         goto fail_unlink;
