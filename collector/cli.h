@@ -45,4 +45,52 @@ sl_cli_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
     return 0;
 }
 
+/**
+ * Parses a duration in seconds with an optional fraction ("2", "2.5",
+ * "0.25"; at most 9 decimals) into nanoseconds, within min_ns..max_ns.
+ * @param why  Receives a one-line reason on failure.
+ * @return 0 with *out_ns set, or -1.
+ */
+static inline int
+sl_cli_secs(const char *opt, const char *s, uint64_t min_ns, uint64_t max_ns,
+            uint64_t *out_ns, char *why, size_t cap)
+{
+    uint64_t whole = 0, frac = 0, scale = 1000000000u;
+    const char *p = s;
+    int digits = 0;
+
+    if (s == NULL || *s == '\0') {
+        snprintf(why, cap, "%s needs a number of seconds", opt);
+        return -1;
+    }
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        if (whole > max_ns / 1000000000u) {
+            digits = -1;
+            break;
+        }
+        whole = whole * 10 + (uint64_t)(*p - '0');
+    }
+    if (digits > 0 && *p == '.') {
+        for (p++; *p >= '0' && *p <= '9' && scale > 1; p++) {
+            scale /= 10;
+            frac += (uint64_t)(*p - '0') * scale;
+        }
+    }
+    if (digits <= 0 || *p != '\0') {
+        snprintf(why, cap, "%s: '%s' is not a number of seconds (like 10 "
+                 "or 2.5, at most 9 decimals)", opt, s);
+        return -1;
+    }
+    if (whole > (max_ns - frac) / 1000000000u ||
+        whole * 1000000000u + frac < min_ns ||
+        whole * 1000000000u + frac > max_ns) {
+        snprintf(why, cap, "%s: '%s' is out of range %.3f..%" PRIu64
+                 " seconds", opt, s, (double)min_ns / 1e9,
+                 max_ns / 1000000000u);
+        return -1;
+    }
+    *out_ns = whole * 1000000000u + frac;
+    return 0;
+}
+
 #endif

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,51 @@ stage_text(sl_server_stage st)
     return "cannot start";
 }
 
+/* The status line, built field by field: with a width, a field that would
+ * not fit ends the line (it and every field after it are dropped). */
+typedef struct status_line {
+    char line[512];
+    size_t len;
+    size_t width; /* 0: no limit */
+    int full;
+} status_line;
+
+static void
+status_init(status_line *sl, size_t width)
+{
+    static const char head[] = "collector:";
+
+    memcpy(sl->line, head, sizeof(head));
+    sl->len = sizeof(head) - 1;
+    sl->width = width;
+    sl->full = 0;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+status_field(status_line *sl, const char *fmt, ...)
+{
+    char f[128];
+    va_list ap;
+    int n;
+
+    if (sl->full)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(f, sizeof(f), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n + 1 + sl->len >= sizeof(sl->line) ||
+        (sl->width != 0 && sl->len + 1 + (size_t)n > sl->width)) {
+        sl->full = 1;
+        return;
+    }
+    sl->line[sl->len++] = ' ';
+    memcpy(sl->line + sl->len, f, (size_t)n + 1);
+    sl->len += (size_t)n;
+}
+
 /*
  * Engine events, from a worker or the writer thread. --exit-after reached
  * and a failed write are stops, delivered through the same wake-up as a
@@ -328,7 +374,11 @@ main(int argc, char **argv)
         } else if (strcmp(a, "--exit-after") == 0) {
             exit_after = parse_u64(a, v, 1, UINT64_MAX);
         } else if (strcmp(a, "--duration") == 0) {
-            duration = parse_u64(a, v, 1, 365u * 86400u);
+            char why[256];
+
+            if (sl_cli_secs(a, v, 1000000u, 365ull * 86400u * 1000000000u,
+                            &duration, why, sizeof(why)) != 0)
+                usage_error("%s", why);
         } else if (strcmp(a, "--stats") == 0) {
             stats_every = parse_u64(a, v, 0, 86400);
         } else if (strcmp(a, "--group") == 0) {
@@ -384,11 +434,25 @@ main(int argc, char **argv)
         return 2;
     }
 #endif
-    rc = sl_os_pipe_path(pipe, strlen(pipe), path, sizeof(path), NULL);
-    if (rc != 0) {
-        fprintf(stderr, "sluice-collector: bad pipe name '%s': %s\n", pipe,
-                sl_strerror(rc));
-        return 2;
+    {
+        size_t path_len = 0;
+
+        rc = sl_os_pipe_path(pipe, strlen(pipe), path, sizeof(path),
+                             &path_len);
+        if (rc == SL_ENAMETOOLONG && path_len > 0) {
+            /* A runtime limit of the system, not a usage error: exit 1. */
+            fprintf(stderr, "sluice-collector: pipe '%s': the socket path "
+                    "%s is %zu bytes, over the system's limit of %u bytes "
+                    "for a socket path; use a shorter name, or a NAME with "
+                    "'/' (a path of its own) or a shorter TMPDIR\n", pipe,
+                    path, path_len, (unsigned)SL_OS_PIPE_PATH_MAX);
+            return 1;
+        }
+        if (rc != 0) {
+            fprintf(stderr, "sluice-collector: bad pipe name '%s': %s\n",
+                    pipe, sl_strerror(rc));
+            return rc == SL_ENAMETOOLONG ? 1 : 2;
+        }
     }
     if (n_allow > 0) {
         /* Our own user is always allowed: it owns the socket anyway. */
@@ -463,10 +527,36 @@ main(int argc, char **argv)
         if (stage == SL_STAGE_FILE && rc == SL_EEXIST)
             fprintf(stderr, "sluice-collector: %s already exists; use "
                     "--force to overwrite it\n", cfg.out_path);
-        else if (stage == SL_STAGE_FILE && rc == SL_EBUSY)
-            fprintf(stderr, "sluice-collector: %s is being written by "
-                    "another running collector (it holds the file's lock); "
-                    "refusing to touch it\n", cfg.out_path);
+        else if (stage == SL_STAGE_FILE && rc == SL_EISDIR)
+            fprintf(stderr, "sluice-collector: --out %s is a directory; "
+                    "name a capture file (for example %s/capture.sluice)\n",
+                    cfg.out_path, cfg.out_path);
+        else if (stage == SL_STAGE_FILE && rc == SL_ENOTFILE)
+            fprintf(stderr, "sluice-collector: --out %s is not a regular "
+                    "file (a socket, FIFO or device); a capture is written "
+                    "to a regular file (or /dev/null to discard it)\n",
+                    cfg.out_path);
+        else if (stage == SL_STAGE_FILE && rc == SL_ELOCKED) {
+            uint32_t holder = sl_os_file_lock_holder(cfg.out_path);
+
+            if (holder != 0)
+                fprintf(stderr, "sluice-collector: %s is being written by "
+                        "another collector (pid %u); refusing to touch it, "
+                        "even with --force\n", cfg.out_path,
+                        (unsigned)holder);
+            else
+                fprintf(stderr, "sluice-collector: %s is being written by "
+                        "another collector (it holds the file's lock); "
+                        "refusing to touch it, even with --force\n",
+                        cfg.out_path);
+        } else if (stage == SL_STAGE_FILE && rc == SL_EROFS)
+            fprintf(stderr, "sluice-collector: cannot create the capture "
+                    "file %s: the file system is read-only\n",
+                    cfg.out_path);
+        else if (stage == SL_STAGE_FILE && rc == SL_EACCES)
+            fprintf(stderr, "sluice-collector: cannot create the capture "
+                    "file %s: permission denied (this user may not write "
+                    "there)\n", cfg.out_path);
         else if (stage == SL_STAGE_PIPE && rc == SL_EADDRINUSE)
             fprintf(stderr, "sluice-collector: pipe '%s' (%s) is already "
                     "served by a running collector\n", pipe, path);
@@ -512,7 +602,7 @@ main(int argc, char **argv)
          * The only timeouts are real deadlines: --duration, and the next
          * --stats line. */
         if (duration != 0) {
-            uint64_t end = start + duration * 1000000000u;
+            uint64_t end = start + duration; /* ns */
 
             if (now >= end)
                 break;
@@ -531,29 +621,42 @@ main(int argc, char **argv)
         sl_server_get_stats(srv, &st);
         if (stats_every != 0 && now - last_stats >= stats_every * 1000000000u) {
             double secs = (double)(now - last_stats) / 1e9;
+            status_line sl;
+            unsigned cols = live_line ? sl_os_term_columns() : 0;
 
-            /* On a terminal one line rewritten in place; otherwise one
-             * plain line per interval, for logs. */
-            fprintf(stderr, "%scollector: events/s=%.0f MB/s=%.1f "
-                    "producers=%" PRIu64 "/%" PRIu64 " ring=%.0f%% "
-                    "events=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64,
-                    live_line ? "\r\033[K" : "",
-                    (double)(st.events - last_events) / secs,
-                    (double)(st.bytes - last_bytes) / secs / 1e6,
-                    st.producers_now, st.producers_total,
-                    100.0 * (double)st.ring_used / (double)st.ring_capacity,
-                    st.events, st.dropped, st.malformed);
+            /* One column short of the width: writing the last column
+             * makes some terminals wrap at once. */
+            status_init(&sl, live_line ? (cols > 1 ? cols - 1 : 79) : 0);
+
+            /* On a terminal one line rewritten in place, fitted to its
+             * width (fields dropped from the right: a wrapped line would
+             * scroll at every refresh); otherwise one plain line per
+             * interval, for logs, with every field. */
+            status_field(&sl, "events/s=%.0f",
+                         (double)(st.events - last_events) / secs);
+            status_field(&sl, "MB/s=%.1f",
+                         (double)(st.bytes - last_bytes) / secs / 1e6);
+            status_field(&sl, "producers=%" PRIu64 "/%" PRIu64,
+                         st.producers_now, st.producers_total);
+            status_field(&sl, "ring=%.0f%%", 100.0 * (double)st.ring_used /
+                                                 (double)st.ring_capacity);
+            status_field(&sl, "events=%" PRIu64, st.events);
+            status_field(&sl, "dropped=%" PRIu64, st.dropped);
+            status_field(&sl, "malformed=%" PRIu64, st.malformed);
 #ifdef SL_HAVE_NATS
             if (fwd != NULL) {
                 sl_forward_get_stats(fwd, &fst);
-                fprintf(stderr, " forwarded=%" PRIu64 " pending=%" PRIu64
-                        " pending_bytes=%" PRIu64 "%s",
-                        fst.forwarded_blocks, fst.pending_blocks,
-                        fst.pending_bytes,
-                        fst.connected ? "" : " nats=disconnected");
+                status_field(&sl, "forwarded=%" PRIu64, fst.forwarded_blocks);
+                status_field(&sl, "pending=%" PRIu64, fst.pending_blocks);
+                status_field(&sl, "pending_bytes=%" PRIu64, fst.pending_bytes);
+                if (!fst.connected)
+                    status_field(&sl, "%s", "nats=disconnected");
             }
 #endif
-            fputs(live_line ? "" : "\n", stderr);
+            if (live_line)
+                fprintf(stderr, "\r\033[K%s", sl.line);
+            else
+                fprintf(stderr, "%s\n", sl.line);
             fflush(stderr);
             last_stats = now;
             last_events = st.events;

@@ -67,6 +67,7 @@ typedef struct run {
     uint64_t hi;       /* and, with have_until, collector_ns < hi */
     uint64_t events;   /* events selected */
     int closed;        /* the close record was read */
+    int writer_gone;   /* following: the collector died without closing */
     dump_plot *plot;   /* --plot */
     uint64_t corrupt_seen; /* --plot: corrupt blocks already marked */
     int oom;           /* out of memory in a handler */
@@ -708,6 +709,16 @@ write_plot(run *rn)
     return 0;
 }
 
+/* 1 if some producer passed the --producer filter. */
+static int
+any_selected(const run *rn)
+{
+    for (size_t k = 0; k < rn->prods.cap; k++)
+        if (rn->prods.slot[k].used && rn->prods.slot[k].selected)
+            return 1;
+    return 0;
+}
+
 /* Reads records until the end (or, following, until the close record or
  * a stop request). @return 0, or -1 after reporting a read error or
  * running out of memory. */
@@ -716,7 +727,7 @@ read_all(run *rn, sluice_capture *c)
 {
     const options *opt = rn->opt;
     sluice_record r;
-    int rc;
+    int rc, dead_polls = 0;
 
     if (opt->follow)
         sluice_capture_set_follow(c, 1);
@@ -738,6 +749,20 @@ read_all(run *rn, sluice_capture *c)
         /* Nothing new yet: let a reader of our output see what we have. */
         dump_out_flush(&rn->o);
         fflush(stdout);
+        /* No close record and no collector holding the file's lock (twice
+         * in a row, so a collector between its create and its lock is not
+         * taken for dead): nothing more will come. */
+        if (sluice_capture_writer_alive(c) == 0) {
+            if (++dead_polls >= 2) {
+                rn->writer_gone = 1;
+                fprintf(stderr, PROG ": %s: no collector is writing it any "
+                        "more and it has no close record (the collector "
+                        "crashed or was killed); stopping\n", opt->path);
+                break;
+            }
+        } else {
+            dead_polls = 0;
+        }
         if (rn->o.failed || sl_os_stop_wait(FOLLOW_POLL_NS))
             break;
     }
@@ -855,6 +880,22 @@ main(int argc, char **argv)
         code = EXIT_RUNTIME;
         goto done;
     }
+    if ((opt.n_ids > 0 || opt.n_names > 0) && !any_selected(&rn)) {
+        /* A filter that matches nothing is a mistake to point out, not an
+         * empty success (and never a passed --verify). */
+        fprintf(stderr, PROG ": --producer:");
+        for (size_t k = 0; k < opt.n_ids; k++)
+            fprintf(stderr, " %u", (unsigned)opt.ids[k]);
+        for (size_t k = 0; k < opt.n_names; k++)
+            fprintf(stderr, " '%s'", opt.names[k]);
+        fprintf(stderr, ": no producer in %s matches (see sluice-dump %s "
+                "--stats for its producers)%s\n", opt.path, opt.path,
+                opt.verify ? "; nothing verified" : "");
+        dump_out_flush(&rn.o);
+        fflush(stdout);
+        code = EXIT_RUNTIME;
+        goto done;
+    }
     if (rn.show && opt.fmt->end != NULL)
         opt.fmt->end(&rn.ctx);
     if (opt.stats &&
@@ -892,7 +933,9 @@ main(int argc, char **argv)
                 PROG ": warning: torn tail of %llu bytes after the last "
                      "whole block\n",
                 (unsigned long long)st.torn_tail_bytes);
-    code = EXIT_OK;
+    /* Following a capture whose collector died: its end is final but not
+     * finalised (as --verify's "incomplete"). */
+    code = rn.writer_gone ? EXIT_INCOMPLETE : EXIT_OK;
 
 done:
     dump_plot_close(rn.plot);

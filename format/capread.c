@@ -42,6 +42,7 @@ enum { ST_SEEK, ST_BLOCK };
 
 struct sluice_capture {
     FILE *f;
+    char *path; /* for sluice_capture_writer_alive() */
     int follow;
 
     /* The window: file bytes [win_off, win_off + win_len) in win. */
@@ -429,6 +430,11 @@ sluice_capture_open(const char *path, sluice_capture **out)
         return SL_ENOMEM;
     c->state = ST_SEEK;
     c->last_idle_end = NO_POS;
+    c->path = strdup(path);
+    if (c->path == NULL) {
+        rc = SL_ENOMEM;
+        goto fail;
+    }
     rc = sl_os_fopen_read(path, &c->f);
     if (rc != 0)
         goto fail;
@@ -538,6 +544,7 @@ sluice_capture_close(sluice_capture *c)
     free(c->win);
     free(c->pipe);
     free(c->host);
+    free(c->path);
     free(c);
 }
 
@@ -625,4 +632,12 @@ const char *
 sluice_reason_name(uint32_t reason)
 {
     return sl_wire_reason_name(reason);
+}
+
+int
+sluice_capture_writer_alive(const sluice_capture *c)
+{
+    if (c == NULL)
+        return SL_EINVAL;
+    return sl_os_file_writer_alive(c->path);
 }

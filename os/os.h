@@ -93,6 +93,9 @@ uint32_t sl_os_pid(void);
 size_t sl_os_hostname(char *buf, size_t cap);
 /** 1 if fd 1 (is_stdout) or 2 is a terminal. */
 int sl_os_isatty(int is_stdout);
+/** Columns of the terminal on stderr: $COLUMNS when set to a number, else
+ *  the terminal's (TIOCGWINSZ / the console buffer); 0 when unknown. */
+unsigned sl_os_term_columns(void);
 
 /* ---- pipe names -------------------------------------------------------- */
 
@@ -103,8 +106,11 @@ int sl_os_isatty(int is_stdout);
  * @param out      Receives the NUL-terminated path (UTF-8).
  * @param out_len  Receives its length without the NUL (may be NULL).
  * @return 0, SL_EINVAL (empty name, NUL inside), SL_ENAMETOOLONG (does not
- *         fit cap, or a Unix socket path over 107 bytes).
+ *         fit cap, or a Unix socket path over SL_OS_PIPE_PATH_MAX bytes:
+ *         then out and *out_len hold the path all the same, for the
+ *         message).
  */
+#define SL_OS_PIPE_PATH_MAX 107u /* POSIX: sun_path minus its NUL */
 int sl_os_pipe_path(const char *name, size_t name_len, char *out, size_t cap,
                     size_t *out_len);
 
@@ -147,16 +153,41 @@ typedef struct sl_iovec {
     size_t len;
 } sl_iovec;
 
+/* sl_os_file_create() flags. */
+#define SL_OS_FILE_FORCE 1 /* replace an existing file (1 = the old "force") */
+#define SL_OS_FILE_GROUP 2 /* POSIX: mode 0640 (--group), else 0600 */
+
 /**
- * Creates a new file for writing, mode 0600 on POSIX, holding an
- * exclusive lock (flock) on it until it is closed. With force == 0 an
- * existing file is refused with SL_EEXIST; with force != 0 it is truncated
- * once the lock is held, and a symlink at path is replaced, never
- * followed. A file another process holds locked is refused untouched.
- * @return 0, SL_EEXIST, SL_EBUSY (locked by another writer), SL_EACCES,
- *         SL_ENOENT, SL_ENOSPC, SL_EIO.
+ * Creates a capture file for writing: the only way capture files are made
+ * (rotation and snapshots too), so every one gets the same protection.
+ * POSIX: mode 0600 (0640 with SL_OS_FILE_GROUP), never through a symlink
+ * (with SL_OS_FILE_FORCE a link at path is replaced by a new file, its
+ * target untouched), an exclusive flock() held until close, and an
+ * existing file truncated only once that lock is ours. /dev/null is
+ * accepted as a sink (never locked or synced). Windows: no sharing for
+ * writing, so a second writer is refused before it truncates anything.
+ * A FIFO never blocks the open: it is refused like any non-regular file.
+ * Without SL_OS_FILE_FORCE an existing file is refused with SL_EEXIST.
+ * @return 0, SL_EEXIST, SL_EISDIR, SL_ENOTFILE (a socket, FIFO, device),
+ *         SL_ELOCKED (another process writes it: sl_os_file_lock_holder()),
+ *         SL_EACCES, SL_EROFS, SL_ENOENT, SL_ENOSPC, SL_EIO.
  */
-int sl_os_file_create(const char *path, int force, sl_file **out);
+int sl_os_file_create(const char *path, int flags, sl_file **out);
+
+/** Closes f and, if sl_os_file_create() made the file (rather than
+ *  opening one that was there), removes it: a start that fails later
+ *  leaves nothing behind. NULL is a no-op. */
+void sl_os_file_discard(sl_file *f);
+
+/** The process id holding the capture lock on path, 0 when unknown. */
+uint32_t sl_os_file_lock_holder(const char *path);
+
+/**
+ * Whether a writer (a collector) has path open through
+ * sl_os_file_create(): 1 live, 0 none (also when path does not exist),
+ * -1 cannot tell (no locks on this file system). Any process.
+ */
+int sl_os_file_writer_alive(const char *path);
 /**
  * Writes all the bytes of iov[0..n) in order, retrying short writes.
  * @return 0, SL_ENOSPC, SL_EFBIG (file size limit), SL_EIO.
@@ -186,7 +217,7 @@ void sl_os_stdout_binary(void);
 /**
  * Opens a file for binary reading with stdio; path is UTF-8 (Windows:
  * _wfopen, since fopen takes the ANSI code page there).
- * @return 0, SL_ENOENT, SL_EACCES, SL_ENOMEM, SL_EIO.
+ * @return 0, SL_ENOENT, SL_EACCES, SL_EISDIR, SL_ENOMEM, SL_EIO.
  */
 int sl_os_fopen_read(const char *path, FILE **out);
 

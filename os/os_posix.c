@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
@@ -46,8 +48,13 @@ sl_err_from_errno(int err)
 #endif
         return SL_EAGAIN;
     case ENOENT:
-    case ECONNREFUSED:
         return SL_ENOENT;
+    case ECONNREFUSED:
+        return SL_ECONNREFUSED;
+    case EROFS:
+        return SL_EROFS;
+    case EISDIR:
+        return SL_EISDIR;
     case EEXIST:
         return SL_EEXIST;
     case EPIPE:
@@ -56,7 +63,6 @@ sl_err_from_errno(int err)
         return SL_ECONNRESET;
     case EACCES:
     case EPERM:
-    case EROFS:
         return SL_EACCES;
     case EADDRINUSE:
         return SL_EADDRINUSE;
@@ -283,6 +289,24 @@ sl_os_isatty(int is_stdout)
     return isatty(is_stdout ? 1 : 2);
 }
 
+unsigned
+sl_os_term_columns(void)
+{
+    const char *env = getenv("COLUMNS");
+    struct winsize ws;
+
+    if (env != NULL && *env != '\0') {
+        char *end;
+        unsigned long v = strtoul(env, &end, 10);
+
+        if (*end == '\0' && v > 0 && v < 100000)
+            return (unsigned)v;
+    }
+    if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 0;
+}
+
 /* ---- pipe names -------------------------------------------------------- */
 
 int
@@ -311,7 +335,7 @@ sl_os_pipe_path(const char *name, size_t name_len, char *out, size_t cap,
     }
     need = has_slash ? name_len : dir_len + 1 + sizeof(prefix) - 1 + name_len;
     /* sockaddr_un.sun_path holds 108 bytes including the NUL. */
-    if (need + 1 > cap || need >= sizeof(((struct sockaddr_un *)0)->sun_path))
+    if (need + 1 > cap)
         return SL_ENAMETOOLONG;
     if (has_slash) {
         memcpy(out, name, name_len);
@@ -324,6 +348,9 @@ sl_os_pipe_path(const char *name, size_t name_len, char *out, size_t cap,
     out[need] = '\0';
     if (out_len != NULL)
         *out_len = need;
+    /* Too long for a socket, but the path is in out, for the message. */
+    if (need > SL_OS_PIPE_PATH_MAX)
+        return SL_ENAMETOOLONG;
     return 0;
 }
 
@@ -439,55 +466,183 @@ connected:
 
 struct sl_file {
     int fd;
+    int null_sink; /* /dev/null: nothing to lock, truncate or sync */
+    int created;   /* this open made the file (sl_os_file_discard()) */
+    char *path;    /* for sl_os_file_discard() */
 };
 
-int
-sl_os_file_create(const char *path, int force, sl_file **out)
+/* Who holds a flock() on the file open at fd, from /proc/locks (Linux;
+ * 0 when unknown). Only for the message of a refused second writer. */
+static uint32_t
+lock_holder(int fd)
 {
+    struct stat st;
+    char line[256];
+    uint32_t pid = 0;
+    FILE *f;
+
+    if (fstat(fd, &st) != 0 || (f = fopen("/proc/locks", "r")) == NULL)
+        return 0;
+    while (pid == 0 && fgets(line, sizeof(line), f) != NULL) {
+        unsigned maj, min;
+        unsigned long long ino;
+        long p;
+        char kind[16], mode[16], rw[16];
+
+        if (sscanf(line, "%*[^:]: %15s %15s %15s %ld %x:%x:%llu", kind, mode,
+                   rw, &p, &maj, &min, &ino) == 7 &&
+            strcmp(kind, "FLOCK") == 0 && p > 0 &&
+            ino == (unsigned long long)st.st_ino &&
+            makedev(maj, min) == st.st_dev)
+            pid = (uint32_t)p;
+    }
+    fclose(f);
+    return pid;
+}
+
+/* The capture's exclusive lock: flock(), which belongs to this open file
+ * (not to the process, as fcntl() locks do, which any close() of the
+ * same file in the process would drop). A follower probing for a live
+ * writer holds a shared lock for an instant (sl_os_file_writer_alive()),
+ * so a writer that finds it taken tries again for a moment. */
+static int
+lock_exclusive(int fd)
+{
+    for (int i = 0; i < 40; i++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            return errno == ENOLCK || errno == EINVAL || errno == ENOTSUP
+                       ? 0 /* a file system without locks: no lock */
+                       : sl_err_from_errno(errno);
+        sl_os_sleep_ns(5000000u);
+    }
+    return SL_ELOCKED;
+}
+
+static int
+is_dev_null(const struct stat *st)
+{
+    struct stat n;
+
+    return S_ISCHR(st->st_mode) && stat("/dev/null", &n) == 0 &&
+           n.st_rdev == st->st_rdev;
+}
+
+int
+sl_os_file_create(const char *path, int flags, sl_file **out)
+{
+    int force = (flags & SL_OS_FILE_FORCE) != 0;
+    mode_t mode = (flags & SL_OS_FILE_GROUP) ? 0640 : 0600;
+    struct stat st;
     sl_file *f;
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
-    int fd;
+    int fd, rc;
+    /* Never through a symlink: with force the link itself is replaced by
+     * a new file (its target is left alone), without force it "exists". */
+    int existed = lstat(path, &st) == 0;
 
-    /* 0600: the events are as private as the 0600 socket they came
-     * through. O_NOFOLLOW: a symlink at the path is never written through;
-     * with force it is replaced (unlinked, then a new file created). No
-     * O_TRUNC: a live capture must be locked out before it is truncated,
-     * so the truncation waits until the exclusive lock is ours. */
-    flags |= O_NOFOLLOW | (force ? 0 : O_EXCL);
-    fd = open(path, flags, 0600);
-    if (fd < 0 && errno == ELOOP && force) {
-        struct stat st;
-
-        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) &&
-            unlink(path) == 0)
-            fd = open(path, flags | O_EXCL, 0600);
-        else
-            errno = ELOOP;
+    if (existed) {
+        if (S_ISDIR(st.st_mode))
+            return SL_EISDIR;
+        if (!force)
+            return SL_EEXIST;
+        if (S_ISLNK(st.st_mode) && unlink(path) != 0)
+            return sl_err_from_errno(errno);
+        if (S_ISSOCK(st.st_mode))
+            return SL_ENOTFILE;
     }
-    if (fd < 0)
+    /* O_NONBLOCK: a FIFO must not block the open (it is refused below);
+     * O_NOFOLLOW: a link planted since the lstat() is not followed. No
+     * O_TRUNC: a capture is truncated only once its lock is ours, so a
+     * second collector never clobbers a live one. */
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+                        (force ? 0 : O_EXCL),
+              mode);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            return SL_EEXIST;
+        if (errno == ENXIO) /* a FIFO without reader, a socket */
+            return SL_ENOTFILE;
         return sl_err_from_errno(errno);
-    /* Another collector writing this file holds the lock: refuse, and
-     * leave its file untouched (SL_EBUSY). */
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-
-        close(fd);
-        return e == EWOULDBLOCK ? SL_EBUSY : sl_err_from_errno(e);
     }
-    if (force && ftruncate(fd, 0) != 0 && errno != EINVAL) {
-        int e = errno;
-
-        close(fd);
-        return sl_err_from_errno(e);
-    }
-    f = malloc(sizeof(*f));
+    f = calloc(1, sizeof(*f));
     if (f == NULL) {
         close(fd);
         return SL_ENOMEM;
     }
     f->fd = fd;
+    f->created = !existed || S_ISLNK(st.st_mode);
+    f->path = strdup(path);
+    if (f->path == NULL || fstat(fd, &st) != 0) {
+        rc = f->path == NULL ? SL_ENOMEM : sl_err_from_errno(errno);
+        goto fail;
+    }
+    if (is_dev_null(&st)) {
+        f->null_sink = 1;
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = SL_ENOTFILE;
+        goto fail;
+    } else {
+        rc = lock_exclusive(fd);
+        if (rc != 0)
+            goto fail;
+        if (force && (ftruncate(fd, 0) != 0 || fchmod(fd, mode) != 0)) {
+            rc = sl_err_from_errno(errno);
+            goto fail;
+        }
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     *out = f;
     return 0;
+
+fail:
+    close(fd);
+    if (f->created && f->path != NULL && !f->null_sink)
+        unlink(f->path);
+    free(f->path);
+    free(f);
+    return rc;
+}
+
+void
+sl_os_file_discard(sl_file *f)
+{
+    if (f == NULL)
+        return;
+    if (f->created && !f->null_sink)
+        unlink(f->path);
+    sl_os_file_close(f);
+}
+
+uint32_t
+sl_os_file_lock_holder(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    uint32_t pid;
+
+    if (fd < 0)
+        return 0;
+    pid = lock_holder(fd);
+    close(fd);
+    return pid;
+}
+
+int
+sl_os_file_writer_alive(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int alive = 0;
+
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+        flock(fd, LOCK_UN);
+    else if (errno == EWOULDBLOCK)
+        alive = 1;
+    else
+        alive = -1; /* no locks here: cannot tell */
+    close(fd);
+    return alive;
 }
 
 int
@@ -539,6 +694,8 @@ sl_os_file_writev(sl_file *f, const sl_iovec *iov, size_t n)
 int
 sl_os_file_sync(sl_file *f)
 {
+    if (f->null_sink)
+        return 0; /* fdatasync(/dev/null) is EINVAL: nothing to sync */
     if (fdatasync(f->fd) != 0)
         return sl_err_from_errno(errno);
     return 0;
@@ -548,6 +705,8 @@ void
 sl_os_file_writeback(sl_file *f, uint64_t off, uint64_t len)
 {
 #if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+    if (f->null_sink)
+        return;
     /* A hint: on failure the final sync still writes everything. */
     (void)sync_file_range(f->fd, (off_t)off, (off_t)len,
                           SYNC_FILE_RANGE_WRITE);
@@ -567,6 +726,7 @@ sl_os_file_close(sl_file *f)
         return 0;
     if (close(f->fd) != 0)
         rc = sl_err_from_errno(errno);
+    free(f->path);
     free(f);
     return rc;
 }
@@ -580,11 +740,19 @@ int
 sl_os_fopen_read(const char *path, FILE **out)
 {
     FILE *f = fopen(path, "rb");
+    struct stat st;
 
     if (f == NULL)
-        return errno == ENOENT || errno == EACCES || errno == ENOMEM
+        return errno == ENOENT || errno == EACCES || errno == ENOMEM ||
+                       errno == EISDIR
                    ? sl_err_from_errno(errno)
                    : SL_EIO;
+    /* fopen() opens a directory for reading; its first read would fail
+     * as an "input/output error". Say what it is. */
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return SL_EISDIR;
+    }
     *out = f;
     return 0;
 }

@@ -341,6 +341,24 @@ sl_os_isatty(int is_stdout)
     return GetFileType(h) == FILE_TYPE_CHAR && GetConsoleMode(h, &mode);
 }
 
+unsigned
+sl_os_term_columns(void)
+{
+    CONSOLE_SCREEN_BUFFER_INFO info;
+    const char *env = getenv("COLUMNS");
+
+    if (env != NULL && *env != '\0') {
+        char *end;
+        unsigned long v = strtoul(env, &end, 10);
+
+        if (*end == '\0' && v > 0 && v < 100000)
+            return (unsigned)v;
+    }
+    if (GetConsoleScreenBufferInfo(GetStdHandle(STD_ERROR_HANDLE), &info))
+        return (unsigned)(info.srWindow.Right - info.srWindow.Left + 1);
+    return 0;
+}
+
 /* ---- pipe names -------------------------------------------------------- */
 
 int
@@ -504,11 +522,15 @@ sl_os_probe_greeting(const char *path, char *buf, size_t cap,
 
 struct sl_file {
     HANDLE h;
+    int created;     /* this open made the file (sl_os_file_discard()) */
+    int null_sink;   /* NUL: nothing to flush */
+    wchar_t *wpath;
 };
 
 int
-sl_os_file_create(const char *path, int force, sl_file **out)
+sl_os_file_create(const char *path, int flags, sl_file **out)
 {
+    int force = (flags & SL_OS_FILE_FORCE) != 0, existed;
     wchar_t *wpath = NULL;
     sl_file *f;
     HANDLE h;
@@ -517,7 +539,7 @@ sl_os_file_create(const char *path, int force, sl_file **out)
     rc = sl_os_utf8_to_wide(path, &wpath);
     if (rc != 0)
         return rc;
-    f = malloc(sizeof(*f));
+    f = calloc(1, sizeof(*f));
     if (f == NULL) {
         rc = SL_ENOMEM;
         goto done;
@@ -525,15 +547,36 @@ sl_os_file_create(const char *path, int force, sl_file **out)
     /* CREATE_NEW fails with ERROR_FILE_EXISTS on an existing file, the
      * O_EXCL of os_posix.c; CREATE_ALWAYS truncates. Readers may open the
      * file while it grows (sluice-dump --follow), hence FILE_SHARE_READ;
-     * FILE_SHARE_DELETE lets them rename or delete it as on POSIX. */
+     * FILE_SHARE_DELETE lets them rename or delete it as on POSIX. No
+     * FILE_SHARE_WRITE: that is the capture's lock. A second writer (even
+     * with --force) fails with a sharing violation before CREATE_ALWAYS
+     * truncates anything, and a reader can tell a live writer from a dead
+     * one (sl_os_file_writer_alive()). */
     h = CreateFileW(wpath, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_DELETE,
                     NULL, force ? CREATE_ALWAYS : CREATE_NEW,
                     FILE_ATTRIBUTE_NORMAL | FILE_FLAG_SEQUENTIAL_SCAN, NULL);
     if (h == INVALID_HANDLE_VALUE) {
-        rc = sl_err_from_win32(GetLastError());
+        DWORD err = GetLastError();
+
+        rc = err == ERROR_SHARING_VIOLATION || err == ERROR_LOCK_VIOLATION
+                 ? SL_ELOCKED
+                 : sl_err_from_win32(err);
         goto free_file;
     }
+    existed = GetLastError() == ERROR_ALREADY_EXISTS;
+    if (GetFileType(h) != FILE_TYPE_DISK) {
+        /* A pipe or a device: not a capture (NUL is taken as a sink). */
+        if (_wcsicmp(wpath, L"NUL") != 0) {
+            CloseHandle(h);
+            rc = SL_ENOTFILE;
+            goto free_file;
+        }
+        f->null_sink = 1;
+    }
     f->h = h;
+    f->created = !existed && !f->null_sink;
+    f->wpath = wpath;
+    wpath = NULL;
     *out = f;
     goto done;
 
@@ -571,6 +614,8 @@ sl_os_file_writev(sl_file *f, const sl_iovec *iov, size_t n)
 int
 sl_os_file_sync(sl_file *f)
 {
+    if (f->null_sink)
+        return 0;
     if (!FlushFileBuffers(f->h))
         return sl_err_from_win32(GetLastError());
     return 0;
@@ -595,8 +640,52 @@ sl_os_file_close(sl_file *f)
         return 0;
     if (!CloseHandle(f->h))
         rc = sl_err_from_win32(GetLastError());
+    free(f->wpath);
     free(f);
     return rc;
+}
+
+void
+sl_os_file_discard(sl_file *f)
+{
+    if (f == NULL)
+        return;
+    CloseHandle(f->h);
+    if (f->created)
+        DeleteFileW(f->wpath);
+    f->h = INVALID_HANDLE_VALUE;
+    free(f->wpath);
+    free(f);
+}
+
+uint32_t
+sl_os_file_lock_holder(const char *path)
+{
+    (void)path;
+    return 0; /* Windows does not say who holds a sharing lock */
+}
+
+int
+sl_os_file_writer_alive(const char *path)
+{
+    wchar_t *wpath = NULL;
+    HANDLE h;
+    DWORD err;
+
+    if (sl_os_utf8_to_wide(path, &wpath) != 0)
+        return -1;
+    /* Denying others write access fails while a writer has it open. */
+    h = CreateFileW(wpath, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE,
+                    NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    err = GetLastError();
+    free(wpath);
+    if (h != INVALID_HANDLE_VALUE) {
+        CloseHandle(h);
+        return 0;
+    }
+    if (err == ERROR_SHARING_VIOLATION)
+        return 1;
+    return err == ERROR_FILE_NOT_FOUND ? 0 : -1;
 }
 
 int

@@ -629,6 +629,22 @@ main(int argc, char **argv)
      * must not leave an empty producer in its capture. */
     if (!a.use_stdin && a.workload == NULL) /* --size is the synthetic's */
         opts.min_payload = (size_t)a.size;
+    {
+        size_t path_len = 0;
+
+        /* Said here, with the path and the limit: the library can only
+         * return SLUICE_ENAMETOOLONG, which also means a name too long. */
+        if (sl_os_pipe_path(a.pipe, strlen(a.pipe), path, sizeof(path),
+                            &path_len) == SLUICE_ENAMETOOLONG &&
+            path_len > 0) {
+            fprintf(stderr, PROG ": cannot connect to pipe '%s' (%s): the "
+                    "socket path is %zu bytes, over the system's limit of "
+                    "%u bytes for a socket path; use a shorter name, or a "
+                    "shorter TMPDIR\n", a.pipe, path, path_len,
+                    (unsigned)SL_OS_PIPE_PATH_MAX);
+            return EXIT_RUNTIME;
+        }
+    }
     rc = sluice_producer_open(a.pipe, strlen(a.pipe), &opts, &p);
     if (rc == SLUICE_EINVAL && a.collector_user != NULL)
         return usage_error("invalid value '%s' for --collector-user "
@@ -640,6 +656,31 @@ main(int argc, char **argv)
                 PROG ": --size %" PRIu64 " is above the collector's max "
                      "payload on pipe '%s' (nothing was sent)\n",
                 a.size, a.pipe);
+        return EXIT_RUNTIME;
+    }
+    if (rc == SLUICE_ECONNREFUSED || rc == SLUICE_ENOENT) {
+        char retried[64];
+        int have_path = sl_os_pipe_path(a.pipe, strlen(a.pipe), path,
+                                        sizeof(path), NULL) == 0;
+
+        /* The two a user meets most: say what is there and how long we
+         * waited for a collector to come. */
+        if (a.connect_timeout_ms > 0)
+            snprintf(retried, sizeof(retried),
+                     "kept retrying for %" PRIu64 " ms, --connect-timeout",
+                     a.connect_timeout_ms);
+        else
+            snprintf(retried, sizeof(retried),
+                     "tried once, --connect-timeout 0");
+        fprintf(stderr, PROG ": cannot connect to pipe '%s'%s%s%s: %s "
+                "(%s); is a collector running with --pipe %s?\n", a.pipe,
+                have_path ? " (" : "", have_path ? path : "",
+                have_path ? ")" : "",
+                rc == SLUICE_ECONNREFUSED
+                    ? "nobody is listening on it (a stale socket left "
+                      "by a collector that is gone)"
+                    : "no such pipe",
+                retried, a.pipe);
         return EXIT_RUNTIME;
     }
     if (rc != 0) {

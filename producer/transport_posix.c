@@ -181,7 +181,9 @@ sl_transport_open(const char *name, size_t name_len, uint32_t timeout_ms,
         if (now >= deadline) {
             /* EAGAIN means a full backlog: someone is listening but was
              * busy for the whole budget. */
-            rc = err == EAGAIN ? SL_ETIMEDOUT : SL_ENOENT;
+            rc = err == EAGAIN         ? SL_ETIMEDOUT
+                 : err == ECONNREFUSED ? SL_ECONNREFUSED /* a stale socket */
+                                       : SL_ENOENT;
             goto fail;
         }
         if (err != EINTR)

@@ -129,8 +129,13 @@ sl_sink_close(sl_sink *s)
  * file unless force) and appends every unit to it with one gathered
  * write. Every 32 MiB it asks the OS to start writeback, so the final
  * sync finds little left to do.
+ * @param force  sl_os_file_create() flags: SL_OS_FILE_FORCE (1: replace an
+ *               existing file), SL_OS_FILE_GROUP (mode 0640).
  * @return 0, SL_EEXIST, SL_EACCES, SL_ENOMEM, ... (sl_os_file_create()).
  */
 int sl_sink_file_open(const char *path, int force, sl_sink **out);
+/** Closes a plain file sink that never received a block, removing the
+ *  file if its open created it (a start that failed after it). */
+void sl_sink_file_discard(sl_sink *s);
 
 #endif

@@ -95,6 +95,17 @@ static const sl_sink_ops file_ops = {
     .close = file_close,
 };
 
+void
+sl_sink_file_discard(sl_sink *s)
+{
+    file_sink *f = (file_sink *)s;
+
+    if (f == NULL)
+        return;
+    sl_os_file_discard(f->file);
+    free(f);
+}
+
 int
 sl_sink_file_open(const char *path, int force, sl_sink **out)
 {

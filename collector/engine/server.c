@@ -486,9 +486,14 @@ on_read(sl_server *s, conn *c, int64_t result)
         uint32_t reason = SL_WIRE_R_EOF;
         int malformed = 0, stopped, idle;
 
-        /* ECONNRESET (a peer that closed without reading) is an ordinary
-         * end once its data is read; other errors end it as errors. */
-        if (result < 0 && result != SL_ECONNRESET && result != SL_EPIPE)
+        /* ECONNRESET: the transport reports an abortive close, after
+         * every byte the peer sent has been read (POSIX sockets report so
+         * a peer that closed with our greeting unread): RESET, its events
+         * kept as at EOF, the final unterminated text line included.
+         * EPIPE is an ordinary end; other errors end it as errors. */
+        if (result == SL_ECONNRESET)
+            reason = SL_WIRE_R_RESET;
+        else if (result < 0 && result != SL_EPIPE)
             reason = SL_WIRE_R_READ_ERROR;
         sl_mutex_lock(&s->lock);
         stopped = c->stopped;
@@ -763,18 +768,33 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     if (s->batch_max < biggest)
         s->batch_max = biggest;
 
+    /* The plain capture file is opened and checked before the pipe is
+     * bound: a FIFO, a directory, a file another collector writes (its
+     * lock) or a read-only file system is refused before any producer can
+     * connect, and nothing ever blocks in an open with clients waiting.
+     * If the pipe then fails, a file this start created is removed. */
+    if (cfg->open_sink == NULL) {
+        *stage = SL_STAGE_FILE;
+        rc = sl_sink_file_open(cfg->out_path,
+                               (cfg->force ? SL_OS_FILE_FORCE : 0) |
+                                   (cfg->share_group ? SL_OS_FILE_GROUP : 0),
+                               &s->sink);
+        if (rc != 0)
+            goto fail;
+    }
+
     *stage = SL_STAGE_PIPE;
     rc = open_backend(s);
     if (rc != 0) {
         s->io = NULL;
+        sl_sink_file_discard(s->sink);
+        s->sink = NULL;
         goto fail;
     }
 
     *stage = SL_STAGE_FILE;
     if (cfg->open_sink != NULL)
         rc = cfg->open_sink(cfg->sink_ctx, &s->sink);
-    else
-        rc = sl_sink_file_open(cfg->out_path, cfg->force, &s->sink);
     if (rc != 0)
         goto fail;
     memset(&wc, 0, sizeof(wc));

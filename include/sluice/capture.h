@@ -166,6 +166,17 @@ SLUICE_API const char *sluice_reason_str(uint32_t reason);
 /** Short name for a disconnect reason code ("EOF", "FRAME_TOO_BIG"). */
 SLUICE_API const char *sluice_reason_name(uint32_t reason);
 
+/**
+ * Whether a collector is still writing the capture c reads: the collector
+ * holds the file's lock while it writes (flock on POSIX, its write share
+ * on Windows), and the lock goes with the process, also when it crashes
+ * or is killed. A follower that has caught up and sees no close record
+ * uses it to tell "nothing new yet" from "nothing will ever come".
+ * @return 1 a live writer; 0 none (also when the file is gone);
+ *         -1 cannot tell (a file system without locks); SLUICE_EINVAL.
+ */
+SLUICE_API int sluice_capture_writer_alive(const sluice_capture *c);
+
 /** Closes the reader. NULL is a harmless no-op. */
 SLUICE_API void sluice_capture_close(sluice_capture *c);
 

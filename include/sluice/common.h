@@ -59,6 +59,11 @@ extern "C" {
     X(ETOOMANY, -26, "the collector refused: too many producers")             \
     X(ENOTALLOWED, -27, "the collector refused: this user is not allowed")    \
     X(EREFUSED, -28, "the collector refused the connection")                  \
+    X(EROFS, -30, "read-only file system")                                    \
+    X(EISDIR, -31, "is a directory")                                          \
+    X(ENOTFILE, -32, "not a regular file")                                    \
+    X(ECONNREFUSED, -33, "connection refused: nothing is listening there")    \
+    X(ELOCKED, -34, "locked by another process")                              \
     X(EUNKNOWN, -99, "unknown system error")
 
 enum {

@@ -84,7 +84,8 @@ SLUICE_API void sluice_producer_opts_init(sluice_producer_opts *opts);
  * @param name_len  Length of @p name in bytes.
  * @param opts      Options, or NULL for the defaults.
  * @param out       Receives the handle; untouched on failure.
- * @return 0, SLUICE_ENOENT (nobody listening), SLUICE_ETIMEDOUT,
+ * @return 0, SLUICE_ENOENT (no such pipe), SLUICE_ECONNREFUSED (a socket
+ *         nobody listens on: a stale one), SLUICE_ETIMEDOUT,
  *         SLUICE_EACCES (the socket's permissions keep this user out),
  *         SLUICE_EUNTRUSTED (served by another user; see collector_user),
  *         SLUICE_EPROTO (not a sluice collector), SLUICE_EVERSION,

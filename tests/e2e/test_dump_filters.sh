@@ -47,8 +47,15 @@ expect_events 110 --producer red
 expect_events 135 --producer red --producer 3
 expect_events 135 --producer=blue --producer=red
 expect_events 60 --producer 2 --producer 4
-expect_events 0 --producer nosuch
-expect_events 0 --producer 99
+# A --producer that matches nothing is an error (issue 10), also for
+# --verify, which must not pass on nothing.
+for sel in nosuch 99; do
+  for v in "" --verify; do
+    rc=0; "$DUMP" "$cap" $v --producer "$sel" >"$WORK/nm.out" 2>"$WORK/nm.err" || rc=$?
+    [ "$rc" = 1 ] || fail "--producer $sel $v exited $rc, want 1"
+    grep -q "no producer in .* matches" "$WORK/nm.err" || fail "--producer $sel $v: no 'nothing matched' message"
+  done
+done
 # --type: lists, ranges, hex, repeated
 expect_events 100 --type 1
 expect_events 150 --type 1,2

@@ -6,12 +6,16 @@ text_client.py PATH --lines N [--prefix P] [--no-read] [--shutdown-read]
                [--crlf] [--no-final-newline] [--chunk BYTES]
 --no-read:        never read the greeting (the collector sees ECONNRESET
                   when we close with it unread).
+--reset:          wait until the greeting has arrived, leave it unread, send
+                  and close: the collector surely sees ECONNRESET after
+                  the data (a peer reset after data, reason RESET).
 --shutdown-read:  shut down our receive side first, like .NET's
                   NamedPipeClientStream with PipeDirection.Out.
 --hold:           after sending, stay connected until the collector closes
                   the connection (an idle producer at stop time).
 """
 import argparse
+import select
 import socket
 import sys
 
@@ -22,6 +26,7 @@ def main():
     ap.add_argument("--lines", type=int, default=10)
     ap.add_argument("--prefix", default="line")
     ap.add_argument("--no-read", action="store_true")
+    ap.add_argument("--reset", action="store_true")
     ap.add_argument("--shutdown-read", action="store_true")
     ap.add_argument("--crlf", action="store_true")
     ap.add_argument("--no-final-newline", action="store_true")
@@ -31,7 +36,10 @@ def main():
 
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(a.path)
-    if a.shutdown_read:
+    if a.reset:
+        if not select.select([s], [], [], 30)[0]:
+            sys.exit("no greeting within 30 s")
+    elif a.shutdown_read:
         s.shutdown(socket.SHUT_RD)
     elif not a.no_read:
         greeting = b""
