@@ -70,6 +70,7 @@
 #define SL_CAP_T_DISCONNECT SLUICE_REC_DISCONNECT
 #define SL_CAP_T_DROP SLUICE_REC_DROP
 #define SL_CAP_T_CLOSE SLUICE_REC_CLOSE /* last record of a finalised file */
+#define SL_CAP_T_STATE SLUICE_REC_STATE /* payload: state.h */
 
 /*
  * Connect payload:     0 4 pid | 4 4 uid (0xFFFFFFFF unknown) | 8 1 mode
@@ -77,14 +78,17 @@
  *                      12 N name
  * Disconnect payload:  0 8 events | 8 8 bytes | 16 8 dropped |
  *                      24 4 reason (sl_wire_reason) | 28 4 malformed (1 if
- *                      the connection broke the protocol, else 0)
+ *                      the connection broke the protocol, else 0) |
+ *                      32 8 discarded | 40 8 filtered (appended; readers
+ *                      accept 32 bytes, as version-1 files have)
  * Drop payload:        0 8 events dropped | 8 8 payload bytes dropped
  * Close payload:       0 8 producers | 8 8 events | 16 8 bytes |
  *                      24 8 dropped | 32 8 malformed (the collector's
  *                      summary; written once, when the file is finalised)
  */
 #define SL_CAP_CONNECT_FIXED 12u
-#define SL_CAP_DISCONNECT_LEN 32u
+#define SL_CAP_DISCONNECT_LEN 48u /* written */
+#define SL_CAP_DISCONNECT_MIN 32u /* read */
 #define SL_CAP_DROP_LEN 16u
 #define SL_CAP_CLOSE_LEN 40u
 

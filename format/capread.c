@@ -573,13 +573,15 @@ sluice_record_disconnect(const sluice_record *rec,
     const uint8_t *p = rec->payload;
 
     if (rec->type != SLUICE_REC_DISCONNECT ||
-        rec->payload_len < SL_CAP_DISCONNECT_LEN)
+        rec->payload_len < SL_CAP_DISCONNECT_MIN)
         return SL_ECORRUPT;
     out->events = sl_load_le64(p);
     out->bytes = sl_load_le64(p + 8);
     out->dropped = sl_load_le64(p + 16);
     out->reason = sl_load_le32(p + 24);
     out->malformed = sl_load_le32(p + 28);
+    out->discarded = rec->payload_len >= 40 ? sl_load_le64(p + 32) : 0;
+    out->filtered = rec->payload_len >= 48 ? sl_load_le64(p + 40) : 0;
     return 0;
 }
 

@@ -42,6 +42,7 @@ typedef struct args {
     const char *name;
     uint64_t type;
     uint64_t connect_timeout_ms;
+    int show_config;
 } args;
 
 typedef struct option {
@@ -53,7 +54,7 @@ static const option options[] = {
     {"--pipe", 1},  {"--count", 1},           {"--size", 1},
     {"--rate", 1},  {"--text", 0},            {"--stdin", 0},
     {"--name", 1},  {"--type", 1},            {"--connect-timeout", 1},
-    {"--help", 0},  {"--version", 0},
+    {"--show-config", 0}, {"--help", 0},  {"--version", 0},
 };
 
 static void
@@ -63,7 +64,8 @@ usage(FILE *f)
         "Usage: " PROG " --pipe NAME [options]\n"
         "\n"
         "Connects to a sluice collector on pipe NAME and sends events, then\n"
-        "prints 'producer: events=N bytes=B seconds=S'.\n"
+        "prints 'producer: events=N bytes=B seconds=S filtered=F' (F: events\n"
+        "of types the collector disabled, not sent).\n"
         "\n"
         "  --pipe NAME            Collector pipe (required). POSIX: the socket\n"
         "                         $TMPDIR/CoreFxPipe_NAME (TMPDIR defaults to\n"
@@ -86,6 +88,8 @@ usage(FILE *f)
         "                         (binary mode; default 0).\n"
         "  --connect-timeout MS   Keep retrying the connection this long\n"
         "                         (default 5000; 0 = one attempt).\n"
+        "  --show-config          Print the configuration the collector sent,\n"
+        "                         one KEY=VALUE a line, before sending.\n"
         "  --help                 Print this help and exit.\n"
         "  --version              Print the version and exit.\n"
         "\n"
@@ -211,6 +215,8 @@ parse_args(int argc, char **argv, args *a)
             rc = set_number(key, val, 1000000000u, 0, &a->rate);
         } else if (strcmp(key, "--text") == 0) {
             a->text = 1;
+        } else if (strcmp(key, "--show-config") == 0) {
+            a->show_config = 1;
         } else if (strcmp(key, "--stdin") == 0) {
             a->use_stdin = 1;
         } else if (strcmp(key, "--name") == 0) {
@@ -448,7 +454,7 @@ main(int argc, char **argv)
     sluice_producer_opts opts;
     sluice_producer *p = NULL;
     char path[512];
-    uint64_t start, events = 0, bytes = 0;
+    uint64_t start, events = 0, bytes = 0, filtered = 0;
     double seconds;
     args a;
     int rc;
@@ -485,9 +491,19 @@ main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
 
+    if (a.show_config) {
+        const void *cur = NULL;
+        const char *k, *v;
+        size_t kl, vl;
+
+        while (sluice_producer_config_next(p, &cur, &k, &kl, &v, &vl) == 0)
+            printf("%.*s=%.*s\n", (int)kl, k, (int)vl, v);
+        fflush(stdout);
+    }
     start = sl_os_mono_ns();
     rc = a.use_stdin ? send_stdin(p, &a) : send_synthetic(p, &a);
     sluice_producer_counts(p, &events, &bytes);
+    filtered = sluice_producer_filtered(p);
     {
         int crc = sluice_producer_close(p);
 
@@ -500,7 +516,7 @@ main(int argc, char **argv)
     if (rc != 0)
         return rc;
     seconds = (double)(sl_os_mono_ns() - start) / 1e9;
-    printf("producer: events=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f\n",
-           events, bytes, seconds);
+    printf("producer: events=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f"
+           " filtered=%" PRIu64 "\n", events, bytes, seconds, filtered);
     return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
 }

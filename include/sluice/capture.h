@@ -27,6 +27,9 @@ typedef struct sluice_capture sluice_capture;
 #define SLUICE_REC_DISCONNECT 0xF002u
 #define SLUICE_REC_DROP 0xF003u
 #define SLUICE_REC_CLOSE 0xF004u /* summary; last record of a finalised file */
+/* The control plane's state (configuration + enabled types) from this
+ * record's collector_ns on: one at the start, one per change. */
+#define SLUICE_REC_STATE 0xF020u
 
 typedef struct sluice_capture_info {
     uint16_t read_version;
@@ -66,6 +69,10 @@ typedef struct sluice_disconnect_info {
     uint64_t dropped;
     uint32_t reason;    /* see sluice_reason_str() */
     uint32_t malformed; /* 1 if the producer broke the protocol */
+    uint64_t discarded; /* bytes of an unfinished event discarded at a
+                           stop (0 in files that lack the field) */
+    uint64_t filtered;  /* events the producer filtered (type disabled;
+                           0 in files that lack the field) */
 } sluice_disconnect_info;
 
 /** Decoded payload of a SLUICE_REC_DROP record. */

@@ -195,7 +195,7 @@ build_example(capbuf *b)
     sl_store_le64(pl + 16, 0);               /* dropped */
     sl_store_le32(pl + 24, SL_WIRE_R_EOF);   /* reason */
     sl_store_le32(pl + 28, 0);               /* malformed */
-    cb_record(b, &r, pl, SL_CAP_DISCONNECT_LEN);
+    cb_record(b, &r, pl, SL_CAP_DISCONNECT_MIN); /* a version-1 file */
     cb_block_end(b);
 
     cb_block_begin(b);
