@@ -373,6 +373,16 @@ tb_types(tbuf *b, const uint8_t *map, int value)
     free(t);
 }
 
+/* tb_types(), "-" when there are none (text output). */
+static void
+tb_types_text(tbuf *b, const uint8_t *map, int value)
+{
+    if (sl_state_format_types(map, value, NULL, 0) == 0)
+        tb_add(b, "-", 1);
+    else
+        tb_types(b, map, value);
+}
+
 /* ---- requests ----------------------------------------------------------- */
 
 static void
@@ -443,9 +453,9 @@ do_status(sl_server *s, tbuf *b, int json)
               "\nenabled: ", st.producers_now, st.producers_total, st.events,
               eps, st.bytes, mbps, fill, st.dropped, st.malformed, filtered,
               st.refused, s->state->gen);
-    tb_types(b, s->state->enabled, 1);
+    tb_types_text(b, s->state->enabled, 1);
     tb_add(b, "\ndisabled: ", 11);
-    tb_types(b, s->state->enabled, 0);
+    tb_types_text(b, s->state->enabled, 0);
     tb_add(b, "\n", 1);
     tb_printf(b, "config: %u pair%s\n", (unsigned)v.npairs,
               v.npairs == 1 ? "" : "s");
@@ -615,7 +625,7 @@ run_request(sl_server *s, char **w, size_t n, tbuf *b)
         }
         tb_printf(b, "ok\nstate: generation %" PRIu64 "\ndisabled: ",
                   s->state->gen);
-        tb_types(b, s->state->enabled, 0);
+        tb_types_text(b, s->state->enabled, 0);
         tb_add(b, "\n", 1);
         sl_mutex_unlock(&s->ctl_lock);
     } else if (strcmp(cmd, "config") == 0 && n >= 2) {
