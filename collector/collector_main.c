@@ -82,7 +82,7 @@ static const char usage_text[] =
     "                       1..128 of A-Z a-z 0-9 _ . -, VALUE: up to 4096\n"
     "                       bytes without NUL, CR, LF; 65536 bytes in all\n"
     "  --config-file FILE   KEY=VALUE lines ('#' comments, blank lines ignored)\n"
-    "  --enable TYPES       enable event types (as sluice-dump --type: 5,7-9,\n"
+    "  --enable TYPES       enable event types (as sluice-dump's filter: 5,7-9,\n"
     "                       0x10-0x1F); all are enabled at start\n"
     "  --disable TYPES      disable event types: producers filter them (change\n"
     "                       both while running with sluice-ctl)\n"
