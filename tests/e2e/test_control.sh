@@ -49,6 +49,12 @@ for b in $(backends); do
     tr -d '\0' <"$WORK/socat-$b.out" | grep -qx "SLUICE/1 max=1048576 id=2 cfg=1" || fail "socat got: $(cat -v "$WORK/socat-$b.out")"
   fi
 
+  # The Python example's binary client, written from docs/protocol.md,
+  # reads the configuration too.
+  python3 "$SRC/examples/python/binary_frames.py" "live-$b" 4 >"$WORK/pyb-$b.out" || fail "python binary example"
+  grep -qx "config: label=a b c" "$WORK/pyb-$b.out" && grep -qx "config: extra=1" "$WORK/pyb-$b.out" ||
+    fail "python example config: $(cat "$WORK/pyb-$b.out")"
+  grep -q "^python-binary: id=3 events=4 " "$WORK/pyb-$b.out" || fail "python example summary: $(cat "$WORK/pyb-$b.out")"
   # The live run: one connection across the change.
   "$LIVE" "live-$b" "$WORK/ready-$b" >"$WORK/live-$b.out" 2>"$WORK/live-$b.err" &
   lpid=$!
@@ -68,7 +74,7 @@ import json, sys
 s = json.load(sys.stdin)
 assert s["disabled"] == "" and s["enabled"] == "0-61439", s
 assert s["config"] == {"mode": "fast", "rate": "3", "label": "a b c", "extra": "1"}, s
-assert s["producers_total"] == 3 and s["filtered"] == 1, s
+assert s["producers_total"] == 4 and s["filtered"] == 1, s
 ' || fail "status --json"
   # Bad ranges and a config change (recorded and pushed).
   rc=0; "$CTL" --pipe "live-$b" disable 7-3 2>"$WORK/ctlbad-$b.err" || rc=$?
@@ -80,7 +86,7 @@ assert s["producers_total"] == 3 and s["filtered"] == 1, s
   [ "$rc" = 1 ] && grep -q "snapshot is not possible" "$WORK/snap-$b.err" || fail "snapshot: $rc $(cat "$WORK/snap-$b.err")"
   "$CTL" --pipe "live-$b" stop >/dev/null || fail "stop"
   wait_collector "live-$b"
-  expect_verify "$cap" "verify: producers=4 events=8 gaps=0 corrupt_blocks=0 torn_tail_bytes=0"
+  expect_verify "$cap" "verify: producers=5 events=12 gaps=0 corrupt_blocks=0 torn_tail_bytes=0"
   "$DUMP" "$cap" --format jsonl >"$WORK/live-$b.jsonl"
   python3 - "$WORK/live-$b.jsonl" <<'PY' || fail "capture content"
 import json, sys
