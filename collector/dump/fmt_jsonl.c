@@ -183,7 +183,7 @@ jsonl_state(dump_ctx *c, const sluice_record *r, const sl_state_view *v,
 
     (void)desc;
     (void)len;
-    dump_out_str(o, "{\"kind\":\"state\"");
+    dump_out_str(o, "{\"kind\":\"state\",\"producer\":0");
     json_field(o, "gen", v->gen);
     jsonl_types(o, "enabled", v->enabled, 1);
     jsonl_types(o, "disabled", v->enabled, 0);

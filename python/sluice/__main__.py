@@ -44,7 +44,7 @@ def jsonl_obj(r):
         o["collector_ns"] = r.collector_ns
         return o
     if k == "state":
-        return {"kind": "state", "gen": r.gen, "enabled": r.enabled,
+        return {"kind": "state", "producer": 0, "gen": r.gen, "enabled": r.enabled,
                 "disabled": r.disabled, "config": r.config,
                 "collector_ns": r.collector_ns}
     if k == "drop":
