@@ -155,6 +155,11 @@ hdr = ["collector_time", "collector_ns", "producer", "name", "seq", "type",
        "producer_ns", "payload_bytes", "payload"]
 check(rows[0] == hdr, f"csv header {rows[0]}")
 rows = rows[1:]
+# The collector's state record is a row of producer 0 named "(state)".
+states = [r for r in rows if r[2] == "0"]
+check(len(states) == 1 and states[0][3] == "(state)" and states[0][5] == "61472"
+      and states[0][8].startswith("gen=1 disabled=- config=0"), f"csv state row {states}")
+rows = [r for r in rows if r[2] != "0"]
 check(len(rows) == len(events), f"csv rows {len(rows)} != {len(events)}")
 check(all(len(r) == len(hdr) for r in rows), "csv field counts")
 for row in rows:
