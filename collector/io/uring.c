@@ -265,11 +265,15 @@ queue_push(ur_worker *w, ur_conn *c)
     return 0;
 }
 
-/* Submits the pushes other threads posted. Owner thread. */
-static void
+/* Submits the pushes other threads posted. Owner thread. @return 1 if
+ * some could not be queued (SQ full and its flush refused): they stay in
+ * the mailbox, and the caller must not block in this round, since no
+ * eventfd write is coming to wake it for them. */
+static int
 submit_mail(ur_worker *w)
 {
     ur_conn *list;
+    int deferred = 0;
 
     sl_mutex_lock(&w->mail_lock);
     list = w->mail;
@@ -285,8 +289,10 @@ submit_mail(ur_worker *w)
             c->next_mail = w->mail;
             w->mail = c;
             sl_mutex_unlock(&w->mail_lock);
+            deferred = 1;
         }
     }
+    return deferred;
 }
 
 /* New connection fd for worker wi: one SL_IO_ACCEPT. */
@@ -392,7 +398,11 @@ prepare(sl_io *io, ur_worker *w, int accepting, int timeout_ms)
     }
     if (!w->wake_armed)
         arm_wake(w);
-    submit_mail(w);
+    /* A push left in the mailbox is retried at once, not after the next
+     * unrelated completion (which may never come: a producer waiting for
+     * its STATE frame sends nothing). */
+    if (submit_mail(w))
+        timeout_ms = 0;
     return timeout_ms;
 }
 
