@@ -676,8 +676,8 @@ run_request(sl_server *s, char **w, size_t n, tbuf *b)
         if (s->cfg.on_event != NULL)
             s->cfg.on_event(s->cfg.event_ctx, SL_SERVER_STOP_REQUESTED, 0);
     } else {
-        tb_printf(b, "error: unknown or malformed request '%.64s' (%zu "
-                  "word%s)\n", cmd, n, n == 1 ? "" : "s");
+        tb_printf(b, "error: unknown or malformed request '%.64s' (%u "
+                  "word%s)\n", cmd, (unsigned)n, n == 1 ? "" : "s");
     }
 }
 
