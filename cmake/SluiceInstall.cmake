@@ -65,4 +65,5 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/docs/man/sluice-dump.1
   ${PROJECT_SOURCE_DIR}/docs/man/sluice-bench.1
   ${PROJECT_SOURCE_DIR}/docs/man/sluice-pull.1
+  ${PROJECT_SOURCE_DIR}/docs/man/sluice-ctl.1
   DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)

@@ -19,6 +19,7 @@
 #include "os.h"
 #include "ring.h"
 #include "server.h"
+#include "state.h"
 #include "wire.h"
 #ifdef SL_HAVE_NATS
 #include "forward.h"
@@ -82,6 +83,15 @@ static const char usage_text[] =
     "                       (default: 32)\n"
     "  --forward-drain SECS  at exit, wait this long for acknowledgements\n"
     "                       (default: 10); the rest is sent on the next start\n"
+    "  --config KEY=VALUE   configuration sent to every binary producer that\n"
+    "                       asks (libsluice-producer does); repeatable; KEY:\n"
+    "                       1..128 of A-Z a-z 0-9 _ . -, VALUE: up to 4096\n"
+    "                       bytes without NUL, CR, LF; 65536 bytes in all\n"
+    "  --config-file FILE   KEY=VALUE lines ('#' comments, blank lines ignored)\n"
+    "  --enable TYPES       enable event types (as sluice-dump's filter: 5,7-9,\n"
+    "                       0x10-0x1F); all are enabled at start\n"
+    "  --disable TYPES      disable event types: producers filter them (change\n"
+    "                       both while running with sluice-ctl)\n"
     "  --list               list the live sluice pipes on this machine and exit\n"
     "  --help               show this help\n"
     "  --version            show the version and the compiled-in backends\n"
@@ -263,15 +273,95 @@ on_event(void *ctx, sl_server_event ev, int64_t value)
 {
     uint64_t exit_after = *(const uint64_t *)ctx;
 
-    if (ev == SL_SERVER_WRITE_FAILED ||
+    if (ev == SL_SERVER_WRITE_FAILED || ev == SL_SERVER_STOP_REQUESTED ||
         (ev == SL_SERVER_PRODUCER_ENDED && exit_after != 0 &&
          (uint64_t)value >= exit_after))
         sl_os_stop_request();
 }
 
+/* --config KEY=VALUE, or line `lineno` of --config-file FILE. */
+static void
+add_config(sl_state *st, const char *kv, size_t len, const char *file,
+           unsigned lineno)
+{
+    int rc = sl_state_set_arg(st, kv, len);
+    char where[600];
+
+    if (rc == 0)
+        return;
+    if (file != NULL)
+        snprintf(where, sizeof(where), "--config-file %s: line %u", file,
+                 lineno);
+    else
+        snprintf(where, sizeof(where), "--config");
+    if (rc == SL_ETOOBIG) {
+        fprintf(stderr, "sluice-collector: %s: the configuration passes "
+                "%u bytes (4 + key + value per pair)\n", where,
+                (unsigned)SL_STATE_PAIRS_MAX);
+    } else {
+        fprintf(stderr, "sluice-collector: %s: '%.*s' is not KEY=VALUE "
+                "(KEY: 1..%u of A-Z a-z 0-9 _ . -; VALUE: up to %u bytes, "
+                "no NUL, CR or LF)\n", where, (int)(len > 80 ? 80 : len), kv,
+                (unsigned)SL_STATE_KEY_MAX, (unsigned)SL_STATE_VALUE_MAX);
+    }
+    fprintf(stderr, "Try 'sluice-collector --help'.\n");
+    exit(2);
+}
+
+static void
+read_config_file(sl_state *st, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *line = NULL;
+    size_t cap = 0, len = 0;
+    unsigned lineno = 0;
+    int ch;
+
+    if (f == NULL)
+        usage_error("--config-file: cannot open '%s'", path);
+    for (;;) {
+        ch = fgetc(f);
+        if (ch == EOF && len == 0)
+            break;
+        if (ch != EOF && ch != '\n') {
+            if (len + 1 >= cap) {
+                cap = cap ? cap * 2 : 256;
+                line = realloc(line, cap);
+                if (line == NULL)
+                    usage_error("--config-file %s: out of memory", path);
+            }
+            line[len++] = (char)ch;
+            if (len > SL_STATE_KEY_MAX + SL_STATE_VALUE_MAX + 2) {
+                fprintf(stderr, "sluice-collector: --config-file %s: line "
+                        "%u is longer than a key and a value may be\n",
+                        path, lineno + 1);
+                exit(2);
+            }
+            continue;
+        }
+        lineno++;
+        if (len > 0 && line[len - 1] == '\r')
+            len--;
+        {
+            size_t i = 0;
+
+            while (i < len && (line[i] == ' ' || line[i] == '\t'))
+                i++;
+            if (i < len && line[i] != '#')
+                add_config(st, line + i, len - i, path, lineno);
+        }
+        len = 0;
+        if (ch == EOF)
+            break;
+    }
+    free(line);
+    fclose(f);
+}
+
 int
 main(int argc, char **argv)
 {
+    static sl_state state; /* 73 KiB: not on the stack */
     sl_server_config cfg;
     sl_server_stage stage;
     sl_server_stats st;
@@ -306,6 +396,8 @@ main(int argc, char **argv)
     cfg.log = log_line;
     cfg.on_event = on_event;
     cfg.event_ctx = &exit_after;
+    sl_state_init(&state);
+    cfg.state = &state;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -391,6 +483,18 @@ main(int argc, char **argv)
             cfg.share_group = 1;
         } else if (strcmp(a, "--allow-uid") == 0) {
             parse_uid_list(a, v, allow_uids, 64, &n_allow);
+        } else if (strcmp(a, "--config") == 0) {
+            add_config(&state, v, strlen(v), NULL, 0);
+        } else if (strcmp(a, "--config-file") == 0) {
+            read_config_file(&state, v);
+        } else if (strcmp(a, "--enable") == 0 ||
+                   strcmp(a, "--disable") == 0) {
+            if (sl_state_types(state.enabled, v, a[2] == 'e') != 0) {
+                fprintf(stderr, "sluice-collector: %s: '%s' is not a list "
+                        "of event types (numbers or ranges A-B, 0..61439 "
+                        "or 0x0..0xEFFF, comma-separated)\n", a, v);
+                usage_error("%s", "bad type list");
+            }
         } else if (strcmp(a, "--forward") == 0) {
             fwd_urls = v;
         } else if (strcmp(a, "--forward-subject") == 0) {

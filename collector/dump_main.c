@@ -164,6 +164,28 @@ handle(run *rn, const sluice_record *r)
     int show;
     dump_producer *p;
 
+    if (r->type == SLUICE_REC_STATE) {
+        sl_state_view v;
+        char *desc;
+        size_t dlen;
+
+        /* A collector record of no producer: it makes no producer
+         * entry (producer 0 does not exist). */
+        if (!rn->show || !in_window(rn, r->collector_ns))
+            return 0;
+        if (sl_state_decode(r->payload, r->payload_len, &v) != 0) {
+            if (f->other != NULL)
+                f->other(&rn->ctx, r, NULL, "invalid");
+            return 0;
+        }
+        desc = dump_state_desc(&v, &dlen);
+        if (desc == NULL)
+            return -1;
+        if (f->state != NULL)
+            f->state(&rn->ctx, r, &v, desc, dlen);
+        free(desc);
+        return 0;
+    }
     if (r->type == SLUICE_REC_CLOSE) {
         sluice_close_info cl;
 

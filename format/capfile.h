@@ -70,6 +70,7 @@
 #define SL_CAP_T_DISCONNECT SLUICE_REC_DISCONNECT
 #define SL_CAP_T_DROP SLUICE_REC_DROP
 #define SL_CAP_T_CLOSE SLUICE_REC_CLOSE /* last record of a finalised file */
+#define SL_CAP_T_STATE SLUICE_REC_STATE /* payload: state.h */
 
 /*
  * Connect payload:     0 4 pid | 4 4 uid (0xFFFFFFFF unknown) | 8 1 mode

@@ -142,6 +142,9 @@ take_hello(sl_wire *w, const uint8_t *p, size_t plen)
     w->name_len = name_len;
     memcpy(w->name, p + SL_WIRE_HELLO_FIXED, name_len);
     w->name[name_len] = '\0';
+    /* Protocol 1.1: an optional u32 `want` after the name. */
+    if (plen - SL_WIRE_HELLO_FIXED - name_len >= 4)
+        w->want = sl_load_le32(p + SL_WIRE_HELLO_FIXED + name_len);
     w->hello_done = 1;
     return 0;
 }
@@ -181,7 +184,8 @@ parse_binary(sl_wire *w, const uint8_t *buf, size_t len, size_t *pos,
         if (!w->hello_done) {
             if (type != SL_WIRE_T_HELLO)
                 return fail(w, SL_WIRE_R_BAD_HELLO);
-        } else if (type >= SL_WIRE_T_RESERVED_MIN) {
+        } else if (type >= SL_WIRE_T_RESERVED_MIN &&
+                   type != SL_WIRE_T_COUNTS) {
             return fail(w, SL_WIRE_R_BAD_TYPE);
         }
         if (sl_load_le16(f + 6) != 0)
@@ -195,6 +199,9 @@ parse_binary(sl_wire *w, const uint8_t *buf, size_t len, size_t *pos,
                                 flen - SL_WIRE_FRAME_HDR);
             if (rc != 0)
                 return rc;
+        } else if (type == SL_WIRE_T_COUNTS &&
+                   flen - SL_WIRE_FRAME_HDR < SL_WIRE_COUNTS_LEN) {
+            return fail(w, SL_WIRE_R_BAD_TYPE);
         }
         set_event(&ev[*n], f + SL_WIRE_FRAME_HDR, flen - SL_WIRE_FRAME_HDR,
                   type, sl_load_le64(f + 8), sl_load_le64(f + 16));
@@ -410,6 +417,34 @@ sl_wire_greeting(char *buf, size_t cap, uint32_t max_frame, uint32_t id,
     return 0;
 }
 
+int
+sl_wire_greeting_cfg(char *buf, size_t cap, uint32_t max_frame, uint32_t id,
+                     int cfg, size_t *len)
+{
+    size_t n;
+    int rc = sl_wire_greeting(buf, cap, max_frame, id, &n);
+
+    if (rc != 0)
+        return rc;
+    /* "SLUICE/1 max=16777216 id=4294967295 cfg=1" is 42 bytes + NUL. */
+    if (n - 1 + 6 + 1 > cap)
+        return SL_EINVAL;
+    memcpy(buf + n - 1, cfg ? " cfg=1" : " cfg=0", 7);
+    *len = n + 6;
+    return 0;
+}
+
+int
+sl_wire_greeting_cfg_field(const char *buf, size_t len)
+{
+    /* The greeting was validated by sl_wire_parse_greeting(): fields are
+     * separated by single spaces. */
+    for (size_t i = 0; i + 6 <= len; i++)
+        if (buf[i] == ' ' && memcmp(buf + i + 1, "cfg=", 4) == 0)
+            return buf[i + 5] == '1' ? 1 : 0;
+    return -1;
+}
+
 /*
  * Reads a decimal number of 1..10 digits that fits in 32 bits from
  * s[*i..end) and advances *i past it.
@@ -520,6 +555,25 @@ sl_wire_parse_greeting(const char *buf, size_t len, uint32_t *version,
         *max_frame = max;
     if (id != NULL)
         *id = ident;
+    return 0;
+}
+
+int
+sl_wire_hello_encode_want(uint8_t *buf, size_t cap, uint32_t pid,
+                          const char *name, size_t name_len, uint64_t ts,
+                          uint32_t want, size_t *len)
+{
+    size_t n;
+    int rc;
+
+    if (cap < 4)
+        return SL_EINVAL;
+    rc = sl_wire_hello_encode(buf, cap - 4, pid, name, name_len, ts, &n);
+    if (rc != 0)
+        return rc;
+    sl_store_le32(buf + SL_WIRE_MAGIC_LEN, (uint32_t)(n - SL_WIRE_MAGIC_LEN + 4));
+    sl_store_le32(buf + n, want);
+    *len = n + 4;
     return 0;
 }
 

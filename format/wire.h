@@ -54,6 +54,18 @@
 #define SL_WIRE_T_TEXT 0u /* type given to text-mode events */
 #define SL_WIRE_T_RESERVED_MIN 0xF000u
 #define SL_WIRE_T_HELLO 0xFF00u
+/* Protocol 1.1 (docs/protocol.md section 13). Collector to producer: */
+#define SL_WIRE_T_STATE 0xFF01u  /* configuration + enabled types */
+/* Producer to collector, after the hello: */
+#define SL_WIRE_T_COUNTS 0xFF02u /* u64 filtered (events not sent) */
+#define SL_WIRE_COUNTS_LEN 8u
+/* The hello's optional `want` field (u32 after the name). */
+#define SL_WIRE_WANT_CONFIG 1u  /* a STATE frame after the hello */
+#define SL_WIRE_WANT_UPDATES 2u /* a STATE frame at every change */
+#define SL_WIRE_WANT_ALL 3u
+/* Control connections (docs/protocol.md section 14) start with this
+ * magic instead: "\x89SLC\r\n\x1a\n". */
+#define SL_WIRE_CTL_MAGIC "\x89SLC\r\n\x1a\n"
 
 typedef enum sl_wire_mode {
     SL_WIRE_MODE_UNKNOWN = 0,
@@ -120,6 +132,7 @@ typedef struct sl_wire {
     uint32_t pid;         /* from hello (binary); 0 in text mode */
     uint16_t name_len;
     char name[SL_WIRE_NAME_MAX + 1]; /* NUL-terminated copy of hello name */
+    uint32_t want; /* the hello's SL_WIRE_WANT_* bits (0 if absent) */
 } sl_wire;
 
 /**
@@ -190,6 +203,22 @@ int sl_wire_greeting(char *buf, size_t cap, uint32_t max_frame, uint32_t id,
                      size_t *len);
 
 /**
+ * Writes the protocol 1.1 greeting
+ * "SLUICE/1 max=<max_frame> id=<id> cfg=<0|1>" and its NUL.
+ * @return as sl_wire_greeting().
+ */
+int sl_wire_greeting_cfg(char *buf, size_t cap, uint32_t max_frame,
+                         uint32_t id, int cfg, size_t *len);
+
+/**
+ * The greeting's cfg field (protocol 1.1).
+ * @return 1 or 0 (its value: 1 = the collector has a configuration or
+ *         disabled types), -1 when absent (a version 1.0 collector, which
+ *         knows no STATE or COUNTS frame).
+ */
+int sl_wire_greeting_cfg_field(const char *buf, size_t len);
+
+/**
  * Parses a greeting (without or with its NUL). Unknown key=value fields are
  * ignored, so later versions may add some.
  * @return 0, SL_EPROTO when malformed, SL_EVERSION for another major
@@ -218,5 +247,14 @@ sl_wire_frame_header(uint8_t *dst, uint32_t length, uint16_t type,
 int sl_wire_hello_encode(uint8_t *buf, size_t cap, uint32_t pid,
                          const char *name, size_t name_len, uint64_t ts,
                          size_t *len);
+
+/**
+ * Like sl_wire_hello_encode(), with the protocol 1.1 `want` field
+ * (SL_WIRE_WANT_*) after the name. Send it only to a collector whose
+ * greeting has a cfg field.
+ */
+int sl_wire_hello_encode_want(uint8_t *buf, size_t cap, uint32_t pid,
+                              const char *name, size_t name_len, uint64_t ts,
+                              uint32_t want, size_t *len);
 
 #endif

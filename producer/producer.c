@@ -49,6 +49,7 @@
 #include "endian.h"
 #include "err.h"
 #include "os.h"
+#include "state.h"
 #include "transport.h"
 #include "wire.h"
 
@@ -134,6 +135,10 @@ typedef struct lane {
      * read relaxed by sluice_producer_counts(); they publish nothing. */
     _Atomic uint64_t events;
     _Atomic uint64_t bytes;
+    /* Events filtered (type disabled): owner-only load + store like the
+     * two above; the shared lane's is a fetch_add (any thread under no
+     * lock reaches it). Relaxed: a count, it publishes nothing. */
+    _Atomic uint64_t filtered;
     /* The list of lanes; published with release by lane_lookup(), read with
      * acquire by drainers. Lanes are freed only by close. */
     struct lane *_Atomic next;
@@ -179,7 +184,34 @@ struct sluice_producer {
     int stopping; /* guarded by ctl */
     sl_thread *flusher;
     uint32_t flush_interval_ms;
+
+    /* Control plane (protocol 1.1). `v11`: the greeting had a cfg field,
+     * so the hello asked for the state and COUNTS frames are understood.
+     * `enabled`: bit t of word t/64 = type t enabled. The reader thread
+     * stores whole words, emitters load them, both relaxed: each bit is
+     * independent and nothing else is published through it, so any recent
+     * value is correct (an emitter that sees a change late emits or
+     * filters one more event). */
+    int v11;
+    _Atomic uint64_t enabled[SL_STATE_TYPES / 64];
+    /* The current configuration. Snapshots are immutable and kept until
+     * close (the API hands out pointers into them); the reader thread
+     * publishes a new one with release, readers load it with acquire, so
+     * its bytes are complete when seen. cfg_all (reader thread and close
+     * only) lists them all for freeing. */
+    struct cfg_snap *_Atomic cfg;
+    struct cfg_snap *cfg_all;
+    sl_thread *reader;
+    uint64_t counts_sent; /* filtered total last sent; under write_lock */
 };
+
+/* A configuration: the pairs area of a STATE frame, followed by a 4-byte
+ * zero entry (key_len 0 never occurs in a pair) that ends iteration. */
+typedef struct cfg_snap {
+    struct cfg_snap *next_all;
+    uint32_t pairs_len;
+    uint8_t pairs[];
+} cfg_snap;
 
 typedef struct tl_slot {
     const sluice_producer *p;
@@ -342,6 +374,7 @@ lane_init(lane *l, size_t cap, uintptr_t owner)
     l->owner = owner;
     atomic_init(&l->events, 0);
     atomic_init(&l->bytes, 0);
+    atomic_init(&l->filtered, 0);
     atomic_init(&l->next, NULL);
     l->tsc_base = 0;
     l->ns_base = 0;
@@ -453,6 +486,29 @@ drain_lane(sluice_producer *p, lane *l)
     return rc;
 }
 
+/* Sends a COUNTS frame (protocol 1.1) when the filtered total changed
+ * since the last one. With write_lock held. */
+static int
+send_counts(sluice_producer *p)
+{
+    uint8_t f[SL_WIRE_FRAME_HDR + SL_WIRE_COUNTS_LEN];
+    uint64_t total = sluice_producer_filtered(p);
+    int rc;
+
+    if (!p->v11 || total == p->counts_sent ||
+        atomic_load_explicit(&p->err, memory_order_relaxed) != 0)
+        return 0;
+    sl_wire_frame_header(f, (uint32_t)sizeof(f), SL_WIRE_T_COUNTS, 0,
+                         sl_os_now_ns());
+    sl_store_le64(f + SL_WIRE_FRAME_HDR, total);
+    rc = sl_transport_write(p->t, f, sizeof(f));
+    if (rc != 0)
+        atomic_store_explicit(&p->err, rc, memory_order_relaxed);
+    else
+        p->counts_sent = total;
+    return rc;
+}
+
 /* Writes the shared lane, then every lane. With write_lock held. */
 static int
 drain_all(sluice_producer *p)
@@ -466,6 +522,8 @@ drain_all(sluice_producer *p)
         if (rc == 0)
             rc = lrc;
     }
+    if (rc == 0)
+        rc = send_counts(p);
     return rc;
 }
 
@@ -717,6 +775,247 @@ flush_thread(void *arg)
     sl_mutex_unlock(&p->ctl);
 }
 
+/* ---- the control plane ------------------------------------------------ */
+
+/* Applies a STATE frame's payload. The reader thread (or open, before it
+ * starts). */
+static int
+apply_state(sluice_producer *p, const uint8_t *pl, size_t len)
+{
+    sl_state_view v;
+    cfg_snap *cur, *ns;
+
+    if (sl_state_decode(pl, len, &v) != 0)
+        return SL_EPROTO;
+    for (size_t w = 0; w < SL_STATE_TYPES / 64; w++) {
+        uint64_t bits = sl_load_le64(v.enabled + w * 8);
+
+        if (atomic_load_explicit(&p->enabled[w], memory_order_relaxed) !=
+            bits)
+            atomic_store_explicit(&p->enabled[w], bits, memory_order_relaxed);
+    }
+    cur = atomic_load_explicit(&p->cfg, memory_order_relaxed);
+    if (cur != NULL && cur->pairs_len == v.pairs_len &&
+        memcmp(cur->pairs, v.pairs, v.pairs_len) == 0)
+        return 0;
+    ns = malloc(sizeof(*ns) + v.pairs_len + 4);
+    if (ns == NULL)
+        return SL_ENOMEM;
+    ns->pairs_len = v.pairs_len;
+    memcpy(ns->pairs, v.pairs, v.pairs_len);
+    memset(ns->pairs + v.pairs_len, 0, 4);
+    ns->next_all = p->cfg_all;
+    p->cfg_all = ns;
+    /* Release: the snapshot's bytes before the pointer (pairs with the
+     * acquire in the config calls). */
+    atomic_store_explicit(&p->cfg, ns, memory_order_release);
+    return 0;
+}
+
+/* Reads exactly len bytes. */
+static int
+read_full(sl_transport *t, uint8_t *buf, size_t len, uint32_t timeout_ms)
+{
+    while (len > 0) {
+        size_t n = 0;
+        int rc = sl_transport_read(t, buf, len, &n, timeout_ms);
+
+        if (rc != 0)
+            return rc;
+        if (n == 0)
+            return SL_ECONNRESET;
+        buf += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Reads one collector frame into buf (SL_WIRE_FRAME_HDR +
+ * SL_STATE_PAYLOAD_MAX bytes). @return 0 with *type and *len (the whole
+ * frame), or an error (SL_EPROTO: not a frame we know). */
+static int
+read_frame(sl_transport *t, uint8_t *buf, uint32_t timeout_ms,
+           uint16_t *type, size_t *len)
+{
+    uint32_t flen;
+    int rc = read_full(t, buf, SL_WIRE_FRAME_HDR, timeout_ms);
+
+    if (rc != 0)
+        return rc;
+    flen = sl_load_le32(buf);
+    *type = sl_load_le16(buf + 4);
+    if (flen < SL_WIRE_FRAME_HDR ||
+        flen > SL_WIRE_FRAME_HDR + SL_STATE_PAYLOAD_MAX)
+        return SL_EPROTO;
+    rc = read_full(t, buf + SL_WIRE_FRAME_HDR, flen - SL_WIRE_FRAME_HDR,
+                   timeout_ms);
+    *len = flen;
+    return rc;
+}
+
+/* The reader thread: applies every STATE frame the collector pushes
+ * until the stream ends (the collector closed, or close() interrupted
+ * it). Frames of other types are skipped (later versions may add some). */
+static void
+reader_thread(void *arg)
+{
+    sluice_producer *p = arg;
+    uint8_t *buf = malloc(SL_WIRE_FRAME_HDR + SL_STATE_PAYLOAD_MAX);
+
+    if (buf == NULL)
+        return;
+    for (;;) {
+        uint16_t type;
+        size_t len;
+
+        if (read_frame(p->t, buf, 0, &type, &len) != 0)
+            break;
+        if (type == SL_WIRE_T_STATE)
+            (void)apply_state(p, buf + SL_WIRE_FRAME_HDR,
+                              len - SL_WIRE_FRAME_HDR);
+    }
+    free(buf);
+}
+
+/* Protocol 1.1 at open: sends magic + hello (asking for the state and its
+ * updates) at once, reads the STATE frame that answers it, and starts the
+ * reader thread. */
+static int
+open_control(sluice_producer *p, uint32_t timeout_ms)
+{
+    size_t hello_len = atomic_load_explicit(&p->shared.tail,
+                                            memory_order_relaxed);
+    uint8_t *buf;
+    uint16_t type = 0;
+    size_t len = 0;
+    int rc;
+
+    rc = sl_transport_write(p->t, p->shared.buf, hello_len);
+    if (rc != 0)
+        return rc;
+    atomic_store_explicit(&p->shared.tail, 0, memory_order_relaxed);
+    p->magic_pending = 0;
+    buf = malloc(SL_WIRE_FRAME_HDR + SL_STATE_PAYLOAD_MAX);
+    if (buf == NULL)
+        return SL_ENOMEM;
+    rc = read_frame(p->t, buf, timeout_ms, &type, &len);
+    if (rc == 0 && type != SL_WIRE_T_STATE)
+        rc = SL_EPROTO;
+    if (rc == 0)
+        rc = apply_state(p, buf + SL_WIRE_FRAME_HDR, len - SL_WIRE_FRAME_HDR);
+    free(buf);
+    if (rc == SL_ETIMEDOUT || rc == SL_ECONNRESET)
+        rc = SL_EPROTO; /* a 1.1 collector always answers the hello */
+    return rc;
+}
+
+static void
+free_config(sluice_producer *p)
+{
+    while (p->cfg_all != NULL) {
+        cfg_snap *n = p->cfg_all->next_all;
+
+        free(p->cfg_all);
+        p->cfg_all = n;
+    }
+}
+
+int
+sluice_producer_enabled(const sluice_producer *p, uint16_t type)
+{
+    if (p == NULL || type >= SL_STATE_TYPES)
+        return 0;
+    return (int)(atomic_load_explicit(&p->enabled[type >> 6],
+                                      memory_order_relaxed) >>
+                     (type & 63) &
+                 1u);
+}
+
+int
+sluice_producer_config_next(const sluice_producer *p, const void **cursor,
+                            const char **key, size_t *key_len,
+                            const char **value, size_t *value_len)
+{
+    const uint8_t *e;
+    size_t kl, vl;
+
+    if (p == NULL || cursor == NULL)
+        return SLUICE_EINVAL;
+    e = *cursor;
+    if (e == NULL) {
+        const cfg_snap *c = atomic_load_explicit(
+            &((sluice_producer *)p)->cfg, memory_order_acquire);
+
+        if (c == NULL)
+            return SLUICE_ENOENT;
+        e = c->pairs;
+    }
+    kl = sl_load_le16(e);
+    vl = sl_load_le16(e + 2);
+    if (kl == 0)
+        return SLUICE_ENOENT;
+    if (key != NULL)
+        *key = (const char *)e + 4;
+    if (key_len != NULL)
+        *key_len = kl;
+    if (value != NULL)
+        *value = (const char *)e + 4 + kl;
+    if (value_len != NULL)
+        *value_len = vl;
+    *cursor = e + 4 + kl + vl;
+    return 0;
+}
+
+int
+sluice_producer_config_get(const sluice_producer *p, const char *key,
+                           size_t key_len, const char **value,
+                           size_t *value_len)
+{
+    const void *cur = NULL;
+    const char *k, *v;
+    size_t kl, vl;
+
+    if (p == NULL || (key == NULL && key_len > 0))
+        return SLUICE_EINVAL;
+    while (sluice_producer_config_next(p, &cur, &k, &kl, &v, &vl) == 0)
+        if (kl == key_len && memcmp(k, key, kl) == 0) {
+            if (value != NULL)
+                *value = v;
+            if (value_len != NULL)
+                *value_len = vl;
+            return 0;
+        }
+    return SLUICE_ENOENT;
+}
+
+uint64_t
+sluice_producer_filtered(const sluice_producer *p)
+{
+    uint64_t n = 0;
+
+    if (p != NULL)
+        for (const lane *l = &p->shared; l != NULL;
+             l = atomic_load_explicit(&l->next, memory_order_acquire))
+            n += atomic_load_explicit(&l->filtered, memory_order_relaxed);
+    return n;
+}
+
+/* An event of a disabled type: counted, not sent. */
+SL_COLD static int
+filter_event(sluice_producer *p)
+{
+    lane *l = my_lane(p);
+
+    if (l == &p->shared)
+        atomic_fetch_add_explicit(&l->filtered, 1, memory_order_relaxed);
+    else
+        atomic_store_explicit(
+            &l->filtered,
+            atomic_load_explicit(&l->filtered, memory_order_relaxed) + 1,
+            memory_order_relaxed);
+    return 0;
+}
+
 /* ---- the API ------------------------------------------------------------- */
 
 int
@@ -759,6 +1058,9 @@ sluice_producer_open(const char *name, size_t name_len,
     p->gen = atomic_fetch_add_explicit(&next_gen, 1, memory_order_relaxed);
     atomic_init(&p->err, 0);
     atomic_init(&p->tsc_mult, 0);
+    for (size_t w = 0; w < SL_STATE_TYPES / 64; w++)
+        atomic_init(&p->enabled[w], ~(uint64_t)0);
+    atomic_init(&p->cfg, NULL);
 #if SL_TSC_CLOCK
     p->tsc_ok = tsc_usable() && tsc_pair(&p->cal_tsc, &p->cal_ns);
 #endif
@@ -777,6 +1079,7 @@ sluice_producer_open(const char *name, size_t name_len,
         rc = refusal_error(greeting, glen);
     if (rc != 0)
         goto close_t;
+    p->v11 = !p->text && sl_wire_greeting_cfg_field(greeting, glen) >= 0;
     if (max_frame < SL_WIRE_MAX_FRAME_MIN) {
         rc = SLUICE_EPROTO;
         goto close_t;
@@ -815,14 +1118,24 @@ sluice_producer_open(const char *name, size_t name_len,
             rc = SLUICE_ENAMETOOLONG;
             goto close_t;
         }
-        rc = sl_wire_hello_encode(p->shared.buf, p->shared.cap, sl_os_pid(),
-                                  label, label_len, sl_os_now_ns(),
-                                  &hello_len);
+        if (p->v11)
+            rc = sl_wire_hello_encode_want(
+                p->shared.buf, p->shared.cap, sl_os_pid(), label, label_len,
+                sl_os_now_ns(), SL_WIRE_WANT_ALL, &hello_len);
+        else
+            rc = sl_wire_hello_encode(p->shared.buf, p->shared.cap,
+                                      sl_os_pid(), label, label_len,
+                                      sl_os_now_ns(), &hello_len);
         if (rc != 0)
             goto close_t;
         atomic_store_explicit(&p->shared.tail, hello_len,
                               memory_order_relaxed);
         p->magic_pending = 1;
+        if (p->v11) {
+            rc = open_control(p, gtimeout);
+            if (rc != 0)
+                goto close_t;
+        }
     }
 
     sl_mutex_init(&p->write_lock);
@@ -835,9 +1148,20 @@ sluice_producer_open(const char *name, size_t name_len,
         if (rc != 0)
             goto destroy_sync;
     }
+    if (p->v11) {
+        rc = sl_os_thread_start(reader_thread, p, &p->reader);
+        if (rc != 0)
+            goto stop_flusher;
+    }
     *out = p;
     return 0;
 
+stop_flusher:
+    sl_mutex_lock(&p->ctl);
+    p->stopping = 1;
+    sl_cond_signal(&p->wake);
+    sl_mutex_unlock(&p->ctl);
+    sl_os_thread_join(p->flusher);
 destroy_sync:
     sl_cond_destroy(&p->wake);
     sl_mutex_destroy(&p->ctl);
@@ -846,6 +1170,7 @@ destroy_sync:
     sl_mutex_destroy(&p->write_lock);
 close_t:
     sl_transport_close(p->t);
+    free_config(p);
 free_buf:
     free(p->shared.buf);
 free_p:
@@ -863,6 +1188,12 @@ emit_common(sluice_producer *p, uint16_t type, int have_ts, uint64_t ts,
     if (SL_UNLIKELY(p == NULL || (data == NULL && len > 0) ||
                     type > SLUICE_TYPE_MAX))
         return SLUICE_EINVAL;
+    /* One relaxed load and a bit test (see `enabled`). */
+    if (SL_UNLIKELY(!((atomic_load_explicit(&p->enabled[type >> 6],
+                                            memory_order_relaxed) >>
+                       (type & 63)) &
+                      1u)))
+        return filter_event(p);
     if (SL_UNLIKELY(len > p->max_payload))
         return SLUICE_ETOOBIG;
     if (p->text && len > 0 && memchr(data, '\n', len) != NULL)
@@ -956,7 +1287,14 @@ sluice_producer_close(sluice_producer *p)
         rc = atomic_load_explicit(&p->err, memory_order_relaxed);
     sl_mutex_unlock(&p->write_lock);
 
+    /* The reader ends at the end of the stream; interrupt makes that
+     * now. */
+    if (p->reader != NULL) {
+        sl_transport_interrupt(p->t);
+        sl_os_thread_join(p->reader);
+    }
     sl_transport_close(p->t);
+    free_config(p);
     for (l = atomic_load_explicit(&p->shared.next, memory_order_relaxed);
          l != NULL; l = next) {
         next = atomic_load_explicit(&l->next, memory_order_relaxed);

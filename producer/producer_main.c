@@ -44,6 +44,7 @@ typedef struct args {
     uint64_t connect_timeout_ms;
     const char *collector_user;
     const char *workload; /* NULL/"synthetic", "profiler", "log:FILE" */
+    int show_config;
 } args;
 
 typedef struct option {
@@ -56,6 +57,7 @@ static const option options[] = {
     {"--rate", 1},  {"--text", 0},            {"--stdin", 0},
     {"--name", 1},  {"--type", 1},            {"--connect-timeout", 1},
     {"--collector-user", 1},                  {"--workload", 1},
+    {"--show-config", 0},
     {"--help", 0},  {"--version", 0},
 };
 
@@ -66,7 +68,8 @@ usage(FILE *f)
         "Usage: " PROG " --pipe NAME [options]\n"
         "\n"
         "Connects to a sluice collector on pipe NAME and sends events, then\n"
-        "prints 'producer: events=N bytes=B seconds=S'.\n"
+        "prints 'producer: events=N bytes=B seconds=S filtered=F' (F: events\n"
+        "of types the collector disabled, not sent).\n"
         "\n"
         "  --pipe NAME            Collector pipe (required). POSIX: the socket\n"
         "                         $TMPDIR/CoreFxPipe_NAME (TMPDIR defaults to\n"
@@ -98,6 +101,8 @@ usage(FILE *f)
         "                         interned function ids and varint fields)\n"
         "                         or log:FILE (FILE's lines, replayed in a\n"
         "                         loop); --size and --type are ignored.\n"
+        "  --show-config          Print the configuration the collector sent,\n"
+        "                         one KEY=VALUE a line, before sending.\n"
         "  --help                 Print this help and exit.\n"
         "  --version              Print the version and exit.\n"
         "\n"
@@ -223,6 +228,8 @@ parse_args(int argc, char **argv, args *a)
             rc = set_number(key, val, 1000000000u, 0, &a->rate);
         } else if (strcmp(key, "--text") == 0) {
             a->text = 1;
+        } else if (strcmp(key, "--show-config") == 0) {
+            a->show_config = 1;
         } else if (strcmp(key, "--stdin") == 0) {
             a->use_stdin = 1;
         } else if (strcmp(key, "--name") == 0) {
@@ -607,7 +614,7 @@ main(int argc, char **argv)
     sluice_producer_opts opts;
     sluice_producer *p = NULL;
     char path[512];
-    uint64_t start, events = 0, bytes = 0;
+    uint64_t start, events = 0, bytes = 0, filtered = 0;
     double seconds;
     args a;
     int rc;
@@ -702,6 +709,15 @@ main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
 
+    if (a.show_config) {
+        const void *cur = NULL;
+        const char *k, *v;
+        size_t kl, vl;
+
+        while (sluice_producer_config_next(p, &cur, &k, &kl, &v, &vl) == 0)
+            printf("%.*s=%.*s\n", (int)kl, k, (int)vl, v);
+        fflush(stdout);
+    }
     start = sl_os_mono_ns();
     if (a.use_stdin)
         rc = send_stdin(p, &a);
@@ -712,6 +728,7 @@ main(int argc, char **argv)
     else
         rc = send_synthetic(p, &a);
     sluice_producer_counts(p, &events, &bytes);
+    filtered = sluice_producer_filtered(p);
     {
         int crc = sluice_producer_close(p);
 
@@ -724,7 +741,7 @@ main(int argc, char **argv)
     if (rc != 0)
         return rc;
     seconds = (double)(sl_os_mono_ns() - start) / 1e9;
-    printf("producer: events=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f\n",
-           events, bytes, seconds);
+    printf("producer: events=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f"
+           " filtered=%" PRIu64 "\n", events, bytes, seconds, filtered);
     return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
 }

@@ -2,7 +2,7 @@
  * The producer library's transport: a connected byte stream to the
  * collector's pipe. transport_posix.c (Unix stream socket at the
  * CoreFxPipe_ path) and transport_win.c (CreateFileW on \\.\pipe\NAME)
- * implement it. Blocking I/O; one thread at a time per transport.
+ * implement it. Blocking I/O; one thread may read while another writes.
  */
 #ifndef SL_TRANSPORT_H
 #define SL_TRANSPORT_H
@@ -46,6 +46,12 @@ int sl_transport_read(sl_transport *t, void *buf, size_t len, size_t *n,
  * @return 0, SL_EPIPE (collector gone), SL_ECONNRESET, SL_EIO.
  */
 int sl_transport_write(sl_transport *t, const void *buf, size_t len);
+
+/**
+ * Makes a read blocked in another thread (or the next one) return end of
+ * stream, so a reader thread can be joined. Writes still work. Any thread.
+ */
+void sl_transport_interrupt(sl_transport *t);
 
 /** Closes. NULL is a harmless no-op. */
 void sl_transport_close(sl_transport *t);

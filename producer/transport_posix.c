@@ -264,6 +264,14 @@ sl_transport_write(sl_transport *t, const void *buf, size_t len)
 }
 
 void
+sl_transport_interrupt(sl_transport *t)
+{
+    /* A recv() blocked on the socket returns 0 once it is shut for
+     * reading; the send side stays open. */
+    shutdown(t->fd, SHUT_RD);
+}
+
+void
 sl_transport_close(sl_transport *t)
 {
     if (t == NULL)

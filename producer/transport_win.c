@@ -43,6 +43,7 @@ struct sl_transport {
     HANDLE h;
     OVERLAPPED rov; /* reads; hEvent manual-reset */
     OVERLAPPED wov; /* writes; hEvent manual-reset */
+    HANDLE stop;    /* manual-reset; set by sl_transport_interrupt() */
 };
 
 /* Milliseconds left until deadline (mono ns), rounded up. */
@@ -220,17 +221,24 @@ sl_transport_open(const char *name, size_t name_len, uint32_t timeout_ms,
         rc = sl_err_from_win32(GetLastError());
         goto close_rev;
     }
+    t->stop = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (t->stop == NULL) {
+        rc = sl_err_from_win32(GetLastError());
+        goto close_wev;
+    }
     rc = connect_pipe(wpath, timeout_ms, &t->h);
     if (rc != 0)
-        goto close_wev;
+        goto close_stop;
     rc = check_server(t->h, other);
     if (rc != 0) {
         CloseHandle(t->h);
-        goto close_wev;
+        goto close_stop;
     }
     *out = t;
     goto free_path;
 
+close_stop:
+    CloseHandle(t->stop);
 close_wev:
     CloseHandle(t->wov.hEvent);
 close_rev:
@@ -280,14 +288,29 @@ sl_transport_read(sl_transport *t, void *buf, size_t len, size_t *n,
         HANDLE ev = t->rov.hEvent;
         DWORD got = 0, err;
 
+        if (WaitForSingleObject(t->stop, 0) == WAIT_OBJECT_0) {
+            *n = 0;
+            return 0;
+        }
         memset(&t->rov, 0, sizeof(t->rov));
         t->rov.hEvent = ev;
         if (!ReadFile(t->h, buf, want, NULL, &t->rov)) {
             err = GetLastError();
             if (err != ERROR_IO_PENDING)
                 return read_error(err, n);
-            if (timeout_ms > 0 &&
-                WaitForSingleObject(ev, ms_left(deadline)) == WAIT_TIMEOUT) {
+            HANDLE both[2] = {ev, t->stop};
+            DWORD wr = WaitForMultipleObjects(
+                2, both, FALSE, timeout_ms > 0 ? ms_left(deadline) : INFINITE);
+
+            if (wr == WAIT_OBJECT_0 + 1) {
+                /* Interrupted: cancel, wait for the read to settle (its
+                 * OVERLAPPED and buf), and report end of stream. */
+                CancelIoEx(t->h, &t->rov);
+                GetOverlappedResult(t->h, &t->rov, &got, TRUE);
+                *n = 0;
+                return 0;
+            }
+            if (timeout_ms > 0 && wr == WAIT_TIMEOUT) {
                 /* Cancel, then wait for the read to finish either way: the
                  * OVERLAPPED and buf must not be reused before. A read
                  * that completed before the cancel keeps its data. */
@@ -360,10 +383,18 @@ sl_transport_write(sl_transport *t, const void *buf, size_t len)
 }
 
 void
+sl_transport_interrupt(sl_transport *t)
+{
+    /* Stays set: a read that starts later returns at once too. */
+    SetEvent(t->stop);
+}
+
+void
 sl_transport_close(sl_transport *t)
 {
     if (t == NULL)
         return;
+    CloseHandle(t->stop);
     CloseHandle(t->h);
     CloseHandle(t->wov.hEvent);
     CloseHandle(t->rov.hEvent);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "sluice/capture.h"
+#include "state.h"
 
 /* ---- output buffer (out.c) ----------------------------------------------- */
 
@@ -253,7 +254,19 @@ typedef struct dump_format {
     void (*other)(dump_ctx *c, const sluice_record *r, dump_producer *p,
                   const char *kind);
     void (*end)(dump_ctx *c);
+    /* a state record (configuration and enabled types from then on);
+     * desc is dump_state_desc()'s text */
+    void (*state)(dump_ctx *c, const sluice_record *r,
+                  const struct sl_state_view *v, const char *desc,
+                  size_t desc_len);
 } dump_format;
+
+/**
+ * A state record in one line: "gen=N disabled=RANGES config=K: KEY=VALUE
+ * ..." (disabled= "-" when none; values as they are). malloc'd, NULL when
+ * out of memory.
+ */
+char *dump_state_desc(const struct sl_state_view *v, size_t *len);
 
 extern const dump_format dump_fmt_text;
 extern const dump_format dump_fmt_jsonl;

@@ -258,6 +258,27 @@ chrome_drop(dump_ctx *c, const sluice_record *r, dump_producer *p,
     dump_out_str(o, "}}");
 }
 
+/* An instant on track 0 (the collector; no producer has id 0) named
+ * "state gen=N", its description
+ * in args. */
+static void
+chrome_state(dump_ctx *c, const sluice_record *r, const sl_state_view *v,
+             const char *desc, size_t len)
+{
+    dump_out *o = c->o;
+
+    elem(c);
+    dump_out_str(o, "\"ph\":\"i\",\"s\":\"t\",");
+    ts_field(c, r->collector_ns);
+    dump_out_str(o, ",\"pid\":0,\"tid\":0,\"cat\":\"sluice\",\"name\":"
+                    "\"state gen=");
+    dump_out_u64(o, v->gen);
+    dump_out_str(o, "\",\"args\":{\"state\":");
+    dump_out_json_str(o, (const uint8_t *)desc, len);
+    time_arg(o, "collector_time", r->collector_ns);
+    dump_out_str(o, "}}");
+}
+
 static void
 chrome_end(dump_ctx *c)
 {
@@ -281,5 +302,5 @@ chrome_end(dump_ctx *c)
 
 const dump_format dump_fmt_chrome = {
     "chrome",    chrome_begin, chrome_event, chrome_connect, chrome_disconnect,
-    chrome_drop, NULL,         NULL,         chrome_end,
+    chrome_drop, NULL,         NULL,         chrome_end,   chrome_state,
 };

@@ -41,6 +41,29 @@ csv_event(dump_ctx *c, const sluice_record *r, dump_producer *p)
     dump_out_str(o, "\r\n");
 }
 
+/* A state record as a row of producer 0 named "(state)": seq is the
+ * state's generation, type 61472 (0xF020), the payload its description. */
+static void
+csv_state(dump_ctx *c, const sluice_record *r, const sl_state_view *v,
+          const char *desc, size_t len)
+{
+    dump_out *o = c->o;
+
+    dump_out_time(o, r->collector_ns);
+    dump_out_ch(o, ',');
+    dump_out_u64(o, r->collector_ns);
+    dump_out_str(o, ",0,(state),");
+    dump_out_u64(o, v->gen);
+    dump_out_ch(o, ',');
+    dump_out_u64(o, r->type);
+    dump_out_str(o, ",0,");
+    dump_out_u64(o, len);
+    dump_out_ch(o, ',');
+    dump_out_csv_field(o, (const uint8_t *)desc, len);
+    dump_out_str(o, "\r\n");
+}
+
 const dump_format dump_fmt_csv = {
     "csv", csv_begin, csv_event, NULL, NULL, NULL, NULL, NULL, NULL,
+    csv_state,
 };

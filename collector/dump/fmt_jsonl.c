@@ -5,6 +5,8 @@
  * JSON numbers (nanosecond times exceed 2^53, so readers that parse them
  * as doubles lose the last digits).
  */
+#include <stdlib.h>
+
 #include "dump.h"
 
 static void
@@ -109,6 +111,9 @@ jsonl_disconnect(dump_ctx *c, const sluice_record *r, dump_producer *p,
     dump_out_str(o, "\"");
     json_field(o, "malformed", di->malformed);
     json_field(o, "discarded", di->discarded);
+    /* Appended fields (SHARED-DECISIONS 1), shown when not 0. */
+    if (di->filtered != 0)
+        json_field(o, "filtered", di->filtered);
     tail(o, r);
 }
 
@@ -150,7 +155,53 @@ jsonl_other(dump_ctx *c, const sluice_record *r, dump_producer *p,
     tail(o, r);
 }
 
+static void
+jsonl_types(dump_out *o, const char *key, const uint8_t *map, int value)
+{
+    size_t n = sl_state_format_types(map, value, NULL, 0);
+    char *t = malloc(n + 1);
+
+    dump_out_str(o, ",\"");
+    dump_out_str(o, key);
+    dump_out_str(o, "\":\"");
+    if (t != NULL) {
+        sl_state_format_types(map, value, t, n + 1);
+        dump_out_bytes(o, t, n);
+        free(t);
+    }
+    dump_out_ch(o, '"');
+}
+
+static void
+jsonl_state(dump_ctx *c, const sluice_record *r, const sl_state_view *v,
+            const char *desc, size_t len)
+{
+    dump_out *o = c->o;
+    size_t off = 0;
+    const char *k, *val;
+    size_t kl, vl;
+    int first = 1;
+
+    (void)desc;
+    (void)len;
+    dump_out_str(o, "{\"kind\":\"state\",\"producer\":0");
+    json_field(o, "gen", v->gen);
+    jsonl_types(o, "enabled", v->enabled, 1);
+    jsonl_types(o, "disabled", v->enabled, 0);
+    dump_out_str(o, ",\"config\":{");
+    while (sl_state_next_pair(v, &off, &k, &kl, &val, &vl)) {
+        if (!first)
+            dump_out_ch(o, ',');
+        first = 0;
+        dump_out_json_str(o, (const uint8_t *)k, kl);
+        dump_out_ch(o, ':');
+        dump_out_json_str(o, (const uint8_t *)val, vl);
+    }
+    dump_out_ch(o, '}');
+    tail(o, r);
+}
+
 const dump_format dump_fmt_jsonl = {
     "jsonl",    NULL,        jsonl_event, jsonl_connect, jsonl_disconnect,
-    jsonl_drop, jsonl_close, jsonl_other, NULL,
+    jsonl_drop, jsonl_close, jsonl_other, NULL,          jsonl_state,
 };

@@ -726,6 +726,32 @@ pf_close(dump_ctx *c, const sluice_record *r, const sluice_close_info *cl)
     event_end(c, pf, at);
 }
 
+/* An instant on the collector's track, named by the description. */
+static void
+pf_state(dump_ctx *c, const sluice_record *r, const sl_state_view *v,
+         const char *desc, size_t len)
+{
+    dump_pf *pf;
+    size_t at;
+    char name[256];
+    int n;
+
+    if (c->pf == NULL)
+        return;
+    pf = prepare(c, NULL, r->collector_ns);
+    if (!pf->collector_track) {
+        pf->collector_track = 1;
+        track_packet(c, pf, COLLECTOR_UUID, 0, "sluice collector", 16,
+                     r->collector_ns);
+    }
+    (void)v;
+    n = snprintf(name, sizeof(name), "state %.*s",
+                 (int)(len > 240 ? 240 : len), desc);
+    at = event_begin(pf, r->collector_ns, COLLECTOR_UUID, TE_INSTANT,
+                     CAT_SLUICE, name, (size_t)n);
+    event_end(c, pf, at);
+}
+
 static void
 pf_end(dump_ctx *c)
 {
@@ -746,5 +772,5 @@ dump_perfetto_free(dump_ctx *c)
 
 const dump_format dump_fmt_perfetto = {
     "perfetto", pf_begin, pf_event, pf_connect, pf_disconnect,
-    pf_drop,    pf_close, NULL,     pf_end,
+    pf_drop,    pf_close, NULL,     pf_end, pf_state,
 };

@@ -96,6 +96,8 @@ text_disconnect(dump_ctx *c, const sluice_record *r, dump_producer *p,
     field(o, "dropped", di->dropped);
     if (di->discarded != 0)
         field(o, "discarded", di->discarded);
+    if (di->filtered != 0)
+        field(o, "filtered", di->filtered);
     dump_out_str(o, " reason=");
     dump_out_str(o, sluice_reason_name(di->reason));
     dump_out_str(o, " (");
@@ -145,7 +147,20 @@ text_other(dump_ctx *c, const sluice_record *r, dump_producer *p,
     dump_out_ch(o, '\n');
 }
 
+static void
+text_state(dump_ctx *c, const sluice_record *r, const sl_state_view *v,
+           const char *desc, size_t len)
+{
+    dump_out *o = c->o;
+
+    (void)r;
+    (void)v;
+    dump_out_str(o, "--- state ");
+    dump_out_text(o, (const uint8_t *)desc, len);
+    dump_out_ch(o, '\n');
+}
+
 const dump_format dump_fmt_text = {
     "text",    NULL,       text_event, text_connect, text_disconnect,
-    text_drop, text_close, text_other, NULL,
+    text_drop, text_close, text_other, NULL,         text_state,
 };

@@ -23,6 +23,7 @@
  * end) exists for the stop path, which drains every connection.
  */
 #include "server.h"
+#include "server_int.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -39,79 +40,8 @@
 #include "wire.h"
 #include "writer.h"
 
-#define EV_CAP 256
-#define IO_BATCH 64
-
-typedef struct conn {
-    sl_io_conn *io;
-    uint32_t id;      /* 0 for a refused connection */
-    int connect_done; /* connect record written */
-    int active;       /* sent a byte: a producer (see protocol.md §3) */
-    sl_wire wire;
-    uint8_t *buf;
-    size_t cap, len;  /* len: unparsed bytes at the front of buf */
-    char greeting[SL_WIRE_GREETING_MAX];
-    size_t greeting_len;
-    uint64_t events, bytes;
-    uint64_t dropped;                          /* total */
-    uint64_t pend_drop, pend_drop_bytes;       /* not yet recorded */
-    uint64_t discarded; /* bytes of an unfinished event cut by a stop */
-    /* Set (under the server's lock) when the stop drained this
-     * connection while its producer was still sending: the end of stream
-     * that follows is the collector's, not the producer's (STOPPED). */
-    int stopped;
-    /* --idle-timeout. accepted_ns: sl_os_mono_ns() at accept (written
-     * before the connection is linked, read under the lock). identified:
-     * set by the connection's worker once it sent a text byte or a whole
-     * hello; read by the reaper without the connection's worker.
-     * Relaxed is enough: it orders nothing else, and a reaper that reads
-     * a stale 0 just as the producer identified itself ends a connection
-     * that took the whole timeout to do so (the bytes that arrived are
-     * still read and kept). idle: set under the lock by the reaper with
-     * its drain; the end of stream that follows is the collector's (IDLE). */
-    uint64_t accepted_ns;
-    atomic_int identified;
-    int idle;
-    int linked;       /* in the server's list (under its lock) */
-    struct conn *prev, *next;
-} conn;
-
-struct sl_server {
-    sl_server_config cfg;
-    const sl_io_backend *backend;
-    sl_io *io;
-    sl_ring *ring;
-    sl_sink *sink;
-    sl_writer *writer;
-    char host[256];
-    uint32_t *allow_uids; /* copy of cfg.allow_uids, or NULL */
-    sl_thread **workers;
-    unsigned nworkers;
-    size_t batch_max;
-    int stopped;
-
-    sl_mutex lock;   /* guards the connection list and `draining` */
-    conn *conns;
-    int draining;    /* stop requested: new connections are drained too */
-    sl_cond reaper_cv; /* wakes the reaper at a stop (with `lock`) */
-    sl_thread *reaper; /* --idle-timeout thread, or NULL */
-
-    /* Set after every connection was told to drain; workers exit once it
-     * is set and `live` is 0. Release/acquire keeps the order of the two
-     * checks meaningful, nothing else hangs on it. */
-    atomic_int stopping;
-    atomic_uint_least64_t live;
-
-    /* Counters for the status line and the summary. Relaxed: they are
-     * statistics; the summary is read after the workers are joined, and
-     * the join orders it. */
-    atomic_uint_least64_t next_id;
-    atomic_uint_least64_t producers, ended, refused, events, bytes, dropped, malformed;
-    atomic_uint_least64_t idle;
-};
-
-static void
-logf_(sl_server *s, const char *fmt, ...)
+void
+sl_srv_logf(sl_server *s, const char *fmt, ...)
 {
     char line[1536]; /* room for an escaped 255-byte name */
     va_list ap;
@@ -126,14 +56,23 @@ logf_(sl_server *s, const char *fmt, ...)
 
 /* ---- ring output ------------------------------------------------------ */
 
-static void
-reserve_blocking(sl_server *s, size_t len, sl_ring_resv *res)
+void
+sl_srv_reserve(sl_server *s, size_t len, sl_ring_resv *res)
 {
     /* The writer always frees space (after an error it discards), and each
      * release wakes this wait, so it needs no timeout; it returns early
      * only on sl_ring_wake() (the writer finishing), and then tries again. */
     while (sl_ring_reserve_wait(s->ring, len, SL_OS_FOREVER, res) != 0)
         ;
+}
+
+/* A per-connection counter: only the worker handling the connection's
+ * reads writes it, so load + store (no RMW); relaxed, it is a count. */
+static inline void
+bump(atomic_uint_least64_t *v, uint64_t n)
+{
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+                          memory_order_relaxed);
 }
 
 static uint8_t *
@@ -172,11 +111,14 @@ write_connect(sl_server *s, conn *c, uint64_t now)
     pl[9] = 0;
     sl_store_le16(pl + 10, (uint16_t)n);
     memcpy(pl + SL_CAP_CONNECT_FIXED, c->wire.name, n);
-    reserve_blocking(s, sl_cap_rec_size(SL_CAP_CONNECT_FIXED + n), &res);
+    sl_srv_reserve(s, sl_cap_rec_size(SL_CAP_CONNECT_FIXED + n), &res);
     put_record(res.ptr, c, SL_CAP_T_CONNECT, now, pl,
                SL_CAP_CONNECT_FIXED + n);
     sl_ring_commit(s->ring, &res);
     c->connect_done = 1;
+    /* Release: wire.name/pid/mode are final (pairs with the acquire in
+     * control.c's producers list). */
+    atomic_store_explicit(&c->ident, 1, memory_order_release);
 }
 
 static void
@@ -190,14 +132,16 @@ write_disconnect(sl_server *s, conn *c, uint32_t reason, int malformed)
 
     if (c->pend_drop > 0)
         len += sl_cap_rec_size(SL_CAP_DROP_LEN);
-    sl_store_le64(pl, c->events);
+    sl_store_le64(pl, atomic_load_explicit(&c->events, memory_order_relaxed));
     sl_store_le64(pl + 8, c->bytes);
-    sl_store_le64(pl + 16, c->dropped);
+    sl_store_le64(pl + 16,
+                  atomic_load_explicit(&c->dropped, memory_order_relaxed));
     sl_store_le32(pl + 24, reason);
     sl_store_le32(pl + 28, (uint32_t)malformed);
     sl_store_le64(pl + 32, c->discarded);
-    sl_store_le64(pl + 40, 0); /* filtered: issue 12's, 0 until then */
-    reserve_blocking(s, len, &res);
+    sl_store_le64(pl + 40,
+                  atomic_load_explicit(&c->filtered, memory_order_relaxed));
+    sl_srv_reserve(s, len, &res);
     p = res.ptr;
     if (c->pend_drop > 0)
         p = put_drop(p, c, now);
@@ -213,6 +157,7 @@ emit(sl_server *s, conn *c, const sl_wire_event *ev, size_t n, uint64_t now)
 
     if (n > 0 && ev[0].type == SL_WIRE_T_HELLO) {
         write_connect(s, c, now);
+        sl_ctl_hello(s, c);
         i = 1;
     }
     while (i < n) {
@@ -221,9 +166,17 @@ emit(sl_server *s, conn *c, const sl_wire_event *ev, size_t n, uint64_t now)
         sl_ring_resv res;
         uint8_t *p;
 
+        /* A COUNTS frame (protocol 1.1) is the producer's filtered total:
+         * kept for its disconnect record, not an event. */
+        if (ev[i].type == SL_WIRE_T_COUNTS) {
+            atomic_store_explicit(&c->filtered, sl_load_le64(ev[i].payload),
+                                  memory_order_relaxed);
+            i++;
+            continue;
+        }
         /* The batch bound keeps one reservation well under the ring's
          * capacity; a single record always fits (checked at open). */
-        while (j < n &&
+        while (j < n && ev[j].type != SL_WIRE_T_COUNTS &&
                (j == i || total + sl_cap_rec_size(ev[j].len) <= s->batch_max)) {
             total += sl_cap_rec_size(ev[j].len);
             payload += ev[j].len;
@@ -233,14 +186,14 @@ emit(sl_server *s, conn *c, const sl_wire_event *ev, size_t n, uint64_t now)
             if (sl_ring_reserve(s->ring, total, &res) != 0) {
                 c->pend_drop += j - i;
                 c->pend_drop_bytes += payload;
-                c->dropped += j - i;
+                bump(&c->dropped, j - i);
                 atomic_fetch_add_explicit(&s->dropped, j - i,
                                           memory_order_relaxed);
                 i = j;
                 continue;
             }
         } else {
-            reserve_blocking(s, total, &res);
+            sl_srv_reserve(s, total, &res);
         }
         p = res.ptr;
         if (c->pend_drop > 0)
@@ -249,7 +202,7 @@ emit(sl_server *s, conn *c, const sl_wire_event *ev, size_t n, uint64_t now)
             p = sl_cap_rec_put(p, ev[k].type, c->id, ev[k].seq, ev[k].ts,
                                now, ev[k].payload, ev[k].len);
         sl_ring_commit(s->ring, &res);
-        c->events += j - i;
+        bump(&c->events, j - i);
         c->bytes += payload;
         atomic_fetch_add_explicit(&s->events, j - i, memory_order_relaxed);
         atomic_fetch_add_explicit(&s->bytes, payload, memory_order_relaxed);
@@ -259,8 +212,8 @@ emit(sl_server *s, conn *c, const sl_wire_event *ev, size_t n, uint64_t now)
 
 /* ---- connection lifecycle -------------------------------------------- */
 
-static void
-conn_free(sl_server *s, conn *c)
+void
+sl_srv_conn_free(sl_server *s, conn *c)
 {
     /* A connection that failed before it was linked is in no list: it
      * must not unlink (its NULL prev would empty the list). */
@@ -275,6 +228,9 @@ conn_free(sl_server *s, conn *c)
     }
     sl_mutex_unlock(&s->lock);
     s->backend->release(s->io, c->io);
+    sl_ctl_snap_put(c->wsnap);
+    sl_mutex_destroy(&c->push_lock);
+    free(c->wout);
     free(c->buf);
     free(c);
     /* Release pairs with the acquire in worker_main(): a worker that sees
@@ -303,7 +259,7 @@ conn_end(sl_server *s, conn *c, uint32_t reason, int malformed)
             char name[SL_WIRE_NAME_MAX * 4 + 1];
 
             atomic_fetch_add_explicit(&s->malformed, 1, memory_order_relaxed);
-            logf_(s, "producer %u (%s, pid %u) closed: %s (%s)", c->id,
+            sl_srv_logf(s, "producer %u (%s, pid %u) closed: %s (%s)", c->id,
                   c->wire.name_len
                       ? sl_escape_str(name, sizeof(name), c->wire.name,
                                       c->wire.name_len, SL_ESC_SPACE)
@@ -312,13 +268,18 @@ conn_end(sl_server *s, conn *c, uint32_t reason, int malformed)
                                                       : c->io->pid,
                   sl_wire_reason_str(reason), sl_wire_reason_name(reason));
         }
+        atomic_fetch_add_explicit(
+            &s->filtered_ended,
+            atomic_load_explicit(&c->filtered, memory_order_relaxed),
+            memory_order_relaxed);
         ended = atomic_fetch_add_explicit(&s->ended, 1,
                                           memory_order_relaxed) + 1;
         if (s->cfg.on_event != NULL)
             s->cfg.on_event(s->cfg.event_ctx, SL_SERVER_PRODUCER_ENDED,
                             (int64_t)ended);
     }
-    conn_free(s, c);
+    /* Frees c now, or once a state push in flight has completed. */
+    sl_ctl_read_done(s, c);
 }
 
 /* --allow-uid: 1 if the peer's user id is listed (an unknown uid never
@@ -348,21 +309,22 @@ on_accept(sl_server *s, sl_io_conn *io)
          * so the producer can tell its user; no id, no record. */
         atomic_fetch_add_explicit(&s->refused, 1, memory_order_relaxed);
         if (io->uid == 0xFFFFFFFFu)
-            logf_(s, "refused a connection (pid %u): its user is unknown "
+            sl_srv_logf(s, "refused a connection (pid %u): its user is unknown "
                   "and --allow-uid is set", io->pid);
         else
-            logf_(s, "refused a connection from uid %u (pid %u): not in "
+            sl_srv_logf(s, "refused a connection from uid %u (pid %u): not in "
                   "--allow-uid", io->uid, io->pid);
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        logf_(s, "out of memory accepting a connection");
+        sl_srv_logf(s, "out of memory accepting a connection");
         s->backend->release(s->io, io);
         return;
     }
     c->io = io;
     io->user = c;
     c->accepted_ns = sl_os_mono_ns();
+    sl_mutex_init(&c->push_lock);
     /* The count this accept made is its own fetch_add's result: two
      * accepts at once see different counts, so at the limit one of them
      * is admitted (a reload could see both and refuse both). */
@@ -388,7 +350,7 @@ on_accept(sl_server *s, sl_io_conn *io)
                                                  : sizeof(no_ids);
 
         if (refuse == no_ids && id == (uint64_t)UINT32_MAX + 1)
-            logf_(s, "every producer id of this capture is taken; "
+            sl_srv_logf(s, "every producer id of this capture is taken; "
                   "refusing new connections");
         memcpy(c->greeting, refuse, len);
         c->greeting_len = len;
@@ -396,12 +358,13 @@ on_accept(sl_server *s, sl_io_conn *io)
     } else {
         c->id = (uint32_t)id;
         sl_wire_init(&c->wire, s->cfg.max_frame);
-        sl_wire_greeting(c->greeting, sizeof(c->greeting), s->cfg.max_frame,
-                         c->id, &c->greeting_len);
+        sl_wire_greeting_cfg(c->greeting, sizeof(c->greeting),
+                             s->cfg.max_frame, c->id, sl_ctl_cfg_flag(s),
+                             &c->greeting_len);
         c->cap = s->cfg.conn_buffer;
         c->buf = malloc(c->cap);
         if (c->buf == NULL) {
-            logf_(s, "out of memory for producer %u's buffer", c->id);
+            sl_srv_logf(s, "out of memory for producer %u's buffer", c->id);
             conn_end(s, c, SL_WIRE_R_READ_ERROR, 0);
             return;
         }
@@ -421,8 +384,8 @@ on_accept(sl_server *s, sl_io_conn *io)
         conn_end(s, c, SL_WIRE_R_READ_ERROR, 0);
 }
 
-static void
-post_read(sl_server *s, conn *c)
+void
+sl_srv_post_read(sl_server *s, conn *c)
 {
     int rc = s->backend->read(s->io, c->io, c->buf + c->len, c->cap - c->len);
 
@@ -434,14 +397,18 @@ static void
 on_write(sl_server *s, conn *c, int64_t result)
 {
     if (c->id == 0) {
-        conn_free(s, c);
+        sl_srv_conn_free(s, c);
+        return;
+    }
+    if (c->kind == CONN_CONTROL) {
+        sl_ctl_on_write(s, c, result, 0);
         return;
     }
     /* A failed greeting is not fatal: a write-only client (.NET
      * PipeDirection.Out) shuts down its receive side, so the send fails
      * with EPIPE while its data still arrives. Keep reading. */
     (void)result;
-    post_read(s, c);
+    sl_srv_post_read(s, c);
 }
 
 /* Makes room for the pending event once the buffer is full — up to the
@@ -482,6 +449,17 @@ on_read(sl_server *s, conn *c, int64_t result)
     size_t off = 0, n, used;
     int rc;
 
+    if (result <= 0 && c->kind == CONN_CONTROL) {
+        sl_srv_conn_free(s, c); /* ended before its request: nothing */
+        return;
+    }
+    if (result <= 0 && c->kind == CONN_UNDECIDED && c->len > 0) {
+        /* A prefix of the control magic, then the end: a producer (text,
+         * protocol.md section 5). */
+        c->kind = CONN_PRODUCER;
+        c->active = 1;
+        atomic_fetch_add_explicit(&s->producers, 1, memory_order_relaxed);
+    }
     if (result <= 0) {
         uint32_t reason = SL_WIRE_R_EOF;
         int malformed = 0, stopped, idle;
@@ -527,11 +505,29 @@ on_read(sl_server *s, conn *c, int64_t result)
         conn_end(s, c, reason, malformed);
         return;
     }
+    c->len += (size_t)result;
+    if (c->kind == CONN_UNDECIDED) {
+        /* The first 8 bytes decide: the control magic makes a control
+         * connection (never a producer), anything else a producer. */
+        size_t k = c->len < SL_WIRE_MAGIC_LEN ? c->len : SL_WIRE_MAGIC_LEN;
+
+        if (memcmp(c->buf, SL_WIRE_CTL_MAGIC, k) != 0) {
+            c->kind = CONN_PRODUCER;
+        } else if (k == SL_WIRE_MAGIC_LEN) {
+            c->kind = CONN_CONTROL;
+        } else {
+            sl_srv_post_read(s, c);
+            return;
+        }
+    }
+    if (c->kind == CONN_CONTROL) {
+        sl_ctl_on_read(s, c);
+        return;
+    }
     if (!c->active) {
         c->active = 1;
         atomic_fetch_add_explicit(&s->producers, 1, memory_order_relaxed);
     }
-    c->len += (size_t)result;
     for (;;) {
         rc = sl_wire_parse(&c->wire, c->buf + off, c->len - off, ev, EV_CAP,
                            &n, &used);
@@ -552,12 +548,12 @@ on_read(sl_server *s, conn *c, int64_t result)
     }
     rc = fit_buffer(s, c);
     if (rc != 0) {
-        logf_(s, "producer %u: cannot grow its buffer: %s", c->id,
+        sl_srv_logf(s, "producer %u: cannot grow its buffer: %s", c->id,
               sl_strerror(rc));
         conn_end(s, c, SL_WIRE_R_READ_ERROR, 0);
         return;
     }
-    post_read(s, c);
+    sl_srv_post_read(s, c);
 }
 
 /* ---- --idle-timeout ---------------------------------------------------- */
@@ -599,7 +595,7 @@ reaper_main(void *p)
         }
         if (n > 0) {
             atomic_fetch_add_explicit(&s->idle, n, memory_order_relaxed);
-            logf_(s, "closing %u connection%s that did not identify "
+            sl_srv_logf(s, "closing %u connection%s that did not identify "
                   "themselves within --idle-timeout %us", n, n == 1 ? "" : "s",
                   s->cfg.idle_timeout_s);
         }
@@ -638,7 +634,7 @@ worker_main(void *p)
                                   idle ? 0 : -1);
 
         if (rc != 0) {
-            logf_(s, "worker %u: wait failed: %s", wa->index,
+            sl_srv_logf(s, "worker %u: wait failed: %s", wa->index,
                   sl_strerror(rc));
             sl_os_sleep_ns(10000000u);
         }
@@ -654,6 +650,9 @@ worker_main(void *p)
                 break;
             case SL_IO_READ:
                 on_read(s, c, ev[i].result);
+                break;
+            case SL_IO_PUSH:
+                sl_ctl_on_write(s, c, ev[i].result, 1);
                 break;
             }
         }
@@ -705,7 +704,7 @@ open_backend(sl_server *s)
         if (rc != SL_ENOSYS)
             return rc;
         if (sl_io_backends[i + 1] != NULL)
-            logf_(s, "%s backend unavailable here; trying %s",
+            sl_srv_logf(s, "%s backend unavailable here; trying %s",
                   s->backend->name, sl_io_backends[i + 1]->name);
     }
     return rc;
@@ -818,6 +817,9 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     wc.on_error = on_writer_error;
     wc.on_error_ctx = s;
     rc = sl_writer_open(&wc, &s->writer);
+    if (rc != 0)
+        goto fail;
+    rc = sl_ctl_open(s);
     if (rc != 0)
         goto fail;
 
@@ -968,6 +970,7 @@ sl_server_close(sl_server *s)
     sl_sink_close(s->sink);
     sl_ring_close(s->ring);
     sl_cond_destroy(&s->reaper_cv);
+    sl_ctl_close(s);
     sl_mutex_destroy(&s->lock);
     free(s->allow_uids);
     free(s->workers);

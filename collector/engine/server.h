@@ -12,6 +12,7 @@
 typedef struct sl_server sl_server;
 struct sl_sink;       /* collector/core/sink.h */
 struct sl_io_backend; /* collector/io/io.h */
+struct sl_state;      /* format/state.h */
 
 /** Receives one log line (no trailing newline). Any worker thread. */
 typedef void (*sl_server_log_fn)(void *ctx, const char *line);
@@ -20,6 +21,7 @@ typedef void (*sl_server_log_fn)(void *ctx, const char *line);
 typedef enum sl_server_event {
     SL_SERVER_PRODUCER_ENDED = 1, /* value: producers ended so far */
     SL_SERVER_WRITE_FAILED,       /* value: the sink's SL_E* error */
+    SL_SERVER_STOP_REQUESTED,     /* sluice-ctl stop (a worker thread) */
 } sl_server_event;
 
 /**
@@ -78,6 +80,15 @@ typedef struct sl_server_config {
     void *log_ctx;
     sl_server_event_fn on_event; /* may be NULL */
     void *event_ctx;
+    /* The control plane's initial state (--config, --enable, --disable):
+     * copied at open. NULL: every type enabled, no configuration. */
+    const struct sl_state *state;
+    /* sluice-ctl rotate / snapshot, run on a worker thread; 0 when done,
+     * SL_ENOSYS when the sink cannot, another SL_E* on failure. NULL:
+     * not possible in this collector (sluice-ctl says so). */
+    int (*rotate)(void *arg);
+    int (*snapshot)(void *arg);
+    void *hook_arg;
     /* Tests only, NULL otherwise: called by the worker accepting a
      * connection after it counted the connection and before it decides
      * whether to admit it, so a test can line two accepts up there. */

@@ -20,6 +20,7 @@
  * no connection a client had.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -49,7 +50,21 @@ typedef struct ep_conn {
     int64_t result;
     int queued; /* result is on the ready list, not yet reported */
     struct ep_conn *next_ready;
+    /* The push beside the read (io.h): a dup of fd with an epoll
+     * registration of its own (data tagged PUSH_TAG), so arming it for
+     * EPOLLOUT never touches the read's ONESHOT registration. Posted from
+     * any thread; the poster fills the fields, then epoll_ctl() arms the
+     * owner worker's set, and only that worker touches them until the
+     * SL_IO_PUSH event (the core posts no second push before it). */
+    int wfd;
+    const uint8_t *pbuf;
+    size_t plen, pdone;
+    int64_t presult;
+    struct ep_conn *next_push;
 } ep_conn;
+
+/* Low bit of epoll_event.data.u64 for a connection's push fd. */
+#define PUSH_TAG 1u
 
 typedef struct ep_worker {
     int epfd;
@@ -59,6 +74,7 @@ typedef struct ep_worker {
     uint64_t resume_ns; /* accepts paused (out of descriptors) until then */
     ep_conn *ready;    /* completed operations not yet reported (LIFO is */
     ep_conn **ready_tail; /* fine but FIFO is fairer) */
+    ep_conn *pushed;   /* completed pushes not yet reported */
 } ep_worker;
 
 struct sl_io {
@@ -219,6 +235,7 @@ accept_some(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n)
             return;
         }
         c->fd = fd;
+        c->wfd = -1;
         c->worker = wi;
         sl_listen_unix_peer(fd, &c->base.pid, &c->base.uid);
         e.events = EPOLLONESHOT; /* nothing armed until an op is posted */
@@ -268,6 +285,39 @@ do_ready(ep_worker *w, ep_conn *c)
     }
 }
 
+/* The push fd is writable (or hung up): send what is left. */
+static void
+do_push(ep_worker *w, ep_conn *c)
+{
+    struct epoll_event ev;
+
+    while (c->pdone < c->plen) {
+        ssize_t r = send(c->wfd, c->pbuf + c->pdone, c->plen - c->pdone,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (r > 0) {
+            c->pdone += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN) {
+            /* Full: wait for writability, a real readiness event. */
+            ev.events = EPOLLOUT | EPOLLONESHOT;
+            ev.data.u64 = (uint64_t)(uintptr_t)c | PUSH_TAG;
+            if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->wfd, &ev) == 0)
+                return;
+        }
+        c->presult = r < 0 ? sl_err_from_errno(errno) : SL_EIO;
+        c->next_push = w->pushed;
+        w->pushed = c;
+        return;
+    }
+    c->presult = (int64_t)c->plen;
+    c->next_push = w->pushed;
+    w->pushed = c;
+}
+
 /* After stop: takes the listener out of this worker's set and accepts
  * what is left in the sealed backlog, up to cap events. Sets w->swept
  * once the backlog is empty: nothing new can arrive (listen_unix.h). */
@@ -301,6 +351,7 @@ sweep_backlog(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n)
             continue;
         }
         c->fd = fd;
+        c->wfd = -1;
         c->worker = wi;
         sl_listen_unix_peer(fd, &c->base.pid, &c->base.uid);
         e.events = EPOLLONESHOT;
@@ -361,7 +412,7 @@ ep_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
     } else {
         timeout_ms = resume_accepts(io, w, timeout_ms);
     }
-    if (w->ready != NULL || *n > 0)
+    if (w->ready != NULL || w->pushed != NULL || *n > 0)
         timeout_ms = 0;
     k = 0;
     if (*n < cap) {
@@ -380,6 +431,8 @@ ep_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
             }
         } else if (p == &listener_mark) {
             accept_some(io, wi, ev, cap, n);
+        } else if (evs[i].data.u64 & PUSH_TAG) {
+            do_push(w, (ep_conn *)(uintptr_t)(evs[i].data.u64 & ~(uint64_t)PUSH_TAG));
         } else {
             do_ready(w, p);
         }
@@ -388,6 +441,15 @@ ep_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
     if (!w->swept &&
         !atomic_load_explicit(&io->accepting, memory_order_acquire))
         sweep_backlog(io, wi, ev, cap, n);
+    while (w->pushed != NULL && *n < cap) {
+        ep_conn *c = w->pushed;
+
+        w->pushed = c->next_push;
+        ev[*n].kind = SL_IO_PUSH;
+        ev[*n].conn = &c->base;
+        ev[*n].result = c->presult;
+        (*n)++;
+    }
     while (w->ready != NULL && *n < cap) {
         ep_conn *c = w->ready;
 
@@ -440,6 +502,46 @@ ep_write(sl_io *io, sl_io_conn *base, const void *buf, size_t len)
     return 0;
 }
 
+static int
+ep_push(sl_io *io, sl_io_conn *base, const void *buf, size_t len)
+{
+    ep_conn *c = (ep_conn *)base;
+    ep_worker *w = &io->w[c->worker];
+    struct epoll_event ev;
+    int op = EPOLL_CTL_MOD;
+
+    if (c->wfd < 0) {
+        c->wfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+        if (c->wfd < 0)
+            return sl_err_from_errno(errno);
+        op = EPOLL_CTL_ADD;
+    }
+    c->pbuf = buf;
+    c->plen = len;
+    c->pdone = 0;
+    /* The owner worker sends once the socket is writable (at once, for a
+     * socket with room): the first send happens there, not here, so a
+     * push never blocks its caller and its result always comes through
+     * that worker's wait(). */
+    ev.events = EPOLLOUT | EPOLLONESHOT;
+    ev.data.u64 = (uint64_t)(uintptr_t)c | PUSH_TAG;
+    if (epoll_ctl(w->epfd, op, c->wfd, &ev) != 0)
+        return sl_err_from_errno(errno);
+    return 0;
+}
+
+static void
+ep_push_cancel(sl_io *io, sl_io_conn *base)
+{
+    ep_conn *c = (ep_conn *)base;
+
+    (void)io;
+    /* Both directions: the pending send fails (EPIPE) and EPOLLHUP,
+     * which epoll always reports, wakes the push fd's registration. */
+    if (c->wfd >= 0)
+        shutdown(c->fd, SHUT_RDWR);
+}
+
 static void ep_wake(sl_io *io);
 
 static void
@@ -478,6 +580,10 @@ ep_release(sl_io *io, sl_io_conn *base)
     ep_conn *c = (ep_conn *)base;
 
     epoll_ctl(io->w[c->worker].epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->wfd >= 0) {
+        epoll_ctl(io->w[c->worker].epfd, EPOLL_CTL_DEL, c->wfd, NULL);
+        close(c->wfd);
+    }
     close(c->fd);
     free(c);
 }
@@ -499,6 +605,8 @@ const sl_io_backend sl_io_epoll = {
     .wait = ep_wait,
     .read = ep_read,
     .write = ep_write,
+    .push = ep_push,
+    .push_cancel = ep_push_cancel,
     .stop_accepting = ep_stop_accepting,
     .drain = ep_drain,
     .release = ep_release,

@@ -11,12 +11,15 @@
  * the sl_io object it allocates (no file statics).
  *
  * Thread contract: the backend has `workers` worker slots. Worker w calls
- * wait(io, w, ...) from its own thread only. Every event for a connection
- * is delivered to one worker at a time, and the core posts the next
- * operation on a connection (read/write/release) only from the thread that
- * received that connection's previous event, so at most one operation per
- * connection is pending. stop_accepting, drain and wake may be called from
- * any thread.
+ * wait(io, w, ...) from its own thread only. The connection's main
+ * operations (read, write, release) form one sequence: the core posts the
+ * next one only from the thread that received the previous one's event, so
+ * at most one of them is pending and their events reach one worker at a
+ * time. Beside that sequence a connection may have ONE push pending (a
+ * write of the control plane, see push): posted from any thread, its
+ * SL_IO_PUSH event may reach any worker, also while another handles the
+ * connection's read. stop_accepting, drain, wake, push and push_cancel may
+ * be called from any thread.
  *
  * Wake-ups: wait() sleeps only as long as it is asked to. Nothing in a
  * backend wakes a worker "just in case": a worker returns because a
@@ -48,6 +51,7 @@ typedef enum sl_io_kind {
     SL_IO_ACCEPT = 1, /* a new connection; conn->user is NULL */
     SL_IO_READ = 2,   /* result: bytes read, 0 = end of stream, or SL_E* */
     SL_IO_WRITE = 3,  /* result: bytes written, or SL_E* */
+    SL_IO_PUSH = 4,   /* result of push(): len, or SL_E* */
 } sl_io_kind;
 
 typedef struct sl_io_event {
@@ -104,6 +108,22 @@ typedef struct sl_io_backend {
     /** Posts a write of len bytes from buf (a greeting). Must not raise
      *  SIGPIPE. Completion: SL_IO_WRITE. */
     int (*write)(sl_io *io, sl_io_conn *c, const void *buf, size_t len);
+    /**
+     * Posts a write of all len bytes from buf beside whatever else is
+     * pending on c (typically a read that may never complete while the
+     * peer sends nothing). Any thread; at most one push per connection
+     * at a time; buf stays valid until its event. Completion: SL_IO_PUSH
+     * with len once every byte was taken by the system (the backend
+     * waits for writability with a real completion or readiness event,
+     * never by polling), or an SL_E* error. Must not raise SIGPIPE.
+     * release() must not be called while a push is pending.
+     * @return 0 or SL_E* (then no event will come).
+     */
+    int (*push)(sl_io *io, sl_io_conn *c, const void *buf, size_t len);
+    /** Makes c's pending push, if any, complete soon (with an error if
+     *  it could not finish): for a peer that never reads. Any thread;
+     *  afterwards no new push may be posted on c. */
+    void (*push_cancel)(sl_io *io, sl_io_conn *c);
     /**
      * Stops accepting. New clients are refused from now on (the name is
      * gone); a connection the system had already accepted for us (in

@@ -105,6 +105,16 @@ typedef enum op_kind {
 typedef struct iocp_conn {
     sl_io_conn pub; /* first: the part the core sees */
     OVERLAPPED ov;  /* the one operation in flight */
+    uint32_t ov_tag; /* 0: right after ov, tells it from pov */
+    /* The push beside the read (io.h): a second OVERLAPPED, so a write
+     * can be in flight while the read is pending on the same instance.
+     * Its fields are the poster's until WriteFile, then the completing
+     * worker's; the core posts no second push before SL_IO_PUSH. */
+    OVERLAPPED pov;
+    uint32_t pov_tag; /* 1 */
+    DWORD ppost_err;  /* a push completed by post_push() */
+    const uint8_t *pbuf;
+    DWORD plen, pdone;
     HANDLE pipe;
     /* Guards op, draining and the drain budget against drain(), which
      * runs on any thread. */
@@ -168,6 +178,32 @@ post(sl_io *io, iocp_conn *c, DWORD err, DWORD bytes)
     c->posted_err = err;
     if (!PostQueuedCompletionStatus(io->port, bytes, KEY_POSTED, &c->ov))
         return sl_err_from_win32(GetLastError());
+    return 0;
+}
+
+/* Completes c's push from this side (a synchronous failure). */
+static int
+post_push(sl_io *io, iocp_conn *c, DWORD err)
+{
+    c->ppost_err = err;
+    if (!PostQueuedCompletionStatus(io->port, 0, KEY_POSTED, &c->pov))
+        return sl_err_from_win32(GetLastError());
+    return 0;
+}
+
+/* Starts the WriteFile of what is left of c's push. */
+static int
+push_issue(sl_io *io, iocp_conn *c)
+{
+    DWORD err;
+
+    memset(&c->pov, 0, sizeof(c->pov));
+    if (!WriteFile(c->pipe, c->pbuf + c->pdone, c->plen - c->pdone, NULL,
+                   &c->pov)) {
+        err = GetLastError();
+        if (err != ERROR_IO_PENDING)
+            return post_push(io, c, err);
+    }
     return 0;
 }
 
@@ -507,6 +543,32 @@ complete(sl_io *io, const OVERLAPPED_ENTRY *e, sl_io_event *ev)
 
     if (e->lpOverlapped == NULL)
         return 0; /* nothing this file posts */
+    /* The tag after the OVERLAPPED tells a push from the main operation. */
+    if (*(const uint32_t *)(const void *)(e->lpOverlapped + 1) == 1) {
+        DWORD n;
+
+        c = container_of(e->lpOverlapped, iocp_conn, pov);
+        bytes = e->dwNumberOfBytesTransferred;
+        if (e->lpCompletionKey == KEY_POSTED)
+            err = c->ppost_err;
+        else if (!GetOverlappedResult(c->pipe, &c->pov, &n, FALSE))
+            err = GetLastError();
+        if (err == ERROR_SUCCESS && bytes > 0 &&
+            c->pdone + bytes < c->plen) {
+            c->pdone += bytes; /* a short write: the rest */
+            if (push_issue(io, c) == 0)
+                return 0;
+            err = ERROR_WRITE_FAULT;
+        }
+        ev->kind = SL_IO_PUSH;
+        ev->conn = &c->pub;
+        ev->result = err == ERROR_SUCCESS && bytes > 0
+                         ? (int64_t)c->plen
+                         : sl_err_from_win32(err != ERROR_SUCCESS
+                                                 ? err
+                                                 : ERROR_WRITE_FAULT);
+        return 1;
+    }
     c = container_of(e->lpOverlapped, iocp_conn, ov);
     bytes = e->dwNumberOfBytesTransferred;
     if (e->lpCompletionKey == KEY_POSTED) {
@@ -692,6 +754,33 @@ iocp_drain(sl_io *io, sl_io_conn *conn)
     }
     ReleaseSRWLockExclusive(&c->lock);
     return peer_ended;
+}
+
+static int
+iocp_push(sl_io *io, sl_io_conn *conn, const void *buf, size_t len)
+{
+    iocp_conn *c = (iocp_conn *)conn;
+
+    if (len == 0 || len > MAX_IO_BYTES)
+        return SL_EINVAL;
+    c->pov_tag = 1;
+    c->pbuf = buf;
+    c->plen = (DWORD)len;
+    c->pdone = 0;
+    /* Overlapped: it completes once the pipe took the bytes (the client
+     * read enough of them), through the port, while the read stays
+     * pending beside it. */
+    return push_issue(io, c);
+}
+
+static void
+iocp_push_cancel(sl_io *io, sl_io_conn *conn)
+{
+    iocp_conn *c = (iocp_conn *)conn;
+
+    (void)io;
+    /* No-op when no push is pending (CancelIoEx finds nothing). */
+    CancelIoEx(c->pipe, &c->pov);
 }
 
 static void
@@ -914,6 +1003,8 @@ const sl_io_backend sl_io_iocp = {
     .wait = iocp_wait,
     .read = iocp_read,
     .write = iocp_write,
+    .push = iocp_push,
+    .push_cancel = iocp_push_cancel,
     .stop_accepting = iocp_stop_accepting,
     .drain = iocp_drain,
     .release = iocp_release,

@@ -51,6 +51,8 @@
 #define TAG_WAKE 2u
 #define TAG_CANCEL 3u
 #define TAG_MASK 7u
+/* A connection's push: its pointer with this bit set. */
+#define TAG_PUSH 4u
 
 #define ACCEPT_PAUSE_NS 100000000u /* 100 ms */
 #define SQ_ENTRIES 256u
@@ -63,6 +65,12 @@ typedef struct ur_conn {
     int fd;
     unsigned worker;
     int op;
+    /* The push beside the read (io.h). The poster (any thread) fills these
+     * and queues c in the owner's mailbox; from then on only the owner
+     * touches them, until the SL_IO_PUSH event. */
+    const uint8_t *pbuf;
+    size_t plen, pdone;
+    struct ur_conn *next_mail;
 } ur_conn;
 
 typedef struct ur_worker {
@@ -76,6 +84,12 @@ typedef struct ur_worker {
     int swept;            /* after stop: the sealed backlog is empty */
     int multishot; /* multishot accept works (5.19+); else one-shot */
     uint64_t accept_resume_ns; /* out of descriptors: re-arm from then */
+    /* Pushes posted by other threads: a ring's submission queue is the
+     * owner's alone, so they wait here (under mail_lock) and the eventfd
+     * wakes the owner, which submits them. */
+    sl_mutex mail_lock;
+    int mail_ok;
+    ur_conn *mail;
 } ur_worker;
 
 struct sl_io {
@@ -123,6 +137,8 @@ ur_close(sl_io *io)
         }
         if (io->w[i].evfd >= 0)
             close(io->w[i].evfd);
+        if (io->w[i].mail_ok)
+            sl_mutex_destroy(&io->w[i].mail_lock);
     }
     sl_listen_unix_unlink(&io->listener);
     sl_listen_unix_close(&io->listener);
@@ -189,6 +205,8 @@ ur_open(const sl_io_config *cfg, sl_io **out)
             rc = sl_err_from_errno(errno);
             goto fail;
         }
+        sl_mutex_init(&w->mail_lock);
+        w->mail_ok = 1;
     }
     rc = sl_listen_unix_open(cfg->path, cfg->backlog ? cfg->backlog : 4096,
                              cfg->group, &io->listener);
@@ -229,6 +247,52 @@ arm_wake(ur_worker *w)
     io_uring_prep_read(sqe, w->evfd, &w->evbuf, sizeof(w->evbuf), 0);
     io_uring_sqe_set_data(sqe, (void *)(uintptr_t)TAG_WAKE);
     w->wake_armed = 1;
+}
+
+/* Queues the send of what is left of c's push. */
+static int
+queue_push(ur_worker *w, ur_conn *c)
+{
+    struct io_uring_sqe *sqe = get_sqe(w);
+
+    if (sqe == NULL)
+        return SL_EAGAIN;
+    /* The kernel completes it once the socket took the bytes (it waits
+     * for writability itself): a real completion, no polling. */
+    io_uring_prep_send(sqe, c->fd, c->pbuf + c->pdone, c->plen - c->pdone,
+                       MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | TAG_PUSH);
+    return 0;
+}
+
+/* Submits the pushes other threads posted. Owner thread. @return 1 if
+ * some could not be queued (SQ full and its flush refused): they stay in
+ * the mailbox, and the caller must not block in this round, since no
+ * eventfd write is coming to wake it for them. */
+static int
+submit_mail(ur_worker *w)
+{
+    ur_conn *list;
+    int deferred = 0;
+
+    sl_mutex_lock(&w->mail_lock);
+    list = w->mail;
+    w->mail = NULL;
+    sl_mutex_unlock(&w->mail_lock);
+    while (list != NULL) {
+        ur_conn *c = list;
+
+        list = c->next_mail;
+        if (queue_push(w, c) != 0) {
+            /* SQ and its flush both full: try again next round. */
+            sl_mutex_lock(&w->mail_lock);
+            c->next_mail = w->mail;
+            w->mail = c;
+            sl_mutex_unlock(&w->mail_lock);
+            deferred = 1;
+        }
+    }
+    return deferred;
 }
 
 /* New connection fd for worker wi: one SL_IO_ACCEPT. */
@@ -334,6 +398,11 @@ prepare(sl_io *io, ur_worker *w, int accepting, int timeout_ms)
     }
     if (!w->wake_armed)
         arm_wake(w);
+    /* A push left in the mailbox is retried at once, not after the next
+     * unrelated completion (which may never come: a producer waiting for
+     * its STATE frame sends nothing). */
+    if (submit_mail(w))
+        timeout_ms = 0;
     return timeout_ms;
 }
 
@@ -376,6 +445,21 @@ ur_wait(sl_io *io, unsigned wi, sl_io_event *ev, size_t cap, size_t *n,
                 w->wake_armed = 0;
             } else if (ud == TAG_CANCEL) {
                 /* The accept's own CQE (ECANCELED) reports the outcome. */
+            } else if (ud & TAG_PUSH) {
+                ur_conn *c = (ur_conn *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK);
+
+                if (res > 0 && c->pdone + (size_t)res < c->plen) {
+                    c->pdone += (size_t)res; /* partial: send the rest */
+                    if (queue_push(w, c) == 0)
+                        continue;
+                    res = -EAGAIN;
+                }
+                ev[*n].kind = SL_IO_PUSH;
+                ev[*n].conn = &c->base;
+                ev[*n].result = res > 0 ? (int64_t)c->plen
+                                : res == 0 ? SL_EIO
+                                           : sl_err_from_errno(-res);
+                (*n)++;
             } else {
                 ur_conn *c = (ur_conn *)(uintptr_t)ud;
 
@@ -430,6 +514,38 @@ ur_write(sl_io *io, sl_io_conn *base, const void *buf, size_t len)
     io_uring_prep_send(sqe, c->fd, buf, len, MSG_NOSIGNAL);
     io_uring_sqe_set_data(sqe, c);
     return 0;
+}
+
+static int
+ur_push(sl_io *io, sl_io_conn *base, const void *buf, size_t len)
+{
+    ur_conn *c = (ur_conn *)base;
+    ur_worker *w = &io->w[c->worker];
+    uint64_t one = 1;
+
+    c->pbuf = buf;
+    c->plen = len;
+    c->pdone = 0;
+    sl_mutex_lock(&w->mail_lock);
+    c->next_mail = w->mail;
+    w->mail = c;
+    sl_mutex_unlock(&w->mail_lock);
+    /* The owner submits it in its next wait(), which this ends. */
+    if (write(w->evfd, &one, sizeof(one)) < 0) {
+        /* Counter saturated: a wake-up is pending anyway. */
+    }
+    return 0;
+}
+
+static void
+ur_push_cancel(sl_io *io, sl_io_conn *base)
+{
+    ur_conn *c = (ur_conn *)base;
+
+    (void)io;
+    /* A send waiting for room fails with EPIPE once the socket is shut
+     * for writing (the shutdown wakes its wait). */
+    shutdown(c->fd, SHUT_RDWR);
 }
 
 static void
@@ -489,6 +605,8 @@ const sl_io_backend sl_io_uring = {
     .wait = ur_wait,
     .read = ur_read,
     .write = ur_write,
+    .push = ur_push,
+    .push_cancel = ur_push_cancel,
     .stop_accepting = ur_stop_accepting,
     .drain = ur_drain,
     .release = ur_release,

@@ -10,10 +10,18 @@ A binary connection is (all integers little-endian):
   events    frames: length u32 (header included), type u16 (0..0xEFFF),
             flags u16 (0), seq u64 (0, 1, 2, ... per connection),
             ts u64 (ns since the Unix epoch), then the payload
+  1.1       a greeting with a cfg= field may be answered: the hello's payload
+            gets a u32 `want` after the name (1 = send me the state); the
+            collector then sends a STATE frame (type 0xFF01): gen u64,
+            npairs u32, pairs_len u32, a 7680-byte enabled-type bitmap,
+            then npairs x (key_len u16, value_len u16, key, value)
+            (docs/protocol.md section 13)
 
 Usage: binary_frames.py NAME [COUNT]
   Sends COUNT events (default 1000): even seq numbers as type 10 with a
   text payload, odd ones as type 11 with an 8-byte little-endian counter.
+  With a 1.1 collector it first prints the configuration it received, one
+  "config: KEY=VALUE" a line, and skips the types the collector disabled.
   Prints "python-binary: id=K events=N bytes=B" and exits 0; exits 1 if the
   collector refuses or goes away (EPIPE/ECONNRESET).
 """
@@ -26,6 +34,7 @@ import time
 MAGIC = b"\x89SLU\r\n\x1a\n"
 HEADER = struct.Struct("<IHHQQ")  # length, type, flags, seq, ts: 24 bytes
 HELLO_TYPE = 0xFF00
+STATE_TYPE = 0xFF01
 NAME = b"python-binary"
 
 
@@ -53,6 +62,34 @@ def read_greeting(sock):
     return fields
 
 
+def recv_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            sys.exit("python-binary: connection closed inside a STATE frame")
+        data += chunk
+    return data
+
+
+def read_state(sock):
+    """The STATE frame that answers a hello with want=1: (config pairs,
+    enabled bitmap)."""
+    length, ftype, _, _, _ = HEADER.unpack(recv_exact(sock, HEADER.size))
+    body = recv_exact(sock, length - HEADER.size)
+    if ftype != STATE_TYPE:
+        sys.exit("python-binary: expected a STATE frame, got type 0x%04X" % ftype)
+    _, npairs, _ = struct.unpack_from("<QII", body, 0)
+    enabled = body[16:16 + 7680]
+    off, pairs = 16 + 7680, []
+    for _ in range(npairs):
+        kl, vl = struct.unpack_from("<HH", body, off)
+        pairs.append((body[off + 4:off + 4 + kl].decode(),
+                      body[off + 4 + kl:off + 4 + kl + vl].decode("utf-8", "replace")))
+        off += 4 + kl + vl
+    return pairs, enabled
+
+
 def frame(ftype, seq, payload):
     return HEADER.pack(HEADER.size + len(payload), ftype, 0, seq, time.time_ns()) + payload
 
@@ -74,14 +111,28 @@ def main():
     max_frame = int(fields["max"])  # header included
 
     hello = struct.pack("<IHH", os.getpid(), len(NAME), 0) + NAME
-    out = [MAGIC, frame(HELLO_TYPE, 0, hello)]
+    enabled = None
+    if "cfg" in fields:  # protocol 1.1: ask for the state (want = 1)
+        hello += struct.pack("<I", 1)
+        sock.sendall(MAGIC + frame(HELLO_TYPE, 0, hello))
+        pairs, enabled = read_state(sock)
+        for k, v in pairs:
+            print("config: %s=%s" % (k, v))
+        out = []
+    else:
+        out = [MAGIC, frame(HELLO_TYPE, 0, hello)]
     payload_bytes = 0
+    sent = 0
     try:
-        for seq in range(count):
-            if seq % 2 == 0:
-                ftype, payload = 10, ("python binary event %d" % seq).encode()
+        for i in range(count):
+            if i % 2 == 0:
+                ftype, payload = 10, ("python binary event %d" % i).encode()
             else:
-                ftype, payload = 11, struct.pack("<Q", seq)
+                ftype, payload = 11, struct.pack("<Q", i)
+            if enabled is not None and not (enabled[ftype >> 3] >> (ftype & 7)) & 1:
+                continue  # disabled by the collector: not sent, no seq
+            seq = sent
+            sent += 1
             if HEADER.size + len(payload) > max_frame:
                 sys.exit("python-binary: frame larger than max=%d" % max_frame)
             out.append(frame(ftype, seq, payload))
@@ -95,7 +146,7 @@ def main():
               file=sys.stderr)
         return 1
     sock.close()
-    print("python-binary: id=%s events=%d bytes=%d" % (fields.get("id", "?"), count, payload_bytes))
+    print("python-binary: id=%s events=%d bytes=%d" % (fields.get("id", "?"), sent, payload_bytes))
     return 0
 
 

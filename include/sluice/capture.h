@@ -27,6 +27,9 @@ typedef struct sluice_capture sluice_capture;
 #define SLUICE_REC_DISCONNECT 0xF002u
 #define SLUICE_REC_DROP 0xF003u
 #define SLUICE_REC_CLOSE 0xF004u /* summary; last record of a finalised file */
+/* The control plane's state (configuration + enabled types) from this
+ * record's collector_ns on: one at the start, one per change. */
+#define SLUICE_REC_STATE 0xF020u
 
 typedef struct sluice_capture_info {
     uint16_t read_version;

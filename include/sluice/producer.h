@@ -16,6 +16,12 @@
  * share one buffer under a lock. open/close belong to one thread, and no
  * other call may run on the handle during or after close.
  *
+ * Control plane: a version 1.1 collector sends its configuration and the
+ * set of enabled event types at open (sluice_producer_open() waits for
+ * them) and pushes every change; a background thread of the handle applies
+ * them. Emitting an event of a disabled type returns 0 at once and counts
+ * it as filtered (sluice_producer_filtered()).
+ *
  * Blocking: emit blocks only when the local buffer is full and the write
  * to the collector blocks — that is the collector's lossless backpressure
  * reaching the producer.
@@ -105,7 +111,8 @@ SLUICE_API int sluice_producer_open(const char *name, size_t name_len,
  * Queues one event: type, payload, the next sequence number and the
  * current time. Copies the payload.
  * @param type  0..SLUICE_TYPE_MAX.
- * @return 0; SLUICE_ETOOBIG (larger than the collector's max frame);
+ * @return 0 (also for a disabled type: the event is filtered, not sent);
+ *         SLUICE_ETOOBIG (larger than the collector's max frame);
  *         SLUICE_EINVAL; SLUICE_EPIPE / SLUICE_ECONNRESET once the
  *         collector has gone (every later call fails the same way).
  */
@@ -139,6 +146,53 @@ SLUICE_API size_t sluice_producer_max_payload(const sluice_producer *p);
 /** Events and payload bytes emitted so far (queued or written). */
 SLUICE_API void sluice_producer_counts(const sluice_producer *p,
                                        uint64_t *events, uint64_t *bytes);
+
+/* ---- the control plane (protocol 1.1, docs/protocol.md section 13) ---- */
+
+/**
+ * 1 if events of @p type are enabled: the collector has not disabled them
+ * (sluice-collector --disable, sluice-ctl disable). One relaxed load and a
+ * bit test, no lock and no system call: call it before building an
+ * expensive payload. A change the collector pushes is seen by every thread
+ * within microseconds (a thread may emit one more event of a type just
+ * disabled: it is then filtered). 0 for types above SLUICE_TYPE_MAX and
+ * for a NULL handle. With a version 1.0 collector, or in text mode, every
+ * type stays enabled.
+ */
+SLUICE_API int sluice_producer_enabled(const sluice_producer *p,
+                                       uint16_t type);
+
+/**
+ * Looks up a configuration value the collector sent
+ * (sluice-collector --config KEY=VALUE, --config-file, sluice-ctl config).
+ * @param value      Receives a pointer to the value (not NUL-terminated);
+ *                   it stays valid until sluice_producer_close(), even
+ *                   after the collector changes the configuration.
+ * @param value_len  Receives its length in bytes.
+ * @return 0; SLUICE_ENOENT (no such key, or no configuration: text mode or
+ *         a version 1.0 collector); SLUICE_EINVAL.
+ */
+SLUICE_API int sluice_producer_config_get(const sluice_producer *p,
+                                          const char *key, size_t key_len,
+                                          const char **value,
+                                          size_t *value_len);
+
+/**
+ * Iterates over the configuration, in the collector's order. Start with
+ * *cursor = NULL; each call gives the next pair and advances *cursor. The
+ * iteration walks the configuration that was current when it started.
+ * Pointers stay valid until sluice_producer_close().
+ * @return 0 with a pair; SLUICE_ENOENT at the end; SLUICE_EINVAL.
+ */
+SLUICE_API int sluice_producer_config_next(const sluice_producer *p,
+                                           const void **cursor,
+                                           const char **key, size_t *key_len,
+                                           const char **value,
+                                           size_t *value_len);
+
+/** Events emit filtered so far because their type was disabled; they got
+ *  no sequence number and were not sent. */
+SLUICE_API uint64_t sluice_producer_filtered(const sluice_producer *p);
 
 /**
  * Flushes, disconnects and frees. NULL is a harmless no-op.

@@ -34,11 +34,19 @@ def jsonl_obj(r):
                 "name": _jtext(r.name_bytes), "pid": r.pid, "uid": r.uid,
                 "mode": r.mode, "collector_ns": r.collector_ns}
     if k == "disconnect":
-        return {"kind": "disconnect", "producer": r.producer, "name": r.name,
-                "events": r.events, "bytes": r.bytes, "dropped": r.dropped,
-                "reason": r.reason, "reason_code": r.reason_code,
-                "reason_text": r.reason_text, "malformed": r.malformed,
-                "discarded": r.discarded, "collector_ns": r.collector_ns}
+        o = {"kind": "disconnect", "producer": r.producer, "name": r.name,
+             "events": r.events, "bytes": r.bytes, "dropped": r.dropped,
+             "reason": r.reason, "reason_code": r.reason_code,
+             "reason_text": r.reason_text, "malformed": r.malformed,
+             "discarded": r.discarded}
+        if r.filtered:  # sluice-dump shows it when not 0
+            o["filtered"] = r.filtered
+        o["collector_ns"] = r.collector_ns
+        return o
+    if k == "state":
+        return {"kind": "state", "producer": 0, "gen": r.gen, "enabled": r.enabled,
+                "disabled": r.disabled, "config": r.config,
+                "collector_ns": r.collector_ns}
     if k == "drop":
         return {"kind": "drop", "producer": r.producer, "name": r.name,
                 "events": r.events, "bytes": r.bytes,

@@ -37,6 +37,9 @@ REC_CONNECT = 0xF001
 REC_DISCONNECT = 0xF002
 REC_DROP = 0xF003
 REC_CLOSE = 0xF004
+REC_STATE = 0xF020  # the control plane's state (configuration, enabled types)
+STATE_TYPES = 0xF000
+STATE_FIXED = 16 + STATE_TYPES // 8
 EVENT_TYPE_LIMIT = 0xF000  # types below are events
 
 # Section 7.5: value -> (name, text). The numbers never change.
@@ -455,13 +458,66 @@ def decode_connect(p):
 
 
 def decode_disconnect(p):
-    """(events, bytes, dropped, reason, malformed, discarded): discarded is
-    the field collectors append at offset 32 (bytes of an unfinished event
-    thrown away at a stop or reset), 0 when the payload is shorter."""
+    """(events, bytes, dropped, reason, malformed, discarded, filtered):
+    discarded and filtered are the fields collectors append at offsets 32
+    (bytes of an unfinished event thrown away at a stop or reset) and 40
+    (events the producer filtered: type disabled), 0 when the payload is
+    shorter."""
     if len(p) < 32:
         return None
     discarded = struct.unpack_from("<Q", p, 32)[0] if len(p) >= 40 else 0
-    return _DISCONNECT.unpack_from(p, 0) + (discarded,)
+    filtered = struct.unpack_from("<Q", p, 40)[0] if len(p) >= 48 else 0
+    return _DISCONNECT.unpack_from(p, 0) + (discarded, filtered)
+
+
+def _key_ok(k):
+    return 1 <= len(k) <= 128 and all(
+        c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+        for c in k)
+
+
+def decode_state(p):
+    """(gen, enabled bitmap bytes, [(key, value) bytes pairs]) of a state
+    record (the STATE frame's payload, docs/protocol.md section 13), or
+    None when it does not decode."""
+    if len(p) < STATE_FIXED:
+        return None
+    gen, npairs, plen = struct.unpack_from("<QII", p, 0)
+    if plen > 65536 or plen > len(p) - STATE_FIXED:
+        return None
+    bitmap = bytes(p[16:STATE_FIXED])
+    area = bytes(p[STATE_FIXED:STATE_FIXED + plen])
+    pairs, off = [], 0
+    while off < plen:
+        if plen - off < 4:
+            return None
+        kl, vl = struct.unpack_from("<HH", area, off)
+        if plen - off - 4 < kl + vl:
+            return None
+        k, v = area[off + 4:off + 4 + kl], area[off + 4 + kl:off + 4 + kl + vl]
+        if not _key_ok(k) or len(v) > 4096 or any(c in b"\0\r\n" for c in v):
+            return None
+        pairs.append((k, v))
+        off += 4 + kl + vl
+    if len(pairs) != npairs:
+        return None
+    return gen, bitmap, pairs
+
+
+def type_ranges(bitmap, value):
+    """The types whose bit is value, as sluice-dump writes them: "0-4,6"."""
+    out, t = [], 0
+    bit = lambda t: (bitmap[t >> 3] >> (t & 7)) & 1
+    while t < STATE_TYPES:
+        if bit(t) != value:
+            t += 1
+            continue
+        lo = t
+        while t + 1 < STATE_TYPES and bit(t + 1) == value:
+            t += 1
+        out.append(str(lo) if lo == t else "%d-%d" % (lo, t))
+        t += 1
+    return ",".join(out)
 
 
 def decode_drop(p):

@@ -68,11 +68,20 @@ class Connect(Record):
 
 class Disconnect(Record):
     __slots__ = ("events", "bytes", "dropped", "reason", "reason_code",
-                 "reason_text", "malformed", "discarded")
+                 "reason_text", "malformed", "discarded", "filtered")
     kind = "disconnect"
     _fields = ("producer", "name", "events", "bytes", "dropped", "reason",
                "reason_code", "reason_text", "malformed", "discarded",
-               "collector_ns")
+               "filtered", "collector_ns")
+
+
+class State(Record):
+    """The collector's state from this record on: ``gen``, ``enabled``
+    and ``disabled`` (type ranges as text, "0-4,6-61439"), ``config``
+    (a dict of str, in the collector's order)."""
+    __slots__ = ("gen", "enabled", "disabled", "config")
+    kind = "state"
+    _fields = ("gen", "enabled", "disabled", "config", "collector_ns")
 
 
 class Drop(Record):
@@ -404,7 +413,7 @@ class Capture:
                 r._init(rt, self._names.get(producer), block_seq, file_offset,
                         chunk)
                 (r.events, r.bytes, r.dropped, code, r.malformed,
-                 r.discarded) = dec
+                 r.discarded, r.filtered) = dec
                 r.reason_code = code
                 r.reason, r.reason_text = F.REASONS.get(code, F.UNKNOWN_REASON)
                 return r
@@ -415,6 +424,16 @@ class Capture:
                 r._init(rt, self._names.get(producer), block_seq, file_offset,
                         chunk)
                 r.events, r.bytes = dec
+                return r
+        elif rtype == F.REC_STATE:
+            dec = F.decode_state(payload)
+            if dec is not None:
+                r = State()
+                r._init(rt, None, block_seq, file_offset, chunk)
+                r.gen = dec[0]
+                r.enabled = F.type_ranges(dec[1], 1)
+                r.disabled = F.type_ranges(dec[1], 0)
+                r.config = {_text(k): _text(v) for k, v in dec[2]}
                 return r
         elif rtype == F.REC_CLOSE:
             dec = F.decode_close(payload)
@@ -428,7 +447,7 @@ class Capture:
         r._init(rt, self._names.get(producer), block_seq, file_offset, chunk)
         r.payload = payload
         known = rtype in (F.REC_CONNECT, F.REC_DISCONNECT, F.REC_DROP,
-                          F.REC_CLOSE)
+                          F.REC_CLOSE, F.REC_STATE)
         r._kind = "invalid" if known else "unknown"
         return r
 
@@ -542,7 +561,7 @@ def verify(paths, producer=None):
                 continue
             if producer is not None and r.producer != producer:
                 continue
-            if r.kind == "unknown" or r.kind == "invalid":
+            if r.kind in ("unknown", "invalid", "state"):
                 continue
             key = (run[r.chunk], r.producer)
             seen.add(key)

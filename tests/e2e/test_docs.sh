@@ -39,7 +39,8 @@ missing_in() {
 
 bad=0
 for tool in collector:collector/sluice-collector producer:producer/sluice-producer \
-  dump:collector/sluice-dump bench:bench/sluice-bench pull:collector/forward/sluice-pull; do
+  dump:collector/sluice-dump bench:bench/sluice-bench pull:collector/forward/sluice-pull \
+  ctl:collector/sluice-ctl; do
   name=sluice-${tool%%:*}
   bin=$BIN/${tool#*:}
   man=$MAN_DIR/$name.1

@@ -70,7 +70,7 @@ add(0xE003, b"left open")                          # ended by the disconnect
 json.dump(ev, open(1, "w"))
 PY
 
-start_collector c --pipe fmt --out "$cap" --exit-after 4
+start_collector c --pipe fmt --out "$cap" --exit-after 4 --config fmt=1
 # One after the other, so the producer ids are 1..4 in this order.
 python3 "$CLIENTS/event_client.py" "$path" --name alpha <"$WORK/alpha.json"
 "$PRODUCER" --pipe fmt --count "$NB" --size 40 --name 'beta, "quoted"' --type 7 >/dev/null
@@ -155,6 +155,12 @@ hdr = ["collector_time", "collector_ns", "producer", "name", "seq", "type",
        "producer_ns", "payload_bytes", "payload"]
 check(rows[0] == hdr, f"csv header {rows[0]}")
 rows = rows[1:]
+# The collector's state record (written since its state is not the default:
+# a configuration) is a row of producer 0 named "(state)".
+states = [r for r in rows if r[2] == "0"]
+check(len(states) == 1 and states[0][3] == "(state)" and states[0][5] == "61472"
+      and states[0][8] == "gen=1 disabled=- config=1: fmt=1", f"csv state row {states}")
+rows = [r for r in rows if r[2] != "0"]
 check(len(rows) == len(events), f"csv rows {len(rows)} != {len(events)}")
 check(all(len(r) == len(hdr) for r in rows), "csv field counts")
 for row in rows:

@@ -1,0 +1,312 @@
+/*
+ * sluice-ctl: steers a running collector through its control connection
+ * (docs/protocol.md section 14): the collector's own endpoint, so the same
+ * access control applies (socket permissions, --group, --allow-uid; the
+ * pipe's DACL on Windows), and a control connection is never a producer.
+ * One request, one response. Exit status: 0 done, 1 runtime error (no
+ * collector, refused, the request failed), 2 usage error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "os.h"
+#include "state.h"
+#include "transport.h"
+#include "wire.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.0.0"
+#endif
+
+#define PROG "sluice-ctl"
+
+static const char usage_text[] =
+    "Usage: sluice-ctl --pipe NAME COMMAND [ARGS]\n"
+    "\n"
+    "Steers the sluice-collector serving pipe NAME.\n"
+    "\n"
+    "Commands (--json: one JSON document instead of text):\n"
+    "  status [--json]      producers now and total, events/s and MB/s (since\n"
+    "                       the previous status request), ring fill, dropped,\n"
+    "                       malformed, filtered, enabled types, configuration,\n"
+    "                       capture file\n"
+    "  producers [--json]   one row per live producer: id, name, pid, uid,\n"
+    "                       mode, events, filtered, dropped\n"
+    "  enable TYPES         enable event types (as sluice-dump's filter: 5,7-9,\n"
+    "                       0x10-0x1F; 0..61439) in every producer\n"
+    "  disable TYPES        disable them: producers filter those events\n"
+    "  config KEY=VALUE...  set configuration values and push them to the\n"
+    "                       producers (KEY: 1..128 of A-Z a-z 0-9 _ . -;\n"
+    "                       VALUE: up to 4096 bytes, no CR or LF)\n"
+    "  rotate               start a new capture file (collectors with\n"
+    "                       rotation)\n"
+    "  snapshot             write the flight recorder's contents (collectors\n"
+    "                       with a flight recorder)\n"
+    "  stop                 stop the collector cleanly, as SIGTERM does\n"
+    "\n"
+    "Options:\n"
+    "  --pipe NAME          the collector's pipe name (required)\n"
+    "  --timeout MS         give up after MS milliseconds (default: 5000)\n"
+    "  --help               show this help\n"
+    "  --version            show the version\n"
+    "\n"
+    "Every change is recorded in the capture (a state record) and pushed to\n"
+    "every connected producer that accepts updates (libsluice-producer).\n"
+    "\n"
+    "Exit status: 0 done, 1 runtime error (no collector, refused, request\n"
+    "failed), 2 usage error.\n";
+
+static void
+usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, PROG ": ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry '" PROG " --help'.\n");
+    exit(2);
+}
+
+/* Checks a command's arguments here, so a typo is a usage error (2). */
+static void
+check_request(int n, char **w)
+{
+    const char *cmd = w[0];
+    uint8_t map[SL_STATE_MAP_BYTES];
+
+    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "producers") == 0) {
+        if (n > 2 || (n == 2 && strcmp(w[1], "--json") != 0))
+            usage_error("%s takes only --json", cmd);
+    } else if (strcmp(cmd, "enable") == 0 || strcmp(cmd, "disable") == 0) {
+        if (n != 2)
+            usage_error("%s needs one TYPES argument", cmd);
+        if (sl_state_types(map, w[1], 1) != 0) {
+            fprintf(stderr, PROG ": %s: '%s' is not a list of event types "
+                    "(numbers or ranges A-B, 0..61439 or 0x0..0xEFFF, "
+                    "comma-separated)\n", cmd, w[1]);
+            usage_error("%s", "bad type list");
+        }
+    } else if (strcmp(cmd, "config") == 0) {
+        if (n < 2)
+            usage_error("%s", "config needs KEY=VALUE arguments");
+        for (int i = 1; i < n; i++) {
+            const char *eq = strchr(w[i], '=');
+
+            if (eq == NULL || !sl_state_key_ok(w[i], (size_t)(eq - w[i])) ||
+                !sl_state_value_ok(eq + 1, strlen(eq + 1)))
+                usage_error("config: '%s' is not KEY=VALUE (KEY: 1..128 of "
+                            "A-Z a-z 0-9 _ . -; VALUE: up to 4096 bytes, no "
+                            "CR or LF)", w[i]);
+        }
+    } else if (strcmp(cmd, "rotate") == 0 || strcmp(cmd, "snapshot") == 0 ||
+               strcmp(cmd, "stop") == 0) {
+        if (n != 1)
+            usage_error("%s takes no arguments", cmd);
+    } else {
+        usage_error("unknown command '%s'", cmd);
+    }
+}
+
+static int
+read_greeting(sl_transport *t, uint32_t timeout_ms, char *g, size_t *len)
+{
+    size_t have = 0;
+
+    while (have < SL_WIRE_GREETING_MAX) {
+        size_t n = 0;
+        char *nul;
+        int rc = sl_transport_read(t, g + have, SL_WIRE_GREETING_MAX - have,
+                                   &n, timeout_ms);
+
+        if (rc != 0)
+            return rc;
+        if (n == 0)
+            return SL_ECONNRESET;
+        nul = memchr(g + have, '\0', n);
+        if (nul != NULL) {
+            *len = (size_t)(nul - g);
+            return 0;
+        }
+        have += n;
+    }
+    return SL_EPROTO;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *pipe = NULL;
+    uint64_t timeout = 5000;
+    char path[512], greeting[SL_WIRE_GREETING_MAX + 1];
+    char **words = NULL;
+    int nwords = 0;
+    sl_transport *t;
+    uint32_t version, max_frame, id;
+    size_t glen = 0, reqlen, rlen = 0, rcap = 65536;
+    char *req, *resp;
+    int rc;
+
+    sl_os_args_utf8(&argc, &argv);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (nwords == 0 && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (nwords == 0 && strcmp(a, "--version") == 0) {
+            printf(PROG " %s\n", SLUICE_VERSION);
+            return 0;
+        } else if (nwords == 0 && strcmp(a, "--pipe") == 0) {
+            if (i + 1 >= argc || argv[i + 1][0] == '\0')
+                usage_error("%s", "--pipe needs a NAME");
+            pipe = argv[++i];
+        } else if (nwords == 0 && strcmp(a, "--timeout") == 0) {
+            char *end;
+
+            if (i + 1 >= argc)
+                usage_error("%s", "--timeout needs MS");
+            timeout = strtoull(argv[++i], &end, 10);
+            if (*end != '\0' || argv[i][0] == '\0' || timeout == 0 ||
+                timeout > 3600000u)
+                usage_error("--timeout: '%s' is not 1..3600000", argv[i]);
+        } else if (nwords == 0 && strncmp(a, "--", 2) == 0) {
+            usage_error("unknown option '%s'", a);
+        } else {
+            if (nwords == 0)
+                words = argv + i;
+            nwords++;
+        }
+    }
+    if (pipe == NULL)
+        usage_error("%s", "--pipe NAME is required");
+    if (nwords == 0)
+        usage_error("%s", "a COMMAND is required (status, producers, enable, "
+                          "disable, config, rotate, snapshot, stop)");
+    check_request(nwords, words);
+    rc = sl_os_pipe_path(pipe, strlen(pipe), path, sizeof(path), NULL);
+    if (rc != 0) {
+        fprintf(stderr, PROG ": bad pipe name '%s': %s\n", pipe,
+                sl_strerror(rc));
+        return 2;
+    }
+
+    rc = sl_transport_open(pipe, strlen(pipe), 0, NULL, &t);
+    if (rc == SL_ENOENT) {
+        fprintf(stderr, PROG ": no collector serves pipe '%s' (%s)\n", pipe,
+                path);
+        return 1;
+    }
+    if (rc == SL_EACCES) {
+        fprintf(stderr, PROG ": permission denied on pipe '%s' (%s): the "
+                "collector belongs to another user (it admits others only "
+                "with --group)\n", pipe, path);
+        return 1;
+    }
+    if (rc == SL_EUNTRUSTED) {
+        fprintf(stderr, PROG ": pipe '%s' (%s) is served by another user, "
+                "not a trusted collector: nothing was sent\n", pipe, path);
+        return 1;
+    }
+    if (rc != 0) {
+        fprintf(stderr, PROG ": cannot connect to pipe '%s' (%s): %s\n", pipe,
+                path, sl_strerror(rc));
+        return 1;
+    }
+    rc = read_greeting(t, (uint32_t)timeout, greeting, &glen);
+    if (rc == SL_ECONNRESET || rc == SL_EPIPE) {
+        fprintf(stderr, PROG ": the collector on pipe '%s' closed the "
+                "connection before its greeting: it does not admit this "
+                "user (--allow-uid)\n", pipe);
+        sl_transport_close(t);
+        return 1;
+    }
+    if (rc != 0) {
+        fprintf(stderr, PROG ": pipe '%s' (%s) did not greet as a sluice "
+                "collector: %s\n", pipe, path, sl_strerror(rc));
+        sl_transport_close(t);
+        return 1;
+    }
+    greeting[glen] = '\0';
+    if (sl_wire_parse_greeting(greeting, glen, &version, &max_frame, &id) !=
+        0) {
+        if (strstr(greeting, "error=") != NULL)
+            fprintf(stderr, PROG ": the collector on pipe '%s' refused the "
+                    "connection: %s\n", pipe, strstr(greeting, "error=") + 6);
+        else
+            fprintf(stderr, PROG ": pipe '%s' (%s) is not a sluice "
+                    "collector (greeting '%.64s')\n", pipe, path, greeting);
+        sl_transport_close(t);
+        return 1;
+    }
+    if (sl_wire_greeting_cfg_field(greeting, glen) < 0) {
+        fprintf(stderr, PROG ": the collector on pipe '%s' speaks protocol "
+                "1.0, which has no control connections\n", pipe);
+        sl_transport_close(t);
+        return 1;
+    }
+
+    /* The request: the control magic, the words NUL-separated, '\n'. */
+    reqlen = SL_WIRE_MAGIC_LEN + 1;
+    for (int i = 0; i < nwords; i++)
+        reqlen += strlen(words[i]) + 1;
+    req = malloc(reqlen);
+    resp = malloc(rcap);
+    if (req == NULL || resp == NULL) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    memcpy(req, SL_WIRE_CTL_MAGIC, SL_WIRE_MAGIC_LEN);
+    reqlen = SL_WIRE_MAGIC_LEN;
+    for (int i = 0; i < nwords; i++) {
+        size_t n = strlen(words[i]);
+
+        if (i > 0)
+            req[reqlen++] = '\0';
+        memcpy(req + reqlen, words[i], n);
+        reqlen += n;
+    }
+    req[reqlen++] = '\n';
+    rc = sl_transport_write(t, req, reqlen);
+    free(req);
+    while (rc == 0) {
+        size_t n = 0;
+
+        if (rlen + 1 >= rcap) {
+            char *nr = realloc(resp, rcap * 2);
+
+            if (nr == NULL) {
+                rc = SL_ENOMEM;
+                break;
+            }
+            resp = nr;
+            rcap *= 2;
+        }
+        rc = sl_transport_read(t, resp + rlen, rcap - 1 - rlen, &n,
+                               (uint32_t)timeout);
+        if (rc != 0 || n == 0)
+            break;
+        rlen += n;
+    }
+    sl_transport_close(t);
+    resp[rlen] = '\0';
+    if (rlen == 0) {
+        fprintf(stderr, PROG ": no response from the collector on pipe "
+                "'%s': %s\n", pipe,
+                rc != 0 ? sl_strerror(rc) : "it closed the connection");
+        return 1;
+    }
+    if (strncmp(resp, "ok\n", 3) == 0) {
+        fputs(resp + 3, stdout);
+        free(resp);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
+    if (strncmp(resp, "error: ", 7) == 0) {
+        fprintf(stderr, PROG ": %s", resp + 7);
+        if (resp[rlen - 1] != '\n')
+            fputc('\n', stderr);
+    } else {
+        fprintf(stderr, PROG ": unexpected response: %.200s\n", resp);
+    }
+    free(resp);
+    return 1;
+}
