@@ -2,17 +2,28 @@
  * sl-emit-bench: what one sluice_producer_emit() costs, and how the
  * producer library scales with threads. It plays a collector that does as
  * little as possible: a thread listening on a Unix socket in a temporary
- * directory sends the greeting and then reads and discards every byte (one
- * recv() of up to 1 MiB at a time), so the figure is the library's own
- * cost plus its write() calls, not a collector's. Then 1, 2, ... threads
- * emit --count events of --size bytes each on one handle, with
- * sluice_producer_emit() (reads the clock per event) or
- * sluice_producer_emit_ts() (the caller's timestamp), and it prints per
- * thread count: ns per event on each thread (wall time / events per
- * thread), and events per second in total.
+ * directory sends a protocol 1.1 greeting (cfg=1) and one STATE frame
+ * (docs/protocol.md section 13) in which every event type is enabled but
+ * type 2, and then reads and discards every byte (one recv() of up to
+ * 1 MiB at a time), so the figure is the library's own cost plus its
+ * write() calls, not a collector's. Then 1, 2, ... threads call, --count
+ * times each on one handle, with --size bytes of payload:
+ *   emit      sluice_producer_emit() of type 1 (reads the clock per event)
+ *   emit_ts   sluice_producer_emit_ts() of type 1 (the caller's timestamp)
+ *   enabled   sluice_producer_enabled(p, 1) (the one-load check alone)
+ *   disabled  sluice_producer_emit_ts() of type 2, which the library
+ *             filters: nothing is sent, the filtered count must equal the
+ *             calls made
+ * and it prints per thread count: ns per call on each thread (wall time /
+ * calls per thread), and calls per second in total. --api both is emit
+ * and emit_ts (the default), all is the four. --proto 1.0 makes the sink
+ * send a version 1.0 greeting instead (no cfg field, no STATE frame: the
+ * library has no reader thread and every type stays enabled; disabled is
+ * then refused).
  *
  *   sl-emit-bench [--threads 1,2,3,4] [--count N] [--size BYTES]
- *                 [--api emit|emit_ts|both] [--quiet]
+ *                 [--api emit|emit_ts|enabled|disabled|both|all]
+ *                 [--proto 1.0|1.1] [--quiet]
  *
  * For instructions per event, run it under callgrind with collection
  * limited to the emit call (bench/emit_instructions.sh does that). No test
@@ -29,9 +40,16 @@
 
 #include "os.h"
 #include "sluice/producer.h"
+#include "state.h"
 #include "wire.h"
 
 #define MAX_THREADS 64
+#define TYPE_ON 1  /* enabled in the sink's STATE frame */
+#define TYPE_OFF 2 /* disabled in it */
+
+enum { API_EMIT = 1, API_EMIT_TS = 2, API_ENABLED = 4, API_DISABLED = 8 };
+
+static int proto11 = 1; /* --proto: the sink speaks 1.1 (cfg + STATE) */
 
 typedef struct sink {
     int lfd;
@@ -45,8 +63,9 @@ typedef struct emitter {
     sluice_producer *p;
     uint64_t count;
     size_t size;
-    int use_ts;
+    int api;
     int rc;
+    uint64_t hits; /* enabled: how many calls said 1 (keeps the loop) */
 } emitter;
 
 static void
@@ -54,6 +73,21 @@ die(const char *what)
 {
     fprintf(stderr, "sl-emit-bench: %s: %s\n", what, strerror(errno));
     exit(1);
+}
+
+static void
+read_exact(int fd, uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = recv(fd, p, n, 0);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            die("read hello");
+        p += r;
+        n -= (size_t)r;
+    }
 }
 
 static void
@@ -67,10 +101,43 @@ sink_main(void *arg)
 
     if (fd < 0 || buf == NULL)
         die("accept");
-    sl_wire_greeting(greeting, sizeof(greeting), SL_WIRE_MAX_FRAME_DEFAULT, 1,
-                     &glen);
+    if (proto11)
+        sl_wire_greeting_cfg(greeting, sizeof(greeting),
+                             SL_WIRE_MAX_FRAME_DEFAULT, 1, 1, &glen);
+    else
+        sl_wire_greeting(greeting, sizeof(greeting),
+                         SL_WIRE_MAX_FRAME_DEFAULT, 1, &glen);
     if (write(fd, greeting, glen) != (ssize_t)glen)
         die("greeting");
+    if (proto11) {
+        /* The answer to the hello's `want` (the library asks for the state
+         * and its updates; it reads this frame before open returns). As a
+         * collector does, it is sent only after the hello has been read:
+         * the library reads the greeting in chunks and ignores what
+         * follows its NUL. */
+        static sl_state st;
+        uint8_t *frame, hdr[SL_WIRE_MAGIC_LEN + SL_WIRE_FRAME_HDR];
+        size_t n;
+
+        read_exact(fd, hdr, sizeof(hdr));
+        n = sl_load_le32(hdr + SL_WIRE_MAGIC_LEN);
+        if (n < SL_WIRE_FRAME_HDR || n > cap)
+            die("hello");
+        read_exact(fd, (uint8_t *)buf, n - SL_WIRE_FRAME_HDR);
+        sl_state_init(&st);
+        if (sl_state_types(st.enabled, "2", 0) != 0)
+            die("state");
+        n = SL_WIRE_FRAME_HDR + sl_state_size(&st);
+        frame = malloc(n);
+        if (frame == NULL)
+            die("malloc");
+        sl_wire_frame_header(frame, (uint32_t)n, SL_WIRE_T_STATE, 0,
+                             sl_os_now_ns());
+        sl_state_encode(&st, frame + SL_WIRE_FRAME_HDR);
+        if (write(fd, frame, n) != (ssize_t)n)
+            die("state frame");
+        free(frame);
+    }
     for (;;) {
         ssize_t n = recv(fd, buf, cap, 0);
 
@@ -129,28 +196,40 @@ emitter_main(void *arg)
 
     memset(payload, 'x', e->size);
     e->rc = 0;
-    if (e->use_ts) {
+    e->hits = 0;
+    switch (e->api) {
+    case API_EMIT_TS:
         for (uint64_t i = 0; i < e->count && e->rc == 0; i++)
-            e->rc = sluice_producer_emit_ts(e->p, 1, ts + i, payload,
+            e->rc = sluice_producer_emit_ts(e->p, TYPE_ON, ts + i, payload,
                                             e->size);
-    } else {
+        break;
+    case API_ENABLED:
+        for (uint64_t i = 0; i < e->count; i++)
+            e->hits += (uint64_t)sluice_producer_enabled(e->p, TYPE_ON);
+        break;
+    case API_DISABLED:
         for (uint64_t i = 0; i < e->count && e->rc == 0; i++)
-            e->rc = sluice_producer_emit(e->p, 1, payload, e->size);
+            e->rc = sluice_producer_emit_ts(e->p, TYPE_OFF, ts + i, payload,
+                                            e->size);
+        break;
+    default:
+        for (uint64_t i = 0; i < e->count && e->rc == 0; i++)
+            e->rc = sluice_producer_emit(e->p, TYPE_ON, payload, e->size);
     }
     free(payload);
 }
 
-/* One case: returns wall seconds from the first emit to the last byte
+/* One case: returns wall seconds from the first call to the last byte
  * handed to the socket (close flushes). */
 static double
-run_case(unsigned threads, uint64_t count, size_t size, int use_ts)
+run_case(unsigned threads, uint64_t count, size_t size, int api)
 {
     sluice_producer_opts o;
     sluice_producer *p;
     emitter em[MAX_THREADS];
     sl_thread *th[MAX_THREADS];
     sink s;
-    uint64_t t0, t1;
+    uint64_t t0, t1, filtered;
     int rc;
 
     sink_start(&s);
@@ -167,7 +246,7 @@ run_case(unsigned threads, uint64_t count, size_t size, int use_ts)
         em[t].p = p;
         em[t].count = count;
         em[t].size = size;
-        em[t].use_ts = use_ts;
+        em[t].api = api;
         if (sl_os_thread_start(emitter_main, &em[t], &th[t]) != 0)
             die("thread");
     }
@@ -178,7 +257,13 @@ run_case(unsigned threads, uint64_t count, size_t size, int use_ts)
                     sluice_strerror(em[t].rc));
             exit(1);
         }
+        if (api == API_ENABLED && em[t].hits != count) {
+            fprintf(stderr, "sl-emit-bench: type %d reads as disabled\n",
+                    TYPE_ON);
+            exit(1);
+        }
     }
+    filtered = sluice_producer_filtered(p);
     rc = sluice_producer_close(p);
     t1 = sl_os_mono_ns();
     if (rc != 0) {
@@ -186,7 +271,13 @@ run_case(unsigned threads, uint64_t count, size_t size, int use_ts)
         exit(1);
     }
     sink_stop(&s);
-    if (s.bytes < (uint64_t)threads * count * (size + SL_WIRE_FRAME_HDR)) {
+    if (filtered != (api == API_DISABLED ? (uint64_t)threads * count : 0)) {
+        fprintf(stderr, "sl-emit-bench: %" PRIu64 " events filtered\n",
+                filtered);
+        exit(1);
+    }
+    if ((api == API_EMIT || api == API_EMIT_TS) &&
+        s.bytes < (uint64_t)threads * count * (size + SL_WIRE_FRAME_HDR)) {
         fprintf(stderr, "sl-emit-bench: the sink got only %" PRIu64
                 " bytes\n", s.bytes);
         exit(1);
@@ -215,14 +306,18 @@ main(int argc, char **argv)
     unsigned threads[MAX_THREADS] = {1, 2, 3, 4}, nthreads = 4;
     uint64_t count = 2000000;
     size_t size = 64;
-    int apis = 3, quiet = 0; /* bit 0: emit, bit 1: emit_ts */
+    int apis = API_EMIT | API_EMIT_TS, quiet = 0;
+    static const char *const names[] = {"emit", "emit_ts", "enabled",
+                                        "disabled"};
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
         if (strcmp(a, "--help") == 0) {
             puts("Usage: sl-emit-bench [--threads 1,2,3,4] [--count N] "
-                 "[--size BYTES] [--api emit|emit_ts|both] [--quiet]");
+                 "[--size BYTES]\n"
+                 "       [--api emit|emit_ts|enabled|disabled|both|all] "
+                 "[--proto 1.0|1.1] [--quiet]");
             return 0;
         }
         if (strcmp(a, "--quiet") == 0) {
@@ -239,14 +334,24 @@ main(int argc, char **argv)
         } else if (strcmp(a, "--size") == 0) {
             size = (size_t)number(a, v);
         } else if (strcmp(a, "--api") == 0) {
-            apis = strcmp(v, "emit") == 0      ? 1
-                   : strcmp(v, "emit_ts") == 0 ? 2
-                   : strcmp(v, "both") == 0    ? 3
-                                               : 0;
+            apis = strcmp(v, "emit") == 0       ? API_EMIT
+                   : strcmp(v, "emit_ts") == 0  ? API_EMIT_TS
+                   : strcmp(v, "enabled") == 0  ? API_ENABLED
+                   : strcmp(v, "disabled") == 0 ? API_DISABLED
+                   : strcmp(v, "both") == 0     ? API_EMIT | API_EMIT_TS
+                   : strcmp(v, "all") == 0      ? 15
+                                                : 0;
             if (apis == 0) {
-                fprintf(stderr, "sl-emit-bench: --api emit|emit_ts|both\n");
+                fprintf(stderr, "sl-emit-bench: --api "
+                                "emit|emit_ts|enabled|disabled|both|all\n");
                 return 2;
             }
+        } else if (strcmp(a, "--proto") == 0) {
+            if (strcmp(v, "1.0") != 0 && strcmp(v, "1.1") != 0) {
+                fprintf(stderr, "sl-emit-bench: --proto 1.0|1.1\n");
+                return 2;
+            }
+            proto11 = strcmp(v, "1.1") == 0;
         } else if (strcmp(a, "--threads") == 0) {
             char *copy = strdup(v), *save = NULL;
 
@@ -272,18 +377,25 @@ main(int argc, char **argv)
         fprintf(stderr, "sl-emit-bench: nothing to run\n");
         return 2;
     }
+    if (!proto11 && (apis & API_DISABLED)) {
+        fprintf(stderr, "sl-emit-bench: --api disabled needs --proto 1.1 "
+                        "(a 1.0 collector cannot disable a type)\n");
+        return 2;
+    }
     if (!quiet)
         printf("%-8s %7s %10s %14s %14s\n", "api", "threads", "size",
-               "ns/event/thr", "Mevents/s");
-    for (int api = 1; api <= 2; api++) {
+               "ns/call/thr", "Mcalls/s");
+    for (int k2 = 0; k2 < 4; k2++) {
+        int api = 1 << k2;
+
         if (!(apis & api))
             continue;
         for (unsigned k = 0; k < nthreads; k++) {
-            double s = run_case(threads[k], count, size, api == 2);
+            double s = run_case(threads[k], count, size, api);
 
             if (!quiet)
-                printf("%-8s %7u %10zu %14.1f %14.2f\n",
-                       api == 1 ? "emit" : "emit_ts", threads[k], size,
+                printf("%-8s %7u %10zu %14.2f %14.2f\n", names[k2],
+                       threads[k], size,
                        s * 1e9 / (double)count,
                        (double)count * threads[k] / s / 1e6);
             fflush(stdout);

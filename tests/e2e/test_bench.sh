@@ -18,4 +18,17 @@ grep -q '^<svg ' "$WORK/sweep.svg" && grep -q '<polyline' "$WORK/sweep.svg" && g
 [ "$("$BENCH" --sweep 1,2 --total 100 --json --dir "$WORK" 2>/dev/null | python3 -c 'import json,sys; print(sum(json.loads(l)["lost"] == 0 for l in sys.stdin))')" = 2 ] || fail "sweep --json"
 rc=0; "$BENCH" --svg "$WORK/x.svg" >/dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "--svg without --sweep should exit 2"
 rc=0; "$BENCH" --sweep 4,2 >/dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "a descending --sweep should exit 2"
+# sl-emit-bench (POSIX only): its stand-in collector speaks protocol 1.1, so
+# `disabled` is filtered (the tool exits 1 unless the filtered count equals
+# the calls) and `enabled` reads type 1 as enabled; 1.0 refuses `disabled`.
+EMIT=$BIN/bench/sl-emit-bench
+if [ -x "$EMIT" ]; then
+  out=$("$EMIT" --threads 1,2 --count 2000 --api all 2>"$WORK/err") || { cat "$WORK/err" >&2; fail "sl-emit-bench --api all failed"; }
+  for api in emit emit_ts enabled disabled; do
+    [ "$(grep -Ec "^$api +[12] +64 +[0-9.]+ +[0-9.]+$" <<<"$out")" = 2 ] || fail "sl-emit-bench: no $api rows: $out"
+  done
+  "$EMIT" --threads 1 --count 2000 --proto 1.0 --api both --quiet 2>"$WORK/err" || { cat "$WORK/err" >&2; fail "sl-emit-bench --proto 1.0 failed"; }
+  rc=0; "$EMIT" --proto 1.0 --api disabled >/dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "--proto 1.0 --api disabled should exit 2"
+  rc=0; "$EMIT" --api nope >/dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "a bad --api should exit 2"
+fi
 echo "ok"
