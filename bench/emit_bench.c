@@ -15,7 +15,9 @@
  *             filters: nothing is sent, the filtered count must equal the
  *             calls made
  * and it prints per thread count: ns per call on each thread (wall time /
- * calls per thread), and calls per second in total. --api both is emit
+ * calls per thread), calls per second in total, and CPU ns per call (each
+ * thread's CPU time in its loop / its calls, averaged over the threads:
+ * less disturbed by other processes on a busy machine than wall time). --api both is emit
  * and emit_ts (the default), all is the four. --proto 1.0 makes the sink
  * send a version 1.0 greeting instead (no cfg field, no STATE frame: the
  * library has no reader thread and every type stays enabled; disabled is
@@ -35,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -66,6 +69,7 @@ typedef struct emitter {
     int api;
     int rc;
     uint64_t hits; /* enabled: how many calls said 1 (keeps the loop) */
+    uint64_t cpu_ns; /* the thread's CPU time in its loop */
 } emitter;
 
 static void
@@ -73,6 +77,18 @@ die(const char *what)
 {
     fprintf(stderr, "sl-emit-bench: %s: %s\n", what, strerror(errno));
     exit(1);
+}
+
+/* The calling thread's CPU time: unlike wall time it does not count the
+ * time other processes of a busy machine held the core. */
+static uint64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        die("clock_gettime");
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void
@@ -192,11 +208,12 @@ emitter_main(void *arg)
 {
     emitter *e = arg;
     char *payload = malloc(e->size > 0 ? e->size : 1);
-    uint64_t ts = sl_os_now_ns();
+    uint64_t ts = sl_os_now_ns(), c0;
 
     memset(payload, 'x', e->size);
     e->rc = 0;
     e->hits = 0;
+    c0 = thread_cpu_ns();
     switch (e->api) {
     case API_EMIT_TS:
         for (uint64_t i = 0; i < e->count && e->rc == 0; i++)
@@ -216,13 +233,16 @@ emitter_main(void *arg)
         for (uint64_t i = 0; i < e->count && e->rc == 0; i++)
             e->rc = sluice_producer_emit(e->p, TYPE_ON, payload, e->size);
     }
+    e->cpu_ns = thread_cpu_ns() - c0;
     free(payload);
 }
 
 /* One case: returns wall seconds from the first call to the last byte
- * handed to the socket (close flushes). */
+ * handed to the socket (close flushes), and in *cpu_ns the mean CPU time
+ * of the threads' loops (their writes included, not close's flush). */
 static double
-run_case(unsigned threads, uint64_t count, size_t size, int api)
+run_case(unsigned threads, uint64_t count, size_t size, int api,
+         double *cpu_ns)
 {
     sluice_producer_opts o;
     sluice_producer *p;
@@ -263,6 +283,9 @@ run_case(unsigned threads, uint64_t count, size_t size, int api)
             exit(1);
         }
     }
+    *cpu_ns = 0;
+    for (unsigned t = 0; t < threads; t++)
+        *cpu_ns += (double)em[t].cpu_ns / threads;
     filtered = sluice_producer_filtered(p);
     rc = sluice_producer_close(p);
     t1 = sl_os_mono_ns();
@@ -383,21 +406,21 @@ main(int argc, char **argv)
         return 2;
     }
     if (!quiet)
-        printf("%-8s %7s %10s %14s %14s\n", "api", "threads", "size",
-               "ns/call/thr", "Mcalls/s");
+        printf("%-8s %7s %10s %14s %14s %14s\n", "api", "threads", "size",
+               "ns/call/thr", "Mcalls/s", "cpu_ns/call");
     for (int k2 = 0; k2 < 4; k2++) {
         int api = 1 << k2;
 
         if (!(apis & api))
             continue;
         for (unsigned k = 0; k < nthreads; k++) {
-            double s = run_case(threads[k], count, size, api);
+            double cpu, s = run_case(threads[k], count, size, api, &cpu);
 
             if (!quiet)
-                printf("%-8s %7u %10zu %14.2f %14.2f\n", names[k2],
-                       threads[k], size,
-                       s * 1e9 / (double)count,
-                       (double)count * threads[k] / s / 1e6);
+                printf("%-8s %7u %10zu %14.2f %14.2f %14.2f\n", names[k2],
+                       threads[k], size, s * 1e9 / (double)count,
+                       (double)count * threads[k] / s / 1e6,
+                       cpu / (double)count);
             fflush(stdout);
         }
     }

@@ -25,7 +25,7 @@ EMIT=$BIN/bench/sl-emit-bench
 if [ -x "$EMIT" ]; then
   out=$("$EMIT" --threads 1,2 --count 2000 --api all 2>"$WORK/err") || { cat "$WORK/err" >&2; fail "sl-emit-bench --api all failed"; }
   for api in emit emit_ts enabled disabled; do
-    [ "$(grep -Ec "^$api +[12] +64 +[0-9.]+ +[0-9.]+$" <<<"$out")" = 2 ] || fail "sl-emit-bench: no $api rows: $out"
+    [ "$(grep -Ec "^$api +[12] +64 +[0-9.]+ +[0-9.]+ +[0-9.]+$" <<<"$out")" = 2 ] || fail "sl-emit-bench: no $api rows: $out"
   done
   "$EMIT" --threads 1 --count 2000 --proto 1.0 --api both --quiet 2>"$WORK/err" || { cat "$WORK/err" >&2; fail "sl-emit-bench --proto 1.0 failed"; }
   rc=0; "$EMIT" --proto 1.0 --api disabled >/dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "--proto 1.0 --api disabled should exit 2"
