@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
@@ -758,5 +759,24 @@ sl_os_group_id(const char *name, uint32_t *out)
     if (res == NULL)
         return SL_ENOENT;
     *out = (uint32_t)gr.gr_gid;
+    return 0;
+}
+
+int
+sl_os_random(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return SL_EIO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
     return 0;
 }
