@@ -45,6 +45,7 @@ if(WIN32)
 else()
   set(SL_PC_SYSLIBS "-pthread")
 endif()
+string(APPEND SL_PC_SYSLIBS "${SL_CODEC_PC_LIBS}")
 # Two files, because pkg-config's --static changes only the libraries, never
 # the compiler flags: a static consumer needs -DSLUICE_STATIC (on Windows the
 # header would otherwise declare every function dllimport) and the archive

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "capfile.h"
+#include "codec.h"
 #include "crc32c.h"
 #include "err.h"
 #include "os.h"
@@ -72,6 +73,13 @@ struct sluice_capture {
 
     unsigned version;              /* the file's read_version, 1 or 2 */
     uint8_t key[SL_CAP2_KEY_LEN]; /* version 2: the block key */
+    /* Version 2: the decoded record area of a compressed block (valid
+     * while it is ST_BLOCK with blk_decoded set), at most
+     * SL_CAP2_RAW_MAX bytes, reused. */
+    uint8_t *dec;
+    size_t dec_cap;
+    int blk_decoded;
+    uint64_t undecodable; /* blocks of a codec this build lacks */
 
     sluice_capture_info info;
     char *pipe;
@@ -211,14 +219,44 @@ v2_header_len(const sluice_capture *c, const uint8_t *h, uint64_t off)
     return len;
 }
 
-/* A whole v2 block whose header verified: trailer, body CRC, records.
- * Compressed blocks are not decoded by this reader yet: invalid. */
+/* Records of a record area: each well formed, exactly filling it, as
+ * many as count. */
 static int
-v2_block_valid(const uint8_t *b, uint32_t len)
+records_valid(const uint8_t *a, uint32_t end, uint32_t count)
 {
-    uint32_t body_end = SL_CAP2_BLOCK_HDR + sl_load_le32(b + 20);
-    uint32_t off = SL_CAP2_BLOCK_HDR, n = 0;
+    uint32_t off = 0, n = 0;
 
+    while (off < end) {
+        uint32_t size, payload_len;
+
+        if (end - off < SL_CAP_REC_HDR)
+            return 0;
+        size = sl_load_le32(a + off);
+        payload_len = sl_load_le32(a + off + 4);
+        if (size % 8 != 0 || size < SL_CAP_REC_HDR || size > end - off ||
+            payload_len > size - SL_CAP_REC_HDR)
+            return 0;
+        off += size;
+        n++;
+    }
+    return n == count;
+}
+
+/*
+ * A whole v2 block whose header verified: trailer, body CRC (over the
+ * stored bytes: no decoding needed to verify), then the record area,
+ * decoded first when the block is compressed (into c->dec; the decoded
+ * length must be exactly raw_len, which is at most SL_CAP2_RAW_MAX).
+ * A codec this build lacks makes the block invalid (counted in
+ * c->undecodable, so a caller can say why).
+ */
+static int
+v2_block_valid(sluice_capture *c, const uint8_t *b, uint32_t len)
+{
+    uint32_t stored = sl_load_le32(b + 20), raw = sl_load_le32(b + 24);
+    int rc;
+
+    c->blk_decoded = 0;
     if (sl_load_le32(b + len - 4) != len ||
         sl_load_le32(b + len - 8) != (uint32_t)sl_load_le64(b + 56))
         return 0;
@@ -227,22 +265,24 @@ v2_block_valid(const uint8_t *b, uint32_t len)
                   len - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL) !=
         sl_load_le32(b + 32))
         return 0;
-    if (b[28] != SL_CAP2_CODEC_NONE)
-        return 0;
-    while (off < body_end) {
-        uint32_t size, payload_len;
+    if (b[28] == SL_CAP2_CODEC_NONE)
+        return records_valid(b + SL_CAP2_BLOCK_HDR, stored,
+                             sl_load_le32(b + 16));
+    if (raw > c->dec_cap) {
+        uint8_t *p = realloc(c->dec, raw);
 
-        if (body_end - off < SL_CAP_REC_HDR)
+        if (p == NULL)
             return 0;
-        size = sl_load_le32(b + off);
-        payload_len = sl_load_le32(b + off + 4);
-        if (size % 8 != 0 || size < SL_CAP_REC_HDR || size > body_end - off ||
-            payload_len > size - SL_CAP_REC_HDR)
-            return 0;
-        off += size;
-        n++;
+        c->dec = p;
+        c->dec_cap = raw;
     }
-    return n == sl_load_le32(b + 16);
+    rc = sl_codec_decode(b[28], b + SL_CAP2_BLOCK_HDR, stored, c->dec, raw);
+    if (rc == SL_ENOSYS)
+        c->undecodable++;
+    if (rc != 0 || !records_valid(c->dec, raw, sl_load_le32(b + 16)))
+        return 0;
+    c->blk_decoded = 1;
+    return 1;
 }
 
 /* ---- finding blocks ------------------------------------------------------ */
@@ -366,7 +406,7 @@ find_block(sluice_capture *c)
                     return rc;
                 b = win_at(c, p);
                 if (win_end(c) >= p + len) {
-                    if (v2_block_valid(b, len)) {
+                    if (v2_block_valid(c, b, len)) {
                         enter_block(c, p, b, len);
                         return 0;
                     }
@@ -608,7 +648,12 @@ sluice_capture_next(sluice_capture *c, sluice_record *rec)
             c->counted = 0;
             continue;
         }
-        r = win_at(c, c->blk_off) + c->rec_off;
+        /* A compressed block's records are in the decoded area, which
+         * starts where a stored block's would (rec_off from the block). */
+        if (c->blk_decoded)
+            r = c->dec + (c->rec_off - SL_CAP2_BLOCK_HDR);
+        else
+            r = win_at(c, c->blk_off) + c->rec_off;
         sl_cap_rec_decode(r, &h);
         rec->type = h.type;
         rec->flags = h.flags;
@@ -651,6 +696,7 @@ sluice_capture_close(sluice_capture *c)
     if (c->f != NULL)
         fclose(c->f);
     free(c->win);
+    free(c->dec);
     free(c->pipe);
     free(c->host);
     free(c);

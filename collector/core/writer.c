@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "capfile.h"
+#include "codec.h"
 #include "crc32c.h"
 #include "err.h"
 #include "sink.h"
@@ -47,6 +48,11 @@ struct sl_writer {
     /* Statistics for the status line; relaxed, no data depends on it. */
     atomic_uint_least64_t bytes;
     uint64_t test_delay_ns; /* SLUICE_TEST_WRITER_DELAY_US, 0 = none */
+    /* --compress: the encoder (NULL for none) and its output buffer,
+     * grown to the bound of the largest block so far. */
+    sl_codec *codec;
+    uint8_t *zbuf;
+    size_t zcap;
 };
 
 /* Records the first error and tells the owner, once (the CAS winner). */
@@ -62,12 +68,40 @@ set_error(sl_writer *w, int rc)
         w->cfg.on_error(w->cfg.on_error_ctx, rc);
 }
 
+/* Encodes len bytes of records into w->zbuf, zero-padded to 8 (the
+ * padding is covered by body_crc). Runs on the writer thread, so a slow
+ * codec holds the ring like a slow disk does: ingest waits (or drops,
+ * with --on-full drop) only once the ring is full. */
+static int
+compress_block(sl_writer *w, const uint8_t *recs, size_t len, size_t *zlen)
+{
+    size_t need = sl_codec_bound(w->codec, len) + 8u;
+    int rc;
+
+    if (need > w->zcap) {
+        uint8_t *p = realloc(w->zbuf, need);
+
+        if (p == NULL)
+            return SL_ENOMEM;
+        w->zbuf = p;
+        w->zcap = need;
+    }
+    rc = sl_codec_encode(w->codec, recs, len, w->zbuf, w->zcap - 8u, zlen);
+    if (rc != 0)
+        return rc;
+    memset(w->zbuf + *zlen, 0, 8u);
+    return 0;
+}
+
 static int
 write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
 {
     uint8_t hdr[SL_CAP2_BLOCK_HDR], trl[SL_CAP2_BLOCK_TRL];
-    uint32_t block_len = sl_cap2_block_len((uint32_t)len);
+    uint32_t block_len;
     uint64_t first_ns, last_ns;
+    const uint8_t *stored;
+    size_t stored_len, padded, zlen = 0;
+    uint8_t codec;
     sl_iovec iov[3];
     sl_sink_block b;
     sl_cap_rec r;
@@ -86,14 +120,31 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
         sl_cap_rec_decode(recs + off, &r);
         last_ns = r.collector_ns;
     }
+    stored = recs;
+    stored_len = len;
+    codec = SL_CAP2_CODEC_NONE;
+    if (w->codec != NULL) {
+        rc = compress_block(w, recs, len, &zlen);
+        if (rc != 0)
+            return rc;
+        /* A block that does not shrink is stored as it is (codec 0): a
+         * reader then needs no decoder for it, and it is never larger. */
+        if (zlen < len) {
+            stored = w->zbuf;
+            stored_len = zlen;
+            codec = w->cfg.codec;
+        }
+    }
+    padded = (stored_len + 7u) & ~(size_t)7u;
+    block_len = sl_cap2_block_len((uint32_t)stored_len);
     sl_cap2_block_header(hdr, w->key, w->file_off, w->block_seq, count,
-                         (uint32_t)len, (uint32_t)len, SL_CAP2_CODEC_NONE,
-                         sl_crc32c(0, recs, len), first_ns, last_ns);
+                         (uint32_t)stored_len, (uint32_t)len, codec,
+                         sl_crc32c(0, stored, padded), first_ns, last_ns);
     sl_cap2_block_trailer(trl, hdr);
     iov[0].base = hdr;
     iov[0].len = sizeof(hdr);
-    iov[1].base = recs;
-    iov[1].len = len;
+    iov[1].base = stored;
+    iov[1].len = padded;
     iov[2].base = trl;
     iov[2].len = sizeof(trl);
     b.kind = SL_SINK_BLOCK;
@@ -265,6 +316,13 @@ sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
         return SL_ENOMEM;
     w->cfg = *cfg;
     w->test_delay_ns = test_delay_ns();
+    if (cfg->codec != SL_CAP2_CODEC_NONE) {
+        rc = sl_codec_open(cfg->codec, cfg->codec_level, &w->codec);
+        if (rc != 0) {
+            free(w);
+            return rc;
+        }
+    }
     if (w->cfg.block_target == 0)
         w->cfg.block_target = 1u << 20;
     memset(&info, 0, sizeof(info));
@@ -315,6 +373,7 @@ sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
 fail_hdr:
     free(hdr);
 fail_free:
+    sl_codec_close(w->codec);
     free(w);
     return rc;
 }
@@ -356,5 +415,7 @@ sl_writer_close(sl_writer *w)
         memset(&none, 0, sizeof(none));
         sl_writer_finish(w, &none);
     }
+    sl_codec_close(w->codec);
+    free(w->zbuf);
     free(w);
 }
