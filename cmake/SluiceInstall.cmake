@@ -41,7 +41,7 @@ foreach(d LIBDIR INCLUDEDIR)
 endforeach()
 # What the static library needs from the system (the shared one records it).
 if(WIN32)
-  set(SL_PC_SYSLIBS "-ladvapi32 -lshell32")
+  set(SL_PC_SYSLIBS "-ladvapi32 -lshell32 -lbcrypt")
 else()
   set(SL_PC_SYSLIBS "-pthread")
 endif()
