@@ -60,6 +60,8 @@ static const char usage_text[] =
     "  --backend NAME    collector backend: auto|iocp|uring|epoll (default: auto)\n"
     "  --workers N       collector worker threads (default: collector's)\n"
     "  --ring-mb N       collector ring size (default: collector's)\n"
+    "  --compress C      collector block codec: none|lz4|zstd[:LEVEL]\n"
+    "                    (default: collector's)\n"
     "  --dir DIR         where the capture is written (default: $TMPDIR or /tmp)\n"
     "  --keep            keep the capture file (default: delete it)\n"
     "  --bin-dir DIR     where sluice-collector and sluice-producer are\n"
@@ -174,6 +176,7 @@ verify_capture(const char *path, uint64_t producers, uint64_t count,
 
 typedef struct bench_cfg {
     const char *collector, *producer, *backend, *dir, *workers, *ring_mb;
+    const char *compress; /* --compress, passed to the collector */
     const char *workload; /* NULL = synthetic, else for sluice-producer */
     uint64_t producers, count, size;
     int keep, progress;
@@ -295,7 +298,7 @@ run_case(const bench_cfg *cfg, bench_result *res)
     snprintf(size_s, sizeof(size_s), "%" PRIu64, cfg->size);
 
     {
-        const char *cargv[20];
+        const char *cargv[22];
         int k = 0;
 
         cargv[k++] = cfg->collector;
@@ -318,6 +321,10 @@ run_case(const bench_cfg *cfg, bench_result *res)
         if (cfg->ring_mb) {
             cargv[k++] = "--ring-mb";
             cargv[k++] = cfg->ring_mb;
+        }
+        if (cfg->compress) {
+            cargv[k++] = "--compress";
+            cargv[k++] = cfg->compress;
         }
         cargv[k] = NULL;
         rc = sl_proc_spawn(cargv, out_path, &cproc);
@@ -655,6 +662,8 @@ main(int argc, char **argv)
             cfg.workers = v;
         else if (strcmp(a, "--ring-mb") == 0)
             cfg.ring_mb = v;
+        else if (strcmp(a, "--compress") == 0)
+            cfg.compress = v;
         else if (strcmp(a, "--dir") == 0)
             cfg.dir = v;
         else if (strcmp(a, "--bin-dir") == 0)

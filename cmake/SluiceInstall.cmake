@@ -41,10 +41,11 @@ foreach(d LIBDIR INCLUDEDIR)
 endforeach()
 # What the static library needs from the system (the shared one records it).
 if(WIN32)
-  set(SL_PC_SYSLIBS "-ladvapi32 -lshell32")
+  set(SL_PC_SYSLIBS "-ladvapi32 -lshell32 -lbcrypt")
 else()
   set(SL_PC_SYSLIBS "-pthread")
 endif()
+string(APPEND SL_PC_SYSLIBS "${SL_CODEC_PC_LIBS}")
 # Two files, because pkg-config's --static changes only the libraries, never
 # the compiler flags: a static consumer needs -DSLUICE_STATIC (on Windows the
 # header would otherwise declare every function dllimport) and the archive

@@ -13,6 +13,7 @@
 
 #include "capfile.h"
 #include "cli.h"
+#include "codec.h"
 #include "err.h"
 #include "escape.h"
 #include "io.h"
@@ -42,6 +43,8 @@ static const char usage_text[] =
     "                       if NAME has '/'; Windows: \\\\.\\pipe\\NAME)\n"
     "  --out FILE           capture file to create\n"
     "  --force              overwrite FILE if it exists (default: refuse)\n"
+    "  --compress CODEC     none|lz4|zstd[:LEVEL] (LEVEL 1..19, default 1):\n"
+    "                       compress each block (default: none)\n"
     "  --workers N          worker threads (default: number of cores)\n"
     "  --instances N        listening pipe instances, Windows (default: 4)\n"
     "  --ring-mb N          ring buffer size in MiB, a power of two 1..2048\n"
@@ -430,6 +433,12 @@ main(int argc, char **argv)
             pipe = v;
         } else if (strcmp(a, "--out") == 0) {
             cfg.out_path = v;
+        } else if (strcmp(a, "--compress") == 0) {
+            char why[256];
+
+            if (sl_codec_parse(v, &cfg.codec, &cfg.codec_level, why,
+                               sizeof(why)) != 0)
+                usage_error("%s", why);
         } else if (strcmp(a, "--workers") == 0) {
             cfg.workers = (unsigned)parse_u64(a, v, 1, 256);
         } else if (strcmp(a, "--instances") == 0) {

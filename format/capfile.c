@@ -11,6 +11,7 @@
 #include "capfile.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "crc32c.h"
@@ -101,4 +102,170 @@ sl_cap_block_trailer(uint8_t trl[SL_CAP_BLOCK_TRL], uint32_t crc,
 {
     sl_store_le32(trl, crc);
     sl_store_le32(trl + 4, block_len);
+}
+
+/* ---- format version 2 ------------------------------------------------------ */
+
+static_assert(SL_CAP2_RAW_MAX == 33554360u, "docs: stored_len <= 33554360");
+
+/* Relaxed: a statistic for tests, read after the work it counts. */
+static _Atomic uint64_t checked_bytes;
+
+uint64_t
+sl_cap_checked_bytes(void)
+{
+    return atomic_load_explicit(&checked_bytes, memory_order_relaxed);
+}
+
+void
+sl_cap_count_checked(uint64_t n)
+{
+    atomic_fetch_add_explicit(&checked_bytes, n, memory_order_relaxed);
+}
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                              \
+    do {                                                                      \
+        v0 += v1;                                                             \
+        v1 = ROTL(v1, 13);                                                    \
+        v1 ^= v0;                                                             \
+        v0 = ROTL(v0, 32);                                                    \
+        v2 += v3;                                                             \
+        v3 = ROTL(v3, 16);                                                    \
+        v3 ^= v2;                                                             \
+        v0 += v3;                                                             \
+        v3 = ROTL(v3, 21);                                                    \
+        v3 ^= v0;                                                             \
+        v2 += v1;                                                             \
+        v1 = ROTL(v1, 17);                                                    \
+        v1 ^= v2;                                                             \
+        v2 = ROTL(v2, 32);                                                    \
+    } while (0)
+
+/* SipHash-2-4 (Aumasson and Bernstein), the reference algorithm. */
+uint64_t
+sl_siphash24(const uint8_t key[16], const void *msg, size_t len)
+{
+    const uint8_t *m = msg;
+    uint64_t k0 = sl_load_le64(key), k1 = sl_load_le64(key + 8);
+    uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull;
+    uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
+    uint64_t b = (uint64_t)len << 56, w;
+    size_t i, end = len & ~(size_t)7;
+
+    for (i = 0; i < end; i += 8) {
+        w = sl_load_le64(m + i);
+        v3 ^= w;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= w;
+    }
+    for (w = 0; i < len; i++)
+        w |= (uint64_t)m[i] << (8 * (i - end));
+    b |= w;
+    v3 ^= b;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+uint64_t
+sl_cap2_block_tag(const uint8_t key[SL_CAP2_KEY_LEN], uint64_t off,
+                  const uint8_t *h)
+{
+    uint8_t msg[8 + 56];
+
+    sl_store_le64(msg, off);
+    memcpy(msg + 8, h, 56);
+    sl_cap_count_checked(sizeof(msg));
+    return sl_siphash24(key, msg, sizeof(msg));
+}
+
+int
+sl_cap2_header_encode(uint8_t *buf, size_t cap, const sl_cap2_header *h,
+                      size_t *len)
+{
+    size_t total;
+
+    if (h->pipe_len > 65535 || h->host_len > 65535)
+        return SL_EINVAL;
+    if ((h->pipe_len > 0 && h->pipe == NULL) ||
+        (h->host_len > 0 && h->host == NULL))
+        return SL_EINVAL;
+    if ((h->pipe_len > 0 && memchr(h->pipe, 0, h->pipe_len)) ||
+        (h->host_len > 0 && memchr(h->host, 0, h->host_len)))
+        return SL_EINVAL;
+    total = SL_CAP2_FILE_HDR_FIXED + h->pipe_len + h->host_len;
+    if (cap < total)
+        return SL_EINVAL;
+    memcpy(buf, SL_CAP_MAGIC, SL_CAP_MAGIC_LEN);
+    sl_store_le16(buf + 8, SL_CAP2_VERSION);
+    sl_store_le16(buf + 10, SL_CAP2_VERSION);
+    sl_store_le32(buf + 12, (uint32_t)total);
+    sl_store_le64(buf + 16, h->start_ns);
+    sl_store_le16(buf + 24, (uint16_t)h->pipe_len);
+    sl_store_le16(buf + 26, (uint16_t)h->host_len);
+    sl_store_le32(buf + 28, 0);
+    memcpy(buf + 32, h->key, SL_CAP2_KEY_LEN);
+    memcpy(buf + 48, h->capture_id, SL_CAP2_ID_LEN);
+    sl_store_le64(buf + 64, h->chunk);
+    sl_store_le32(buf + 72, h->kind);
+    sl_store_le32(buf + 76, h->flags);
+    if (h->pipe_len > 0)
+        memcpy(buf + SL_CAP2_FILE_HDR_FIXED, h->pipe, h->pipe_len);
+    if (h->host_len > 0)
+        memcpy(buf + SL_CAP2_FILE_HDR_FIXED + h->pipe_len, h->host,
+               h->host_len);
+    sl_store_le32(buf + 28, sl_crc32c(0, buf, total));
+    *len = total;
+    return 0;
+}
+
+int
+sl_cap2_header_set_chunk(uint8_t *buf, size_t len, uint64_t chunk)
+{
+    if (len < SL_CAP2_FILE_HDR_FIXED ||
+        memcmp(buf, SL_CAP_MAGIC, SL_CAP_MAGIC_LEN) != 0 ||
+        sl_load_le16(buf + 8) != SL_CAP2_VERSION ||
+        sl_load_le32(buf + 12) != len)
+        return SL_EINVAL;
+    sl_store_le64(buf + 64, chunk);
+    sl_store_le32(buf + 28, 0);
+    sl_store_le32(buf + 28, sl_crc32c(0, buf, len));
+    return 0;
+}
+
+void
+sl_cap2_block_header(uint8_t hdr[SL_CAP2_BLOCK_HDR],
+                     const uint8_t key[SL_CAP2_KEY_LEN], uint64_t off,
+                     uint64_t block_seq, uint32_t record_count,
+                     uint32_t stored_len, uint32_t raw_len, uint8_t codec,
+                     uint32_t body_crc, uint64_t first_ns, uint64_t last_ns)
+{
+    memset(hdr, 0, SL_CAP2_BLOCK_HDR);
+    sl_store_le32(hdr, SL_CAP2_BLOCK_MAGIC);
+    sl_store_le32(hdr + 4, sl_cap2_block_len(stored_len));
+    sl_store_le64(hdr + 8, block_seq);
+    sl_store_le32(hdr + 16, record_count);
+    sl_store_le32(hdr + 20, stored_len);
+    sl_store_le32(hdr + 24, raw_len);
+    hdr[28] = codec;
+    sl_store_le32(hdr + 32, body_crc);
+    sl_store_le64(hdr + 40, first_ns);
+    sl_store_le64(hdr + 48, last_ns);
+    sl_store_le64(hdr + 56, sl_cap2_block_tag(key, off, hdr));
+}
+
+void
+sl_cap2_block_trailer(uint8_t trl[SL_CAP2_BLOCK_TRL],
+                      const uint8_t hdr[SL_CAP2_BLOCK_HDR])
+{
+    sl_store_le32(trl, (uint32_t)sl_load_le64(hdr + 56));
+    sl_store_le32(trl + 4, sl_load_le32(hdr + 4));
 }

@@ -174,4 +174,118 @@ void sl_cap_block_header(uint8_t hdr[SL_CAP_BLOCK_HDR], uint32_t block_len,
 void sl_cap_block_trailer(uint8_t trl[SL_CAP_BLOCK_TRL], uint32_t crc,
                           uint32_t block_len);
 
+/*
+ * Format version 2 (docs/capture-format.md section 15). read_version and
+ * write_version are both 2: a v1 reader refuses the file (it could not
+ * check the keyed blocks), this reader reads both.
+ *
+ * File header (80 fixed bytes, then the two strings):
+ *   0..31 as version 1 (header_len = 80 + pipe_len + host_len; header_crc
+ *         over the whole header_len bytes with its field zero)
+ *   32  16 block_key      random per file (os: sl_os_random); secret
+ *   48  16 capture_id     random, the same in every chunk of one capture
+ *   64  8  chunk          0 = not part of a set; 1, 2, ... in a set
+ *   72  4  kind           0 capture, 1 flight-recorder snapshot
+ *   76  4  flags          reserved, zero
+ *   80  .. pipe name, host name
+ *
+ * Block (header 64, stored bytes + zero padding to 8, trailer 8):
+ *   0   4  magic          "SLB2"
+ *   4   4  block_len      64 + round8(stored_len) + 8
+ *   8   8  block_seq
+ *   16  4  record_count
+ *   20  4  stored_len     bytes of the (possibly compressed) record area
+ *   24  4  raw_len        bytes of the record area once decoded
+ *   28  1  codec          0 none, 1 lz4, 2 zstd
+ *   29  3  reserved, zero
+ *   32  4  body_crc       CRC32C of bytes [64, block_len - 8)
+ *   36  4  reserved, zero
+ *   40  8  first_ns       collector_ns of the first record
+ *   48  8  last_ns        collector_ns of the last record
+ *   56  8  tag            SipHash-2-4 under block_key of
+ *                         le64(block's file offset) || bytes [0, 56)
+ *   L-8 4  tag_lo         low 32 bits of tag
+ *   L-4 4  block_len      again
+ */
+#define SL_CAP2_VERSION 2u
+#define SL_CAP2_FILE_HDR_FIXED 80u
+#define SL_CAP2_KEY_LEN 16u
+#define SL_CAP2_ID_LEN 16u
+#define SL_CAP2_BLOCK_MAGIC 0x32424C53u /* "SLB2" read as little-endian */
+#define SL_CAP2_BLOCK_HDR 64u
+#define SL_CAP2_BLOCK_TRL 8u
+#define SL_CAP2_BLOCK_MAX SL_CAP_BLOCK_MAX
+#define SL_CAP2_RAW_MAX \
+    (SL_CAP2_BLOCK_MAX - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL) /* 33554360 */
+#define SL_CAP2_CODEC_NONE 0u
+#define SL_CAP2_CODEC_LZ4 1u
+#define SL_CAP2_CODEC_ZSTD 2u
+#define SL_CAP2_KIND_CAPTURE 0u
+#define SL_CAP2_KIND_SNAPSHOT 1u
+
+/** Length of a v2 block whose record area is stored in stored bytes. */
+static inline uint32_t
+sl_cap2_block_len(uint32_t stored)
+{
+    return SL_CAP2_BLOCK_HDR + ((stored + 7u) & ~7u) + SL_CAP2_BLOCK_TRL;
+}
+
+/** SipHash-2-4 of len bytes under a 16-byte key. */
+uint64_t sl_siphash24(const uint8_t key[16], const void *msg, size_t len);
+
+/** The tag of the v2 block header h (its first 56 bytes) at file offset
+ * off, under key. */
+uint64_t sl_cap2_block_tag(const uint8_t key[SL_CAP2_KEY_LEN], uint64_t off,
+                           const uint8_t *h);
+
+/**
+ * Bytes the readers (capread.c) have put through a block checksum (tag
+ * or CRC) in this process: a test's measure that recovery is linear
+ * (tests/unit/test_capfile.c). Relaxed counting; no data depends on it.
+ */
+uint64_t sl_cap_checked_bytes(void);
+void sl_cap_count_checked(uint64_t n);
+
+/** A v2 file header's fields (docs/capture-format.md section 15.1). */
+typedef struct sl_cap2_header {
+    uint64_t start_ns;
+    const char *pipe;
+    size_t pipe_len; /* <= 65535 */
+    const char *host;
+    size_t host_len; /* <= 65535 */
+    uint8_t key[SL_CAP2_KEY_LEN];
+    uint8_t capture_id[SL_CAP2_ID_LEN];
+    uint64_t chunk; /* 0 = not part of a set */
+    uint32_t kind;  /* SL_CAP2_KIND_* */
+    uint32_t flags; /* zero */
+} sl_cap2_header;
+
+/**
+ * Encodes a v2 file header (also to re-encode it for a new chunk: change
+ * chunk/kind and call again; the CRC follows).
+ * @param len  Receives its length (80 + pipe_len + host_len).
+ * @return 0, SL_EINVAL (cap too small, string too long or with a NUL).
+ */
+int sl_cap2_header_encode(uint8_t *buf, size_t cap, const sl_cap2_header *h,
+                          size_t *len);
+
+/** Patches the chunk number of an encoded v2 header of len bytes in place
+ * (and its CRC). @return 0, SL_EINVAL when buf is not a v2 header. */
+int sl_cap2_header_set_chunk(uint8_t *buf, size_t len, uint64_t chunk);
+
+/**
+ * Writes a v2 block header (tag included) for a record area already in
+ * place: body_crc is the CRC32C of the stored bytes and their padding.
+ */
+void sl_cap2_block_header(uint8_t hdr[SL_CAP2_BLOCK_HDR],
+                          const uint8_t key[SL_CAP2_KEY_LEN], uint64_t off,
+                          uint64_t block_seq, uint32_t record_count,
+                          uint32_t stored_len, uint32_t raw_len, uint8_t codec,
+                          uint32_t body_crc, uint64_t first_ns,
+                          uint64_t last_ns);
+
+/** Writes a v2 block trailer for the header hdr. */
+void sl_cap2_block_trailer(uint8_t trl[SL_CAP2_BLOCK_TRL],
+                           const uint8_t hdr[SL_CAP2_BLOCK_HDR]);
+
 #endif

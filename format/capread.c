@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "capfile.h"
+#include "codec.h"
 #include "crc32c.h"
 #include "err.h"
 #include "os.h"
@@ -70,6 +71,16 @@ struct sluice_capture {
     uint64_t tail_corrupt_bytes;
     uint64_t tail_torn_bytes;
     uint64_t last_idle_end; /* file size at the previous "nothing yet" */
+
+    unsigned version;              /* the file's read_version, 1 or 2 */
+    uint8_t key[SL_CAP2_KEY_LEN]; /* version 2: the block key */
+    /* Version 2: the decoded record area of a compressed block (valid
+     * while it is ST_BLOCK with blk_decoded set), at most
+     * SL_CAP2_RAW_MAX bytes, reused. */
+    uint8_t *dec;
+    size_t dec_cap;
+    int blk_decoded;
+    uint64_t undecodable; /* blocks of a codec this build lacks */
 
     sluice_capture_info info;
     char *pipe;
@@ -165,6 +176,7 @@ block_valid(const uint8_t *b, uint32_t len)
     if (sl_load_le32(b) != SL_CAP_BLOCK_MAGIC || !plausible_len(len) ||
         sl_load_le32(b + 4) != len || sl_load_le32(b + len - 4) != len)
         return 0;
+    sl_cap_count_checked(body_end);
     if (sl_crc32c(0, b, body_end) != sl_load_le32(b + body_end))
         return 0;
     while (off < body_end) {
@@ -181,6 +193,97 @@ block_valid(const uint8_t *b, uint32_t len)
         n++;
     }
     return n == sl_load_le32(b + 16);
+}
+
+/*
+ * Version 2 (section 15): a candidate's 64-byte header is checked first,
+ * its fields and then its keyed tag at its file offset, so a scan costs
+ * 64 hashed bytes per 8-byte step whatever the lengths claim (linear in
+ * the file size); only then is the body's CRC computed, once per block
+ * whose header is genuine. Returns the block length, or 0.
+ */
+static uint32_t
+v2_header_len(const sluice_capture *c, const uint8_t *h, uint64_t off)
+{
+    uint32_t len = sl_load_le32(h + 4), stored = sl_load_le32(h + 20);
+    uint32_t raw = sl_load_le32(h + 24);
+    uint8_t codec = h[28];
+
+    if (sl_load_le32(h) != SL_CAP2_BLOCK_MAGIC || len % 8 != 0 ||
+        len > SL_CAP2_BLOCK_MAX || stored > SL_CAP2_RAW_MAX ||
+        raw > SL_CAP2_RAW_MAX || len != sl_cap2_block_len(stored) ||
+        codec > SL_CAP2_CODEC_ZSTD ||
+        (codec == SL_CAP2_CODEC_NONE && raw != stored))
+        return 0;
+    if (sl_cap2_block_tag(c->key, off, h) != sl_load_le64(h + 56))
+        return 0;
+    return len;
+}
+
+/* Records of a record area: each well formed, exactly filling it, as
+ * many as count. */
+static int
+records_valid(const uint8_t *a, uint32_t end, uint32_t count)
+{
+    uint32_t off = 0, n = 0;
+
+    while (off < end) {
+        uint32_t size, payload_len;
+
+        if (end - off < SL_CAP_REC_HDR)
+            return 0;
+        size = sl_load_le32(a + off);
+        payload_len = sl_load_le32(a + off + 4);
+        if (size % 8 != 0 || size < SL_CAP_REC_HDR || size > end - off ||
+            payload_len > size - SL_CAP_REC_HDR)
+            return 0;
+        off += size;
+        n++;
+    }
+    return n == count;
+}
+
+/*
+ * A whole v2 block whose header verified: trailer, body CRC (over the
+ * stored bytes: no decoding needed to verify), then the record area,
+ * decoded first when the block is compressed (into c->dec; the decoded
+ * length must be exactly raw_len, which is at most SL_CAP2_RAW_MAX).
+ * A codec this build lacks makes the block invalid (counted in
+ * c->undecodable, so a caller can say why).
+ */
+static int
+v2_block_valid(sluice_capture *c, const uint8_t *b, uint32_t len)
+{
+    uint32_t stored = sl_load_le32(b + 20), raw = sl_load_le32(b + 24);
+    int rc;
+
+    c->blk_decoded = 0;
+    if (sl_load_le32(b + len - 4) != len ||
+        sl_load_le32(b + len - 8) != (uint32_t)sl_load_le64(b + 56))
+        return 0;
+    sl_cap_count_checked(len - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL);
+    if (sl_crc32c(0, b + SL_CAP2_BLOCK_HDR,
+                  len - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL) !=
+        sl_load_le32(b + 32))
+        return 0;
+    if (b[28] == SL_CAP2_CODEC_NONE)
+        return records_valid(b + SL_CAP2_BLOCK_HDR, stored,
+                             sl_load_le32(b + 16));
+    if (raw > c->dec_cap) {
+        uint8_t *p = realloc(c->dec, raw);
+
+        if (p == NULL)
+            return 0;
+        c->dec = p;
+        c->dec_cap = raw;
+    }
+    rc = sl_codec_decode(b[28], b + SL_CAP2_BLOCK_HDR, stored, c->dec, raw);
+    if (rc == SL_ENOSYS)
+        c->undecodable++;
+    if (rc != 0 || !records_valid(c->dec, raw, sl_load_le32(b + 16)))
+        return 0;
+    c->blk_decoded = 1;
+    return 1;
 }
 
 /* ---- finding blocks ------------------------------------------------------ */
@@ -241,7 +344,8 @@ enter_block(sluice_capture *c, uint64_t off, const uint8_t *b, uint32_t len)
     c->blk_count = sl_load_le32(b + 16);
     c->blk_seq = sl_load_le64(b + 8);
     c->blk_next = 0;
-    c->rec_off = SL_CAP_BLOCK_HDR;
+    c->rec_off = c->version == SL_CAP2_VERSION ? SL_CAP2_BLOCK_HDR
+                                               : SL_CAP_BLOCK_HDR;
     c->st.blocks++;
     c->st.valid_bytes += len;
 }
@@ -279,7 +383,47 @@ find_block(sluice_capture *c)
             break;
         b = win_at(c, p);
         len = sl_load_le32(b + 4);
-        if (sl_load_le32(b) == SL_CAP_BLOCK_MAGIC && plausible_len(len)) {
+        if (c->version == SL_CAP2_VERSION) {
+            if (sl_load_le32(b) == SL_CAP2_BLOCK_MAGIC) {
+                rc = win_fill(c, keep, p + SL_CAP2_BLOCK_HDR);
+                if (rc != 0)
+                    return rc;
+                b = win_at(c, p);
+                if (win_end(c) < p + SL_CAP2_BLOCK_HDR) {
+                    /* A header cut short: torn, not yet decidable. */
+                    if (pending == NO_POS) {
+                        pending = p;
+                        pending_len = SL_CAP2_BLOCK_HDR;
+                    }
+                    break;
+                }
+                len = v2_header_len(c, b, p);
+            } else {
+                len = 0;
+            }
+            if (len != 0) {
+                rc = win_fill(c, keep, p + len);
+                if (rc != 0)
+                    return rc;
+                b = win_at(c, p);
+                if (win_end(c) >= p + len) {
+                    if (v2_block_valid(c, b, len)) {
+                        enter_block(c, p, b, len);
+                        return 0;
+                    }
+                } else {
+                    /* A genuine header (its tag verified) whose body is
+                     * not all there: the torn tail, or a block being
+                     * written. Nothing inside it can be a block. */
+                    if (pending == NO_POS) {
+                        pending = p;
+                        pending_len = len;
+                    }
+                    break;
+                }
+            }
+        } else if (sl_load_le32(b) == SL_CAP_BLOCK_MAGIC &&
+                   plausible_len(len)) {
             rc = win_fill(c, keep, p + len);
             if (rc != 0)
                 return rc;
@@ -351,7 +495,7 @@ read_header(sluice_capture *c)
     static const uint8_t zero[4];
     const uint8_t *h;
     uint16_t read_version, write_version, pipe_len, host_len;
-    uint32_t header_len, names_len, crc;
+    uint32_t header_len, names_len, crc, fixed;
     size_t have;
     int bad_len, rc;
 
@@ -372,20 +516,28 @@ read_header(sluice_capture *c)
      * the header differently. */
     read_version = sl_load_le16(h + 8);
     write_version = sl_load_le16(h + 10);
-    if (read_version == 0 || read_version > SL_CAP_READ_VERSION)
+    if (read_version == 0 || read_version > SL_CAP2_VERSION)
         return SL_EVERSION;
-    if (have < SL_CAP_FILE_HDR_FIXED)
+    fixed = read_version == SL_CAP2_VERSION ? SL_CAP2_FILE_HDR_FIXED
+                                            : SL_CAP_FILE_HDR_FIXED;
+    rc = win_fill(c, 0, fixed);
+    if (rc != 0)
+        return rc;
+    h = c->win;
+    have = c->win_len;
+    if (have < fixed)
         return SL_ETRUNC;
     header_len = sl_load_le32(h + 12);
     pipe_len = sl_load_le16(h + 24);
     host_len = sl_load_le16(h + 26);
-    names_len = SL_CAP_FILE_HDR_FIXED + (uint32_t)pipe_len + host_len;
+    names_len = fixed + (uint32_t)pipe_len + host_len;
     /* A later write version may append fields after the host name, which
-     * this reader skips; version 1 has none. */
-    if (write_version <= SL_CAP_WRITE_VERSION)
+     * this reader skips; versions 1 and 2 have none. */
+    if (write_version <= read_version)
         bad_len = header_len != names_len;
     else
-        bad_len = header_len < names_len || header_len > SL_CAP_FILE_HDR_MAX;
+        bad_len = header_len < names_len ||
+                  header_len > fixed + 2u * 65535u;
     if (bad_len)
         return SL_ECORRUPT;
     rc = win_fill(c, 0, header_len);
@@ -403,8 +555,11 @@ read_header(sluice_capture *c)
     if (crc != sl_load_le32(h + 28))
         return SL_ECORRUPT;
 
-    c->pipe = dup_str(h + SL_CAP_FILE_HDR_FIXED, pipe_len);
-    c->host = dup_str(h + SL_CAP_FILE_HDR_FIXED + pipe_len, host_len);
+    c->version = read_version;
+    if (read_version == SL_CAP2_VERSION)
+        memcpy(c->key, h + 32, SL_CAP2_KEY_LEN);
+    c->pipe = dup_str(h + fixed, pipe_len);
+    c->host = dup_str(h + fixed + pipe_len, host_len);
     if (c->pipe == NULL || c->host == NULL)
         return SL_ENOMEM;
     c->info.read_version = read_version;
@@ -499,7 +654,12 @@ sluice_capture_next(sluice_capture *c, sluice_record *rec)
             c->counted = 0;
             continue;
         }
-        r = win_at(c, c->blk_off) + c->rec_off;
+        /* A compressed block's records are in the decoded area, which
+         * starts where a stored block's would (rec_off from the block). */
+        if (c->blk_decoded)
+            r = c->dec + (c->rec_off - SL_CAP2_BLOCK_HDR);
+        else
+            r = win_at(c, c->blk_off) + c->rec_off;
         sl_cap_rec_decode(r, &h);
         rec->type = h.type;
         rec->flags = h.flags;
@@ -542,6 +702,7 @@ sluice_capture_close(sluice_capture *c)
     if (c->f != NULL)
         fclose(c->f);
     free(c->win);
+    free(c->dec);
     free(c->pipe);
     free(c->host);
     free(c->path);

@@ -85,6 +85,9 @@ int sl_os_args_utf8(int *argc, char ***argv);
 uint64_t sl_os_now_ns(void);
 /** Monotonic clock, ns from an arbitrary start. */
 uint64_t sl_os_mono_ns(void);
+/** Fills buf with len bytes from the OS's CSPRNG (getrandom(2);
+ * BCryptGenRandom on Windows). @return 0, SL_EIO. */
+int sl_os_random(void *buf, size_t len);
 /** Online CPUs (>= 1). */
 unsigned sl_os_cpu_count(void);
 /** This process's id. */

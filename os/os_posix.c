@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
@@ -936,5 +937,24 @@ sl_os_group_id(const char *name, uint32_t *out)
     if (res == NULL)
         return SL_ENOENT;
     *out = (uint32_t)gr.gr_gid;
+    return 0;
+}
+
+int
+sl_os_random(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return SL_EIO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
     return 0;
 }

@@ -15,6 +15,7 @@
  */
 #include "os.h"
 
+#include <bcrypt.h>
 #include <fcntl.h>
 #include <io.h>
 #include <limits.h>
@@ -940,4 +941,21 @@ sl_os_stdout_binary(void)
      * became "\r\r\n" and output differed from Linux byte for byte. */
     fflush(stdout);
     _setmode(_fileno(stdout), _O_BINARY);
+}
+
+int
+sl_os_random(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    while (len > 0) {
+        ULONG n = len > 0x10000000u ? 0x10000000u : (ULONG)len;
+
+        if (!BCRYPT_SUCCESS(BCryptGenRandom(NULL, p, n,
+                                            BCRYPT_USE_SYSTEM_PREFERRED_RNG)))
+            return SL_EIO;
+        p += n;
+        len -= n;
+    }
+    return 0;
 }

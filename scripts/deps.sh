@@ -15,7 +15,9 @@ forward_pkgs=(libnats-dev nats-server openssl python3-cryptography)
 # mono-runtime build and run examples/csharp; g++ and clang build
 # examples/cpp; python3-pip and python3-venv install python/ (python3-crcmod
 # speeds its CRC32C); netcat-openbsd is the `nc -U` of docs/protocol.md.
-pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev socat python3 nodejs groff-base
+# liblz4-dev and libzstd-dev: the block codecs of capture format v2
+# (sluice-collector --compress lz4|zstd, and the reader's decoders).
+pkgs=(cmake make gcc libc6-dev pkg-config libcriterion-dev liburing-dev liblz4-dev libzstd-dev socat python3 nodejs groff-base
   python3-protobuf protobuf-compiler python3-lz4 python3-zstandard python3-pandas chromium
   mono-mcs mono-runtime g++ clang python3-pip python3-venv python3-crcmod netcat-openbsd "$@")
 missing=()

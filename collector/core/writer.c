@@ -1,8 +1,9 @@
 /*
  * The writer thread. It is the ring's single consumer: it takes the
  * committed bytes (already whole capture records, see capfile.h), cuts them
- * into blocks of about block_target bytes, checksums each block with
- * CRC32C and hands header + records + trailer to the sink (sink.h) as one
+ * into blocks of about block_target bytes, seals each as a format v2
+ * block (a CRC32C over the records, a SipHash tag under the file's secret
+ * key over the header and its file offset) and hands header + records + trailer to the sink (sink.h) as one
  * gathered unit, straight from ring memory. As soon as the sink has taken
  * a block the writer releases that block's ring space, which is what lets
  * waiting workers (lossless backpressure) continue: a slow sink holds back
@@ -25,6 +26,7 @@
 #include <string.h>
 
 #include "capfile.h"
+#include "codec.h"
 #include "crc32c.h"
 #include "err.h"
 #include "sink.h"
@@ -34,6 +36,8 @@ struct sl_writer {
     sl_writer_config cfg;
     sl_thread *thread;
     uint64_t block_seq;
+    uint64_t file_off; /* where the next block goes (its tag covers it) */
+    uint8_t key[SL_CAP2_KEY_LEN]; /* the file's block key, never sent out */
     sl_writer_summary sum;
     /* Set by sl_writer_finish() after every worker has committed its last
      * record. Release/acquire: the summary written before it is visible to
@@ -44,6 +48,11 @@ struct sl_writer {
     /* Statistics for the status line; relaxed, no data depends on it. */
     atomic_uint_least64_t bytes;
     uint64_t test_delay_ns; /* SLUICE_TEST_WRITER_DELAY_US, 0 = none */
+    /* --compress: the encoder (NULL for none) and its output buffer,
+     * grown to the bound of the largest block so far. */
+    sl_codec *codec;
+    uint8_t *zbuf;
+    size_t zcap;
 };
 
 /* Records the first error and tells the owner, once (the CAS winner). */
@@ -59,26 +68,83 @@ set_error(sl_writer *w, int rc)
         w->cfg.on_error(w->cfg.on_error_ctx, rc);
 }
 
+/* Encodes len bytes of records into w->zbuf, zero-padded to 8 (the
+ * padding is covered by body_crc). Runs on the writer thread, so a slow
+ * codec holds the ring like a slow disk does: ingest waits (or drops,
+ * with --on-full drop) only once the ring is full. */
+static int
+compress_block(sl_writer *w, const uint8_t *recs, size_t len, size_t *zlen)
+{
+    size_t need = sl_codec_bound(w->codec, len) + 8u;
+    int rc;
+
+    if (need > w->zcap) {
+        uint8_t *p = realloc(w->zbuf, need);
+
+        if (p == NULL)
+            return SL_ENOMEM;
+        w->zbuf = p;
+        w->zcap = need;
+    }
+    rc = sl_codec_encode(w->codec, recs, len, w->zbuf, w->zcap - 8u, zlen);
+    if (rc != 0)
+        return rc;
+    memset(w->zbuf + *zlen, 0, 8u);
+    return 0;
+}
+
 static int
 write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
 {
-    uint8_t hdr[SL_CAP_BLOCK_HDR], trl[SL_CAP_BLOCK_TRL];
-    uint32_t block_len = (uint32_t)(len + SL_CAP_BLOCK_HDR + SL_CAP_BLOCK_TRL);
+    uint8_t hdr[SL_CAP2_BLOCK_HDR], trl[SL_CAP2_BLOCK_TRL];
+    uint32_t block_len;
+    uint64_t first_ns, last_ns;
+    const uint8_t *stored;
+    size_t stored_len, padded, zlen = 0;
+    uint8_t codec;
     sl_iovec iov[3];
     sl_sink_block b;
-    uint32_t crc;
+    sl_cap_rec r;
+    size_t off;
     int rc;
 
     if (w->test_delay_ns != 0)
         sl_os_sleep_ns(w->test_delay_ns);
-    sl_cap_block_header(hdr, block_len, w->block_seq, count);
-    crc = sl_crc32c(0, hdr, sizeof(hdr));
-    crc = sl_crc32c(crc, recs, len);
-    sl_cap_block_trailer(trl, crc, block_len);
+    /* Records are 8-byte multiples, so the stored area needs no padding;
+     * the time range is the first and the last record's collector_ns
+     * (walked by their size fields, a few loads per record). */
+    sl_cap_rec_decode(recs, &r);
+    first_ns = r.collector_ns;
+    last_ns = first_ns;
+    for (off = 0; off < len; off += r.size) {
+        sl_cap_rec_decode(recs + off, &r);
+        last_ns = r.collector_ns;
+    }
+    stored = recs;
+    stored_len = len;
+    codec = SL_CAP2_CODEC_NONE;
+    if (w->codec != NULL) {
+        rc = compress_block(w, recs, len, &zlen);
+        if (rc != 0)
+            return rc;
+        /* A block that does not shrink is stored as it is (codec 0): a
+         * reader then needs no decoder for it, and it is never larger. */
+        if (zlen < len) {
+            stored = w->zbuf;
+            stored_len = zlen;
+            codec = w->cfg.codec;
+        }
+    }
+    padded = (stored_len + 7u) & ~(size_t)7u;
+    block_len = sl_cap2_block_len((uint32_t)stored_len);
+    sl_cap2_block_header(hdr, w->key, w->file_off, w->block_seq, count,
+                         (uint32_t)stored_len, (uint32_t)len, codec,
+                         sl_crc32c(0, stored, padded), first_ns, last_ns);
+    sl_cap2_block_trailer(trl, hdr);
     iov[0].base = hdr;
     iov[0].len = sizeof(hdr);
-    iov[1].base = recs;
-    iov[1].len = len;
+    iov[1].base = stored;
+    iov[1].len = padded;
     iov[2].base = trl;
     iov[2].len = sizeof(trl);
     b.kind = SL_SINK_BLOCK;
@@ -93,8 +159,41 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
     if (rc != 0)
         return rc;
     w->block_seq++;
+    w->file_off += block_len;
     atomic_fetch_add_explicit(&w->bytes, block_len, memory_order_relaxed);
     return 0;
+}
+
+/* Test-only: SLUICE_TEST_CAPTURE_KEY, 32 hex digits, fixes the block key
+ * (and the capture id, its bytes reversed) so a fixture can be compared
+ * byte for byte. Anything else is ignored. @return 1 if it was used. */
+static int
+test_key(uint8_t key[SL_CAP2_KEY_LEN], uint8_t id[SL_CAP2_ID_LEN])
+{
+    const char *v = getenv("SLUICE_TEST_CAPTURE_KEY");
+    uint8_t k[SL_CAP2_KEY_LEN];
+
+    if (v == NULL || strlen(v) != 2 * SL_CAP2_KEY_LEN)
+        return 0;
+    for (unsigned i = 0; i < 2 * SL_CAP2_KEY_LEN; i++) {
+        char ch = v[i];
+        unsigned d;
+
+        if (ch >= '0' && ch <= '9')
+            d = (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            d = (unsigned)(ch - 'a' + 10);
+        else
+            return 0;
+        if (i % 2 == 0)
+            k[i / 2] = (uint8_t)(d << 4);
+        else
+            k[i / 2] |= (uint8_t)d;
+    }
+    memcpy(key, k, sizeof(k));
+    for (unsigned i = 0; i < SL_CAP2_ID_LEN; i++)
+        id[i] = k[SL_CAP2_KEY_LEN - 1 - i];
+    return 1;
 }
 
 /* The test-only throttle: microseconds, digits only, at most 10 s; any
@@ -205,7 +304,7 @@ int
 sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
 {
     sl_writer *w;
-    sl_cap_file_info info;
+    sl_cap2_header info;
     uint8_t *hdr;
     size_t hdr_len;
     sl_sink_block b;
@@ -217,20 +316,38 @@ sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
         return SL_ENOMEM;
     w->cfg = *cfg;
     w->test_delay_ns = test_delay_ns();
+    if (cfg->codec != SL_CAP2_CODEC_NONE) {
+        rc = sl_codec_open(cfg->codec, cfg->codec_level, &w->codec);
+        if (rc != 0) {
+            free(w);
+            return rc;
+        }
+    }
     if (w->cfg.block_target == 0)
         w->cfg.block_target = 1u << 20;
+    memset(&info, 0, sizeof(info));
     info.start_ns = cfg->start_ns;
     info.pipe = cfg->pipe;
     info.pipe_len = cfg->pipe_len > 65535 ? 65535 : cfg->pipe_len;
     info.host = cfg->host;
     info.host_len = cfg->host_len > 65535 ? 65535 : cfg->host_len;
-    hdr = malloc(SL_CAP_FILE_HDR_FIXED + info.pipe_len + info.host_len);
+    info.chunk = 0;
+    info.kind = SL_CAP2_KIND_CAPTURE;
+    if (!test_key(info.key, info.capture_id)) {
+        rc = sl_os_random(info.key, sizeof(info.key));
+        if (rc == 0)
+            rc = sl_os_random(info.capture_id, sizeof(info.capture_id));
+        if (rc != 0)
+            goto fail_free;
+    }
+    memcpy(w->key, info.key, sizeof(w->key));
+    hdr = malloc(SL_CAP2_FILE_HDR_FIXED + info.pipe_len + info.host_len);
     if (hdr == NULL) {
         rc = SL_ENOMEM;
         goto fail_free;
     }
-    rc = sl_cap_file_header_encode(
-        hdr, SL_CAP_FILE_HDR_FIXED + info.pipe_len + info.host_len, &info,
+    rc = sl_cap2_header_encode(
+        hdr, SL_CAP2_FILE_HDR_FIXED + info.pipe_len + info.host_len, &info,
         &hdr_len);
     if (rc != 0)
         goto fail_hdr;
@@ -244,6 +361,7 @@ sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
     rc = sl_sink_write(w->cfg.sink, &b);
     if (rc != 0)
         goto fail_hdr;
+    w->file_off = hdr_len;
     atomic_store_explicit(&w->bytes, hdr_len, memory_order_relaxed);
     free(hdr);
     rc = sl_os_thread_start(writer_main, w, &w->thread);
@@ -255,6 +373,7 @@ sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
 fail_hdr:
     free(hdr);
 fail_free:
+    sl_codec_close(w->codec);
     free(w);
     return rc;
 }
@@ -296,5 +415,7 @@ sl_writer_close(sl_writer *w)
         memset(&none, 0, sizeof(none));
         sl_writer_finish(w, &none);
     }
+    sl_codec_close(w->codec);
+    free(w->zbuf);
     free(w);
 }

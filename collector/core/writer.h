@@ -25,6 +25,11 @@ typedef struct sl_writer_config {
     const char *host;
     size_t host_len;
     size_t block_target;    /* close a block at about this many bytes */
+    /* Block codec (SL_CAP2_CODEC_*, --compress) and its level (0 = the
+     * codec's default; zstd 1..19). A block that does not shrink is
+     * stored uncompressed. */
+    unsigned codec;
+    int codec_level;
     /* Called once, from the writer thread, with the first sink error (the
      * moment sl_writer_error() turns nonzero), so the owner can stop
      * without polling. May be NULL. Must not call back into the writer. */
@@ -39,7 +44,8 @@ typedef struct sl_writer_summary {
 
 /**
  * Writes the file header and starts the writer thread.
- * @return 0, or the header write's error (SL_ENOSPC, SL_EIO, ...).
+ * @return 0, SL_ENOSYS (a codec this build lacks), or the header write's
+ *         error (SL_ENOSPC, SL_EIO, ...).
  */
 int sl_writer_open(const sl_writer_config *cfg, sl_writer **out);
 

@@ -814,6 +814,8 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     wc.host = s->host;
     wc.host_len = strlen(s->host);
     wc.block_target = 1u << 20;
+    wc.codec = cfg->codec;
+    wc.codec_level = cfg->codec_level;
     wc.on_error = on_writer_error;
     wc.on_error_ctx = s;
     rc = sl_writer_open(&wc, &s->writer);

@@ -50,6 +50,8 @@ typedef struct sl_server_config {
     unsigned workers;      /* >= 1 */
     unsigned instances;    /* listening instances (Windows) */
     size_t ring_bytes;     /* power of two */
+    unsigned codec;        /* --compress: SL_CAP2_CODEC_* (0 none) */
+    int codec_level;       /* 0 = the codec's default */
     int drop_when_full;    /* --on-full drop */
     uint32_t max_frame;
     unsigned max_producers;   /* concurrent connections */

@@ -42,14 +42,20 @@ for b in $(backends); do
   torn=$(sed 's/.* torn_tail_bytes=//' <<<"$out")
 
   # Cut the tail back to the last whole block, then append the first K
-  # bytes of a real block: a block that a crash cut short.
+  # bytes of a real block: a block that a crash cut short. In format
+  # version 2 a block header's tag covers its file offset (capture-format.md
+  # section 15.4), so the copy gets the tag it would have at its new offset,
+  # computed with the file's block_key, as the writer would have.
   whole=$(( $(stat -c %s "$cap") - torn ))
   truncate -s "$whole" "$cap"
-  python3 - "$cap" 1000 <<'PY'
+  python3 - "$cap" 1000 "$SRC/python" <<'PY'
 import struct, sys
 path, k = sys.argv[1], int(sys.argv[2])
+sys.path.insert(0, sys.argv[3])
+from sluice._format import siphash24
 with open(path, "rb") as f:
     data = f.read()
+version = struct.unpack_from("<H", data, 8)[0]
 pos = struct.unpack_from("<I", data, 12)[0]   # the first block
 while True:   # the first block longer than k (blocks are back to back)
     blen = struct.unpack_from("<I", data, pos + 4)[0]
@@ -57,8 +63,13 @@ while True:   # the first block longer than k (blocks are back to back)
         break
     pos += blen
     assert pos + 8 <= len(data), "no block longer than %d bytes" % k
+part = bytearray(data[pos:pos + k])
+if version == 2:
+    key = data[32:48]
+    tag = siphash24(key, struct.pack("<Q", len(data)) + bytes(part[:56]))
+    struct.pack_into("<Q", part, 56, tag)
 with open(path, "ab") as f:
-    f.write(data[pos:pos + k])
+    f.write(part)
 PY
   verify_rc "$cap"; out=$OUT; note "with a torn block: $out"
   [ "$RC" = 3 ] || fail "torn block: verify exited $RC, expected 3: $out"

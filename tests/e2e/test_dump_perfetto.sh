@@ -166,7 +166,7 @@ import struct, sys
 d = bytearray(open(sys.argv[1], "rb").read())
 hl = struct.unpack_from("<I", d, 12)[0]
 blocks, p = [], hl
-while p + 8 <= len(d) and d[p:p + 4] == b"SLBK":
+while p + 8 <= len(d) and d[p:p + 4] in (b"SLBK", b"SLB2"):
     blocks.append(p)
     p += struct.unpack_from("<I", d, p + 4)[0]
 assert len(blocks) >= 3, blocks

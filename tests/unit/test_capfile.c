@@ -686,9 +686,9 @@ Test(capfile, open_reports_missing_foreign_short_and_newer_files)
     cr_assert_eq(open_bytes(b.p, 38), SLUICE_ETRUNC);
     cr_assert_eq(open_bytes(b.p, 39), 0);
 
-    /* Read version 2: refused, even with a valid CRC. */
+    /* Read version 3: refused, even with a valid CRC. */
     memcpy(h, b.p, 39);
-    sl_store_le16(h + 8, 2);
+    sl_store_le16(h + 8, 3);
     reseal_header(h, 39);
     cr_assert_eq(open_bytes(h, 39), SLUICE_EVERSION);
     /* Write version 2: readable. */

@@ -156,13 +156,15 @@ static uint32_t
 check_block(const uint8_t *b, size_t len, uint64_t seq)
 {
     uint32_t count = sl_load_le32(b + 16);
-    uint32_t crc = sl_crc32c(0, b, SL_CAP_BLOCK_HDR);
+    uint32_t crc = sl_crc32c(0, b + SL_CAP2_BLOCK_HDR,
+                             len - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL);
 
+    cr_assert_eq(sl_load_le32(b), SL_CAP2_BLOCK_MAGIC, "v2 block magic");
     cr_assert_eq(sl_load_le32(b + 4), len, "block length");
     cr_assert_eq(sl_load_le64(b + 8), seq, "block sequence");
-    crc = sl_crc32c(crc, b + SL_CAP_BLOCK_HDR,
-                    len - SL_CAP_BLOCK_HDR - SL_CAP_BLOCK_TRL);
-    cr_assert_eq(sl_load_le32(b + len - SL_CAP_BLOCK_TRL), crc, "block crc");
+    cr_assert_eq(sl_load_le32(b + 32), crc, "body crc");
+    cr_assert_eq(sl_load_le32(b + len - 8), (uint32_t)sl_load_le64(b + 56),
+                 "trailer repeats the tag");
     return count;
 }
 
@@ -198,7 +200,7 @@ Test(writer, header_blocks_close_and_sync_reach_the_sink)
     cr_assert_eq(events, 500, "every record once");
     /* The last block is the close record alone, and then a sync. */
     cr_assert_eq(m.records[m.n - 1], 1);
-    cr_assert_eq(sl_load_le16(m.units[m.n - 1] + SL_CAP_BLOCK_HDR + 8),
+    cr_assert_eq(sl_load_le16(m.units[m.n - 1] + SL_CAP2_BLOCK_HDR + 8),
                  SL_CAP_T_CLOSE);
     cr_assert_eq(m.syncs, 1);
     for (size_t i = 0; i < m.n; i++)
@@ -235,7 +237,7 @@ Test(writer, ring_space_is_released_per_block)
     cr_assert_geq(m.n, 1 + 9 + 1, "header, >= 9 blocks, close");
     held = total;
     for (size_t i = 1; i + 1 < m.n; i++) {
-        size_t recs = m.lens[i] - SL_CAP_BLOCK_HDR - SL_CAP_BLOCK_TRL;
+        size_t recs = m.lens[i] - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL;
 
         cr_assert_eq(m.ring_used[i], held,
                      "block %zu: the writer holds %zu bytes, expected %zu",
