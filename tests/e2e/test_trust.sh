@@ -30,7 +30,12 @@ import os, signal, socket, sys, threading
 path, countfile = sys.argv[1], sys.argv[2]
 total = 0
 lock = threading.Lock()
+threads = []
 def done(*_):
+    # Every client has closed by now; let each connection's thread read
+    # what is still queued on its socket, so the count is complete.
+    for t in list(threads):
+        t.join(2.0)
     with lock:
         with open(countfile + ".tmp", "w") as f:
             f.write("%d\n" % total)
@@ -55,7 +60,9 @@ def serve(c):
         pass
 while True:
     c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
+    t = threading.Thread(target=serve, args=(c,), daemon=True)
+    t.start()
+    threads.append(t)
 PY
   SQPID=$!
   for _ in $(seq 1 400); do
