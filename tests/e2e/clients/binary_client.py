@@ -5,11 +5,13 @@ tests to prove the document and to inject protocol violations.
 
 binary_client.py PATH --count N [--name NAME] [--size BYTES]
                  [--fault none|garbage|too-big|len0|len-max|truncated]
-                 [--fault-at K] [--hold]
+                 [--fault-at K] [--hold] [--payload-file FILE]
 Sends magic, hello, then N events (type 1, seq 0..N-1); with a fault, the
 K-th frame is replaced by the violation (and, for truncated, the stream ends
 inside that frame). --hold: after sending, print "sent" and stay connected
-(at most 60 s) so the test can SIGKILL us mid-frame.
+(at most 60 s) so the test can SIGKILL us mid-frame. --payload-file: every
+event's payload is FILE's bytes (e.g. a capture block, for the forged-block
+test), instead of "ev N ..." padded to --size.
 """
 import argparse
 import os
@@ -36,6 +38,7 @@ def main():
     ap.add_argument("--fault", default="none")
     ap.add_argument("--fault-at", type=int, default=-1)
     ap.add_argument("--hold", action="store_true")
+    ap.add_argument("--payload-file")
     a = ap.parse_args()
 
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -50,6 +53,10 @@ def main():
     max_frame = int(fields["max"])
 
     name = a.name.encode()
+    fixed = None
+    if a.payload_file:
+        with open(a.payload_file, "rb") as f:
+            fixed = f.read()
     out = bytearray(MAGIC)
     out += frame(HELLO, 0, struct.pack("<IHH", os.getpid(), len(name), 0) + name)
     for i in range(a.count):
@@ -65,7 +72,7 @@ def main():
             elif a.fault == "truncated":
                 out += frame(1, i, b"x" * a.size)[:-3]
             break
-        payload = (b"ev %d " % i).ljust(a.size, b".")
+        payload = fixed if fixed is not None else (b"ev %d " % i).ljust(a.size, b".")
         out += frame(1, i, payload)
     try:
         s.sendall(bytes(out))
