@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <sys/stat.h>
+#endif
 
 #include "capfile.h"
 #include "cli.h"
@@ -200,6 +203,20 @@ list_pipes(void)
     if (!lc.found)
         fprintf(stderr, "sluice-collector: no live sluice pipes found\n");
     return 0;
+}
+
+/* Whether anything (a socket, a file, a link) is at path. */
+static int
+path_exists(const char *path)
+{
+#ifndef _WIN32
+    struct stat st;
+
+    return lstat(path, &st) == 0;
+#else
+    (void)path;
+    return 1;
+#endif
 }
 
 static const char *
@@ -666,6 +683,10 @@ main(int argc, char **argv)
             fprintf(stderr, "sluice-collector: cannot create the capture "
                     "file %s: the file system is read-only\n",
                     cfg.out_path);
+        else if (stage == SL_STAGE_FILE && rc == SL_ENOENT)
+            fprintf(stderr, "sluice-collector: cannot create the capture "
+                    "file %s: its directory does not exist\n",
+                    cfg.out_path);
         else if (stage == SL_STAGE_FILE && rc == SL_EACCES)
             fprintf(stderr, "sluice-collector: cannot create the capture "
                     "file %s: permission denied (this user may not write "
@@ -673,6 +694,14 @@ main(int argc, char **argv)
         else if (stage == SL_STAGE_PIPE && rc == SL_EADDRINUSE)
             fprintf(stderr, "sluice-collector: pipe '%s' (%s) is already "
                     "served by a running collector\n", pipe, path);
+        else if (stage == SL_STAGE_PIPE && rc == SL_EEXIST &&
+                 !path_exists(path))
+            /* Nothing at the socket path: what is in the way is the
+             * lock file beside it (collector/io/listen_unix.c). */
+            fprintf(stderr, "sluice-collector: the lock file %s.lock "
+                    "cannot be used (another user's file, or not a "
+                    "regular file); remove it if no collector serves "
+                    "pipe '%s'\n", path, pipe);
         else if (stage == SL_STAGE_PIPE && rc == SL_EEXIST)
             fprintf(stderr, "sluice-collector: %s exists and is not a "
                     "stale sluice socket of this user; refusing to touch "

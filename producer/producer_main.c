@@ -658,6 +658,21 @@ main(int argc, char **argv)
                            "(expected a numeric uid on POSIX, a SID string "
                            "such as S-1-5-18 on Windows)",
                            a.collector_user);
+    if (rc == SLUICE_ENAMETOOLONG) {
+        /* The socket path was checked above, so it is the producer name
+         * that does not fit the collector's hello (protocol.md §3). */
+        if (a.name != NULL)
+            fprintf(stderr, PROG ": --name is %zu bytes, more than the "
+                    "collector on pipe '%s' accepts (at most its max frame "
+                    "minus 32, and 255; nothing was sent)\n",
+                    strlen(a.name), a.pipe);
+        else
+            fprintf(stderr, PROG ": this program's name is longer than the "
+                    "collector on pipe '%s' accepts (at most its max frame "
+                    "minus 32, and 255); give a shorter --name (nothing was "
+                    "sent)\n", a.pipe);
+        return EXIT_RUNTIME;
+    }
     if (rc == SLUICE_ETOOBIG) {
         fprintf(stderr,
                 PROG ": --size %" PRIu64 " is above the collector's max "

@@ -1,6 +1,6 @@
 /*
  * --format jsonl: one JSON object per line (jsonlines.org), "kind" being
- * event, connect, disconnect, drop or close. Strings go through
+ * event, connect, disconnect, drop, state or close. Strings go through
  * dump_out_json_str(), so any payload gives valid JSON; integers are plain
  * JSON numbers (nanosecond times exceed 2^53, so readers that parse them
  * as doubles lose the last digits).

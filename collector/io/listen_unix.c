@@ -124,7 +124,8 @@ lock_path(const char *path, int *out)
         return SL_ENAMETOOLONG;
     fd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
-        return errno == ELOOP ? SL_EEXIST : sl_err_from_errno(errno);
+        return errno == ELOOP || errno == EISDIR ? SL_EEXIST
+                                                 : sl_err_from_errno(errno);
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
         st.st_uid != geteuid()) {
         close(fd);

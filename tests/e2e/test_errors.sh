@@ -36,6 +36,29 @@ else
   note "no user+mount namespace here: read-only file system not tested"
 fi
 
+note "--out in a directory that does not exist"
+expect_err 1 "cannot create the capture file nodir/c.sluice: its directory does not exist" \
+  "$COLLECTOR" --pipe nd --out nodir/c.sluice --duration 1
+[ ! -e "$WORK/CoreFxPipe_nd" ] || fail "bound the pipe for an --out in a missing directory"
+
+note "the lock file beside the socket is in the way (a directory, a symlink)"
+mkdir "$WORK/CoreFxPipe_lk.lock"
+expect_err 1 "the lock file $WORK/CoreFxPipe_lk.lock cannot be used" \
+  "$COLLECTOR" --pipe lk --out lk.sluice --duration 1
+rmdir "$WORK/CoreFxPipe_lk.lock"
+ln -s /nonexistent "$WORK/CoreFxPipe_lk.lock"
+expect_err 1 "the lock file $WORK/CoreFxPipe_lk.lock cannot be used" \
+  "$COLLECTOR" --pipe lk --out lk.sluice --duration 1
+rm "$WORK/CoreFxPipe_lk.lock"
+
+note "a producer name longer than the collector's hello takes"
+start_collector nm --pipe nm --out nm.sluice --max-frame 64 --exit-after 1
+expect_err 1 "--name is 34 bytes, more than the collector on pipe 'nm' accepts (at most its max frame minus 32, and 255; nothing was sent)" \
+  "$PRODUCER" --pipe nm --count 1 --size 8 --connect-timeout 0 --name 0123456789012345678901234567890123
+"$PRODUCER" --pipe nm --count 1 --size 8 --connect-timeout 0 --name short >/dev/null || fail "short --name refused"
+wait_collector nm
+expect_verify nm.sluice "verify: producers=1 events=1 gaps=0 corrupt_blocks=0 torn_tail_bytes=0"
+
 note "sluice-dump DIR"
 expect_err 1 "cannot open dir: is a directory" "$DUMP" dir
 expect_err 1 "cannot open dir: is a directory" "$DUMP" dir --verify
