@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "escape.h"
 #include "os.h"
 #include "state.h"
 #include "transport.h"
@@ -21,6 +22,35 @@
 #endif
 
 #define PROG "sluice-ctl"
+
+
+/* Writes text from the collector (names, config values, error texts) to f
+ * with every control character, invisible formatting character and byte
+ * that is not UTF-8 shown as \xNN, so a producer's name cannot drive the
+ * operator's terminal; newlines and tabs (the layout) pass, as does
+ * everything else, backslashes included (the --json output stays JSON). */
+static void
+put_safe(FILE *f, const char *text, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)text;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t len = p[i] == '\n' || p[i] == '\t' ? 1 : sl_utf8_len(p + i, n - i);
+
+        if (len == 1 && (p[i] == '\n' || p[i] == '\t'))
+            fputc(p[i], f);
+        else if (len > 0 && sl_esc_printable(p + i, len))
+            fwrite(p + i, 1, len, f);
+        else {
+            if (len == 0)
+                len = 1;
+            for (size_t k = 0; k < len; k++)
+                fprintf(f, "\\x%02x", p[i + k]);
+        }
+        i += len;
+    }
+}
 
 static const char usage_text[] =
     "Usage: sluice-ctl --pipe NAME COMMAND [ARGS]\n"
@@ -214,9 +244,9 @@ main(int argc, char **argv)
     }
     rc = read_greeting(t, (uint32_t)timeout, greeting, &glen);
     if (rc == SL_ECONNRESET || rc == SL_EPIPE) {
-        fprintf(stderr, PROG ": the collector on pipe '%s' closed the "
-                "connection before its greeting: it does not admit this "
-                "user (--allow-uid)\n", pipe);
+        fprintf(stderr, PROG ": pipe '%s' (%s) closed the connection "
+                "before its greeting: the collector is gone or stopping\n",
+                pipe, path);
         sl_transport_close(t);
         return 1;
     }
@@ -296,16 +326,19 @@ main(int argc, char **argv)
         return 1;
     }
     if (strncmp(resp, "ok\n", 3) == 0) {
-        fputs(resp + 3, stdout);
+        put_safe(stdout, resp + 3, rlen - 3);
         free(resp);
         return fflush(stdout) == 0 ? 0 : 1;
     }
     if (strncmp(resp, "error: ", 7) == 0) {
-        fprintf(stderr, PROG ": %s", resp + 7);
+        fputs(PROG ": ", stderr);
+        put_safe(stderr, resp + 7, rlen - 7);
         if (resp[rlen - 1] != '\n')
             fputc('\n', stderr);
     } else {
-        fprintf(stderr, PROG ": unexpected response: %.200s\n", resp);
+        fputs(PROG ": unexpected response: ", stderr);
+        put_safe(stderr, resp, rlen < 200 ? rlen : 200);
+        fputc('\n', stderr);
     }
     free(resp);
     return 1;

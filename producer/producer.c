@@ -73,6 +73,11 @@
 #define MIN_BUFFER_BYTES 4096u
 #define DEFAULT_FLUSH_INTERVAL_MS 100u
 #define GREETING_TIMEOUT_MS 5000u /* when connect_timeout_ms is 0 */
+/* How long open waits for a 1.1 collector's answer to the hello (the STATE
+ * frame), at least: the greeting proved a collector is there, and a busy
+ * one reads a new hello behind every other connection's data (256
+ * streaming producers under ThreadSanitizer took over 5 s). */
+#define STATE_TIMEOUT_MS 60000u
 /* Threads with a lane of their own per handle; the rest share one. Bounds
  * a handle's memory at (MAX_LANES + 1) * buffer_bytes. */
 #define MAX_LANES 16u
@@ -1132,7 +1137,8 @@ sluice_producer_open(const char *name, size_t name_len,
                               memory_order_relaxed);
         p->magic_pending = 1;
         if (p->v11) {
-            rc = open_control(p, gtimeout);
+            rc = open_control(p, gtimeout > STATE_TIMEOUT_MS
+                                     ? gtimeout : STATE_TIMEOUT_MS);
             if (rc != 0)
                 goto close_t;
         }

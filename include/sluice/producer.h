@@ -101,7 +101,10 @@ SLUICE_API void sluice_producer_opts_init(sluice_producer_opts *opts);
  *         over 255 bytes, or over the greeting's max-frame - 32),
  *         SLUICE_ETOOBIG (min_payload above the collector's limit),
  *         SLUICE_EINVAL, SLUICE_ENOMEM.
- * Blocks until the greeting arrives or connect_timeout_ms passes.
+ * Blocks until the greeting arrives or connect_timeout_ms passes; with
+ * a protocol 1.1 collector, then until it answers the hello with the
+ * configuration (at most 60 s, or connect_timeout_ms if longer: a busy
+ * collector reads a new hello behind the other producers' data).
  */
 SLUICE_API int sluice_producer_open(const char *name, size_t name_len,
                                     const sluice_producer_opts *opts,

@@ -131,6 +131,20 @@ rc=0; "$CTL" --pipe "live-epoll" status 2>"$WORK/e2" || rc=$?   # stopped above
 rc=0; "$CTL" --pipe x frobnicate 2>"$WORK/e3" || rc=$?
 [ "$rc" = 2 ] && grep -q "unknown command 'frobnicate'" "$WORK/e3" || fail "unknown command: $rc"
 "$CTL" --help | grep -q "^Usage: sluice-ctl --pipe NAME COMMAND" || fail "--help"
+# Names and values from the collector reach the terminal escaped: a
+# producer named with ESC, a config value with ESC.
+start_collector esc --pipe esc --out "$WORK/esc.sluice" --stats 0 --config $'k=\e[2J'
+"$PRODUCER" --pipe esc --name $'li\e]0;x\ave' --rate 20 --count 40 >/dev/null &
+ppid_=$!
+for _ in $(seq 1 200); do "$CTL" --pipe esc producers | grep -q 'li' && break; sleep 0.05; done
+"$CTL" --pipe esc producers >"$WORK/esc-prod.out"
+"$CTL" --pipe esc status >"$WORK/esc-status.out"
+grep -qF 'li\x1b]0;x\x07ve' "$WORK/esc-prod.out" || fail "producers: name not escaped: $(cat -v "$WORK/esc-prod.out")"
+grep -qF 'k=\x1b[2J' "$WORK/esc-status.out" || fail "status: value not escaped: $(cat -v "$WORK/esc-status.out")"
+! grep -q $'\e' "$WORK/esc-prod.out" "$WORK/esc-status.out" || fail "a raw ESC reached the terminal"
+wait "$ppid_" || fail "esc producer failed"
+"$CTL" --pipe esc stop >/dev/null
+wait_collector esc
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
   # Another user's collector: sluice-ctl checks who serves the pipe before
   # sending a byte (as the producer library does), and the socket is 0600.
