@@ -110,11 +110,15 @@ PY
   mpid=$!
   for _ in $(seq 1 400); do grep -q "mute: ready" "$WORK/mute-$b.out" 2>/dev/null && break; sleep 0.025; done
   for i in $(seq 1 1000); do
-    if [ $((i % 2)) = 0 ]; then "$CTL" --pipe "mute-$b" disable "$i" >/dev/null; else "$CTL" --pipe "mute-$b" config "n=$i" >/dev/null; fi ||
+    if [ $((i % 2)) = 0 ]; then "$CTL" --pipe "mute-$b" --timeout 60000 disable "$i" >/dev/null; else "$CTL" --pipe "mute-$b" --timeout 60000 config "n=$i" >/dev/null; fi ||
       fail "update $i failed"
   done
   "$PRODUCER" --pipe "mute-$b" --count 500 >/dev/null || fail "another producer was blocked"
-  "$CTL" --pipe "mute-$b" status | grep -qx "state: generation 1001" || fail "status after 1000 updates"
+  # A generous --timeout: under ThreadSanitizer, beside other tests, the
+  # answer can take longer than the default 5 s.
+  "$CTL" --pipe "mute-$b" --timeout 60000 status >"$WORK/st-$b.out" 2>&1 || true
+  grep -qx "state: generation 1001" "$WORK/st-$b.out" ||
+    fail "status after 1000 updates: $(head -c 600 "$WORK/st-$b.out")"
   # The mute producer is still connected; the stop cancels its pending push.
   "$CTL" --pipe "mute-$b" stop >/dev/null
   wait_collector "mute-$b"
