@@ -95,9 +95,8 @@ sl_state_set_arg(sl_state *s, const char *arg, size_t len)
                         len - (size_t)(eq - arg) - 1);
 }
 
-/* A type number at *s (decimal or 0x hex, as sluice-dump --type). */
-static int
-type_number(const char **s, uint32_t *out)
+int
+sl_state_type_number(const char **s, uint32_t *out)
 {
     const char *p = *s;
     uint32_t v = 0;
@@ -141,12 +140,12 @@ sl_state_types(uint8_t map[SL_STATE_MAP_BYTES], const char *list, int value)
         for (;;) {
             uint32_t lo, hi;
 
-            if (type_number(&s, &lo) != 0)
+            if (sl_state_type_number(&s, &lo) != 0)
                 return SL_EINVAL;
             hi = lo;
             if (*s == '-') {
                 s++;
-                if (type_number(&s, &hi) != 0 || hi < lo)
+                if (sl_state_type_number(&s, &hi) != 0 || hi < lo)
                     return SL_EINVAL;
             }
             if (hi >= SL_STATE_TYPES)

@@ -62,6 +62,11 @@ int sl_state_set(sl_state *s, const char *k, size_t klen, const char *v,
  */
 int sl_state_set_arg(sl_state *s, const char *arg, size_t len);
 
+/** Parses a type number at *s (decimal or 0x hex, at most 0xFFFF) and
+ *  advances *s past it; shared by --enable/--disable and sluice-dump
+ *  --type. @return 0, or -1 with *s unchanged. */
+int sl_state_type_number(const char **s, uint32_t *out);
+
 /**
  * Parses a type list as sluice-dump --type takes it (numbers, decimal or
  * 0x hex, and ranges A-B, comma-separated) and sets each listed type's

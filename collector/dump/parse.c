@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dump.h"
+#include "state.h"
 
 /* n digits at s into *v; @return the number of characters used (n), or 0
  * when one of them is not a digit. */
@@ -210,53 +211,18 @@ dump_parse_when(const char *s, dump_when *out)
     return 0;
 }
 
-/* A type number at *s (decimal or 0x hex), advancing *s. */
-static int
-type_number(const char **s, uint32_t *out)
-{
-    const char *p = *s;
-    uint32_t v = 0;
-    int base = 10, any = 0;
-
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-        base = 16;
-        p += 2;
-    }
-    for (;; p++) {
-        int dv;
-
-        if (*p >= '0' && *p <= '9')
-            dv = *p - '0';
-        else if (base == 16 && *p >= 'a' && *p <= 'f')
-            dv = *p - 'a' + 10;
-        else if (base == 16 && *p >= 'A' && *p <= 'F')
-            dv = *p - 'A' + 10;
-        else
-            break;
-        v = v * (uint32_t)base + (uint32_t)dv;
-        if (v > 0xFFFF)
-            return -1;
-        any = 1;
-    }
-    if (!any)
-        return -1;
-    *s = p;
-    *out = v;
-    return 0;
-}
-
 int
 dump_parse_types(const char *s, uint8_t set[8192])
 {
     for (;;) {
         uint32_t lo, hi, t;
 
-        if (type_number(&s, &lo) != 0)
+        if (sl_state_type_number(&s, &lo) != 0)
             return -1;
         hi = lo;
         if (*s == '-') {
             s++;
-            if (type_number(&s, &hi) != 0 || hi < lo)
+            if (sl_state_type_number(&s, &hi) != 0 || hi < lo)
                 return -1;
         }
         for (t = lo; t <= hi; t++)
