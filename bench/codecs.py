@@ -150,13 +150,14 @@ def main():
                f"{load0} at start, {load1} at end; log workload: `{a.log}`"
                f" ({os.path.getsize(a.log) if os.path.exists(a.log) else 0:,}"
                f" bytes).")
-    out.append("")
-    out.append("Page cache (the final fdatasync off, as bench/compare.py's "
-               "page-cache rows):")
-    out.append("")
-    out.append(f"| workload | codec | bytes/event | ÷ {ref} bytes | msgs/s "
-               f"| ÷ none msgs/s | collector CPU s |")
-    out.append("|---|---|---|---|---|---|---|")
+    if workloads:
+        out.append("")
+        out.append("Page cache (the final fdatasync off, as bench/compare.py's "
+                   "page-cache rows):")
+        out.append("")
+        out.append(f"| workload | codec | bytes/event | ÷ {ref} bytes | "
+                   f"msgs/s | ÷ none msgs/s | collector CPU s |")
+        out.append("|---|---|---|---|---|---|---|")
     for w in workloads:
         base_b = med([x["bpe"] for x in res[("page", w, ref)]])
         base_r = med([x["rate"] for x in res[("page", w, "none")]])

@@ -26,6 +26,7 @@ done
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j "$(nproc)" >/dev/null
 
+prefix=${V1_BUILD:+V1_BUILD=$V1_BUILD }
 if [ -z "${V1_BUILD:-}" ]; then
   V1_BUILD=$BUILD/codecs-v1/build
   src=$BUILD/codecs-v1/src
@@ -40,4 +41,4 @@ fi
 
 echo "codecs: load average now: $(cut -d' ' -f1-3 /proc/loadavg) (figures are noisy above ~1.5)" >&2
 exec python3 bench/codecs.py --build "$BUILD" --v1-build "$V1_BUILD" \
-  --command "bench/codecs.sh${*:+ $*}" "${doc[@]}" "${args[@]}"
+  --command "${prefix}bench/codecs.sh${1+$(printf " %q" "$@")}" "${doc[@]}" "${args[@]}"
