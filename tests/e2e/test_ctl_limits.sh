@@ -8,7 +8,9 @@
 #   or may not have been applied and how to check; a status one does not;
 # - a socket path over the system's limit names the path, its length and
 #   the limit;
-# - a usage error is one line plus the --help hint, never the usage text.
+# - a usage error is one line plus the --help hint, never the usage text;
+# - sluice-collector --config-file refuses a directory and a FIFO (which
+#   it used to read as empty / wait on for ever) with a clear usage error.
 source "$(dirname "$0")/lib.sh"
 CTL=$BIN/collector/sluice-ctl
 
@@ -90,4 +92,16 @@ for args in "" "--pipe x" "--pipe x enable 7-3" "--pipe x status extra" "--bogus
     fail "'$args': not one line and the hint: $(cat "$WORK/u.err")"
   [ ! -s "$WORK/u.out" ] || fail "'$args' printed on stdout"
 done
+note "--config-file: a directory, a FIFO"
+mkdir "$WORK/confdir"
+rc=0; "$COLLECTOR" --pipe cfd --out "$WORK/cfd.sluice" --config-file "$WORK/confdir" 2>"$WORK/cfd.err" || rc=$?
+[ "$rc" = 2 ] && grep -qx "sluice-collector: --config-file: '$WORK/confdir' is a directory, not a file of KEY=VALUE lines" "$WORK/cfd.err" ||
+  fail "a directory as --config-file: $rc $(cat "$WORK/cfd.err")"
+mkfifo "$WORK/conf.fifo"
+rc=0; timeout 20 "$COLLECTOR" --pipe cfd --out "$WORK/cfd.sluice" --config-file "$WORK/conf.fifo" 2>"$WORK/cff.err" || rc=$?
+[ "$rc" = 2 ] && grep -qx "sluice-collector: --config-file: '$WORK/conf.fifo' is not a regular file (a FIFO, socket or device); give a file of KEY=VALUE lines" "$WORK/cff.err" ||
+  fail "a FIFO as --config-file: $rc $(cat "$WORK/cff.err")"
+rc=0; "$COLLECTOR" --pipe cfd --out "$WORK/cfd.sluice" --config-file "$WORK/none.conf" 2>"$WORK/cfn.err" || rc=$?
+[ "$rc" = 2 ] && grep -q "cannot open '$WORK/none.conf': no such file" "$WORK/cfn.err" || fail "a missing --config-file: $rc $(cat "$WORK/cfn.err")"
+[ ! -e "$WORK/cfd.sluice" ] || fail "a bad --config-file created the capture"
 echo "ok"
