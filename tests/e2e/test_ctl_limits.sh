@@ -10,7 +10,9 @@
 #   the limit;
 # - a usage error is one line plus the --help hint, never the usage text;
 # - sluice-collector --config-file refuses a directory and a FIFO (which
-#   it used to read as empty / wait on for ever) with a clear usage error.
+#   it used to read as empty / wait on for ever) with a clear usage error;
+# - sluice-dump's text format shows a state record's values as one word
+#   each (a space is \x20), so a value can neither split nor fake a pair.
 source "$(dirname "$0")/lib.sh"
 CTL=$BIN/collector/sluice-ctl
 
@@ -104,4 +106,10 @@ rc=0; timeout 20 "$COLLECTOR" --pipe cfd --out "$WORK/cfd.sluice" --config-file 
 rc=0; "$COLLECTOR" --pipe cfd --out "$WORK/cfd.sluice" --config-file "$WORK/none.conf" 2>"$WORK/cfn.err" || rc=$?
 [ "$rc" = 2 ] && grep -q "cannot open '$WORK/none.conf': no such file" "$WORK/cfn.err" || fail "a missing --config-file: $rc $(cat "$WORK/cfn.err")"
 [ ! -e "$WORK/cfd.sluice" ] || fail "a bad --config-file created the capture"
+note "the text dump of a state record escapes spaces in values"
+start_collector st --pipe st --out "$WORK/st.sluice" --stats 0 --config 'label=a b c' --config 'x=1 config=9' --config 'e=' --disable 7
+"$CTL" --pipe st stop >/dev/null
+wait_collector st
+"$DUMP" "$WORK/st.sluice" | grep '^--- state' >"$WORK/st.txt"
+expect_line "$WORK/st.txt" '--- state gen=1 disabled=7 config=3: label=a\x20b\x20c x=1\x20config=9 e='
 echo "ok"
