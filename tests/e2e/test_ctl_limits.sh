@@ -12,7 +12,10 @@
 # - sluice-collector --config-file refuses a directory and a FIFO (which
 #   it used to read as empty / wait on for ever) with a clear usage error;
 # - sluice-dump's text format shows a state record's values as one word
-#   each (a space is \x20), so a value can neither split nor fake a pair.
+#   each (a space is \x20), so a value can neither split nor fake a pair;
+# - one event-type limit everywhere, 0..61439 (0x0..0xEFFF): sluice-dump
+#   --type refuses 61440 and says the range, as its --help, docs/cli.md,
+#   sluice-producer --type and sluice-ctl do.
 source "$(dirname "$0")/lib.sh"
 CTL=$BIN/collector/sluice-ctl
 
@@ -67,13 +70,13 @@ python3 "$CLIENTS/fake_ctl_collector.py" "$WORK/mute.sock" silent "$WORK/mute.re
 fpid=$!
 for _ in $(seq 1 400); do [ -e "$WORK/mute.ready" ] && break; sleep 0.025; done
 for cmd in "enable 5" "disable 5" "config k=v" "stop" "rotate" "snapshot"; do
-  rc=0; "$CTL" --pipe "$WORK/mute.sock" --timeout 200 $cmd 2>"$WORK/mute.err" || rc=$?
+  rc=0; "$CTL" --pipe "$WORK/mute.sock" --timeout 1500 $cmd 2>"$WORK/mute.err" || rc=$?
   [ "$rc" = 1 ] || fail "$cmd without an answer exited $rc"
-  grep -qx "sluice-ctl: no answer from the collector on pipe '$WORK/mute.sock' within 200 ms (--timeout): the ${cmd%% *} request may or may not have been applied; check with 'sluice-ctl --pipe $WORK/mute.sock status'" "$WORK/mute.err" ||
+  grep -qx "sluice-ctl: no answer from the collector on pipe '$WORK/mute.sock' within 1500 ms (--timeout): the ${cmd%% *} request may or may not have been applied; check with 'sluice-ctl --pipe $WORK/mute.sock status'" "$WORK/mute.err" ||
     fail "$cmd: $(cat "$WORK/mute.err")"
 done
-rc=0; "$CTL" --pipe "$WORK/mute.sock" --timeout 200 status 2>"$WORK/mute.err" || rc=$?
-[ "$rc" = 1 ] && grep -qx "sluice-ctl: no answer from the collector on pipe '$WORK/mute.sock' within 200 ms (--timeout)" "$WORK/mute.err" ||
+rc=0; "$CTL" --pipe "$WORK/mute.sock" --timeout 1500 status 2>"$WORK/mute.err" || rc=$?
+[ "$rc" = 1 ] && grep -qx "sluice-ctl: no answer from the collector on pipe '$WORK/mute.sock' within 1500 ms (--timeout)" "$WORK/mute.err" ||
   fail "status without an answer: $rc $(cat "$WORK/mute.err")"
 kill "$fpid"; wait "$fpid" 2>/dev/null || true
 
@@ -112,4 +115,20 @@ start_collector st --pipe st --out "$WORK/st.sluice" --stats 0 --config 'label=a
 wait_collector st
 "$DUMP" "$WORK/st.sluice" | grep '^--- state' >"$WORK/st.txt"
 expect_line "$WORK/st.txt" '--- state gen=1 disabled=7 config=3: label=a\x20b\x20c x=1\x20config=9 e='
+note "event types: 0..61439 everywhere"
+for t in 61440 0xF000 65535 5-61440; do
+  rc=0; "$DUMP" "$WORK/st.sluice" --type "$t" >/dev/null 2>"$WORK/t.err" || rc=$?
+  [ "$rc" = 2 ] && grep -q "^sluice-dump: --type takes event types 0..61439 (or 0x0..0xEFFF) and ranges A-B" "$WORK/t.err" ||
+    fail "sluice-dump --type $t: $rc $(cat "$WORK/t.err")"
+done
+"$DUMP" "$WORK/st.sluice" --type 0-0xEFFF >/dev/null || fail "sluice-dump --type 0-0xEFFF refused"
+"$DUMP" --help | tr -s ' \n' ' ' | grep -q -- "--type T\[,T...\] only events of these types: numbers 0..61439 (decimal, or 0x0..0xEFFF)" ||
+  fail "sluice-dump --help does not say the range"
+grep -q '^| `--type T\[,T...\]` | all types | Only events of these types: numbers 0..61439' "$SRC/docs/cli.md" || fail "docs/cli.md: dump --type range"
+rc=0; "$PRODUCER" --pipe st --type 61440 2>"$WORK/pt.err" || rc=$?
+[ "$rc" = 2 ] && grep -q "invalid value '61440' for --type (expected 0..61439 or 0x0..0xEFFF)" "$WORK/pt.err" ||
+  fail "sluice-producer --type 61440: $rc $(cat "$WORK/pt.err")"
+"$PRODUCER" --help | tr -s ' \n' ' ' | grep -q -- "--type T Event type, 0..61439 or 0x0..0xEFFF" || fail "sluice-producer --help --type"
+rc=0; "$CTL" --pipe st disable 61440 2>"$WORK/ct.err" || rc=$?
+[ "$rc" = 2 ] && grep -q "0..61439 or 0x0..0xEFFF" "$WORK/ct.err" || fail "sluice-ctl disable 61440: $rc $(cat "$WORK/ct.err")"
 echo "ok"
