@@ -331,14 +331,28 @@ add_config(sl_state *st, const char *kv, size_t len, const char *file,
 static void
 read_config_file(sl_state *st, const char *path)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = NULL;
     char *line = NULL;
     size_t cap = 0, len = 0;
     unsigned lineno = 0;
-    int ch;
+    int ch, rc;
 
-    if (f == NULL)
-        usage_error("--config-file: cannot open '%s'", path);
+    /* Regular files only, opened without blocking: a directory read as
+     * empty and a FIFO waited for a writer. */
+    rc = sl_os_fopen_regular(path, &f);
+    if (rc == SL_EISDIR)
+        usage_error("--config-file: '%s' is a directory, not a file of "
+                    "KEY=VALUE lines", path);
+    if (rc == SL_ENOTFILE)
+        usage_error("--config-file: '%s' is not a regular file (a FIFO, "
+                    "socket or device); give a file of KEY=VALUE lines",
+                    path);
+    if (rc != 0) {
+        fprintf(stderr, "sluice-collector: --config-file: cannot open "
+                "'%s': %s\n", path, sl_strerror(rc));
+        fprintf(stderr, "Try 'sluice-collector --help'.\n");
+        exit(2);
+    }
     for (;;) {
         ch = fgetc(f);
         if (ch == EOF && len == 0)

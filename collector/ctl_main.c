@@ -78,12 +78,18 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  --pipe NAME          the collector's pipe name (required)\n"
-    "  --timeout MS         give up after MS milliseconds (default: 5000)\n"
+    "  --timeout MS         give up after MS milliseconds without an answer\n"
+    "                       (default: 5000; 1..3600000)\n"
+    "  --collector-user USER  also trust a collector running as USER (POSIX:\n"
+    "                       a numeric uid; Windows: a SID string), as\n"
+    "                       sluice-producer's option of the same name\n"
     "  --help               show this help\n"
     "  --version            show the version\n"
     "\n"
     "Every change is recorded in the capture (a state record) and pushed to\n"
     "every connected producer that accepts updates (libsluice-producer).\n"
+    "A response longer than 64 MiB is refused. Control connections take no\n"
+    "producer slot (at most 16 at once).\n"
     "\n"
     "Exit status: 0 done, 1 runtime error (no collector, refused, request\n"
     "failed), 2 usage error.\n";
@@ -111,10 +117,11 @@ check_request(int n, char **w)
         if (n != 2)
             usage_error("%s needs one TYPES argument", cmd);
         if (sl_state_types(map, w[1], 1) != 0) {
+            /* One line, then the hint, as every usage error. */
             fprintf(stderr, PROG ": %s: '%s' is not a list of event types "
                     "(numbers or ranges A-B, 0..61439 or 0x0..0xEFFF, "
-                    "comma-separated)\n", cmd, w[1]);
-            usage_error("%s", "bad type list");
+                    "comma-separated)\nTry '" PROG " --help'.\n", cmd, w[1]);
+            exit(2);
         }
     } else if (strcmp(cmd, "config") == 0) {
         if (n < 2)
@@ -162,19 +169,50 @@ read_greeting(sl_transport *t, uint32_t timeout_ms, char *g, size_t *len)
     return SL_EPROTO;
 }
 
+/* 1 for a request that changes the collector (its answer says whether it
+ * was applied). */
+static int
+is_change(const char *cmd)
+{
+    return strcmp(cmd, "enable") == 0 || strcmp(cmd, "disable") == 0 ||
+           strcmp(cmd, "config") == 0 || strcmp(cmd, "rotate") == 0 ||
+           strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "stop") == 0;
+}
+
+/* Says on stderr that no whole answer came; for a change, that it may or
+ * may not have been made and how to find out. */
+static void
+no_answer(const char *pipe, const char *cmd, const char *why,
+          uint64_t timeout)
+{
+    if (strcmp(why, "timeout") == 0)
+        fprintf(stderr, PROG ": no answer from the collector on pipe '%s' "
+                "within %llu ms (--timeout)", pipe,
+                (unsigned long long)timeout);
+    else
+        fprintf(stderr, PROG ": the collector on pipe '%s' %s", pipe, why);
+    if (is_change(cmd))
+        fprintf(stderr, ": the %s request may or may not have been "
+                "applied; check with '" PROG " --pipe %s status'", cmd,
+                pipe);
+    fputc('\n', stderr);
+}
+
 int
 main(int argc, char **argv)
 {
-    const char *pipe = NULL;
+    const char *pipe = NULL, *trust_user = NULL;
     uint64_t timeout = 5000;
-    char path[512], greeting[SL_WIRE_GREETING_MAX + 1];
+    char greeting[SL_WIRE_GREETING_MAX + 1];
+    char *path;
     char **words = NULL;
     int nwords = 0;
     sl_transport *t;
     uint32_t version, max_frame, id;
-    size_t glen = 0, reqlen, rlen = 0, rcap = 65536;
+    size_t glen = 0, reqlen, rlen = 0, rcap = 65536, path_len = 0, path_cap;
+    const char *refusal = NULL, *tmpdir;
     char *req, *resp;
-    int rc;
+    int rc, whole = 0;
 
     sl_os_args_utf8(&argc, &argv);
     for (int i = 1; i < argc; i++) {
@@ -190,6 +228,10 @@ main(int argc, char **argv)
             if (i + 1 >= argc || argv[i + 1][0] == '\0')
                 usage_error("%s", "--pipe needs a NAME");
             pipe = argv[++i];
+        } else if (nwords == 0 && strcmp(a, "--collector-user") == 0) {
+            if (i + 1 >= argc || argv[i + 1][0] == '\0')
+                usage_error("%s", "--collector-user needs a USER");
+            trust_user = argv[++i];
         } else if (nwords == 0 && strcmp(a, "--timeout") == 0) {
             char *end;
 
@@ -213,14 +255,36 @@ main(int argc, char **argv)
         usage_error("%s", "a COMMAND is required (status, producers, enable, "
                           "disable, config, rotate, snapshot, stop)");
     check_request(nwords, words);
-    rc = sl_os_pipe_path(pipe, strlen(pipe), path, sizeof(path), NULL);
+    /* Room for the whole path however long, so that a path over the
+     * system's limit can be shown with its length. */
+    tmpdir = getenv("TMPDIR");
+    path_cap = strlen(pipe) + (tmpdir != NULL ? strlen(tmpdir) : 0) + 64;
+    path = malloc(path_cap);
+    if (path == NULL) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    rc = sl_os_pipe_path(pipe, strlen(pipe), path, path_cap, &path_len);
+    if (rc == SL_ENAMETOOLONG && path_len > 0) {
+        /* The same words as sluice-collector and sluice-producer. */
+        fprintf(stderr, PROG ": pipe '%s': the socket path %s is %zu bytes, "
+                "over the system's limit of %u bytes for a socket path; use "
+                "a shorter name, or a NAME with '/' (a path of its own) or a "
+                "shorter TMPDIR\n", pipe, path, path_len,
+                (unsigned)SL_OS_PIPE_PATH_MAX);
+        return 1; /* a limit of the system, as the other tools say */
+    }
     if (rc != 0) {
-        fprintf(stderr, PROG ": bad pipe name '%s': %s\n", pipe,
-                sl_strerror(rc));
+        fprintf(stderr, PROG ": bad pipe name '%s': %s\nTry '" PROG
+                " --help'.\n", pipe, sl_strerror(rc));
         return 2;
     }
 
-    rc = sl_transport_open(pipe, strlen(pipe), 0, NULL, &t);
+    rc = sl_transport_open(pipe, strlen(pipe), 0, trust_user, &t);
+    if (rc == SL_EINVAL && trust_user != NULL)
+        usage_error("invalid value '%s' for --collector-user (expected a "
+                    "numeric uid on POSIX, a SID string such as S-1-5-18 "
+                    "on Windows)", trust_user);
     if (rc == SL_ENOENT) {
         fprintf(stderr, PROG ": no collector serves pipe '%s' (%s)\n", pipe,
                 path);
@@ -234,7 +298,8 @@ main(int argc, char **argv)
     }
     if (rc == SL_EUNTRUSTED) {
         fprintf(stderr, PROG ": pipe '%s' (%s) is served by another user, "
-                "not a trusted collector: nothing was sent\n", pipe, path);
+                "not a trusted collector: nothing was sent (--collector-user "
+                "USER trusts a collector run by USER)\n", pipe, path);
         return 1;
     }
     if (rc != 0) {
@@ -250,6 +315,13 @@ main(int argc, char **argv)
         sl_transport_close(t);
         return 1;
     }
+    if (rc == SL_ETIMEDOUT) {
+        fprintf(stderr, PROG ": pipe '%s' (%s) sent no greeting within %llu "
+                "ms (--timeout): nothing was sent\n", pipe, path,
+                (unsigned long long)timeout);
+        sl_transport_close(t);
+        return 1;
+    }
     if (rc != 0) {
         fprintf(stderr, PROG ": pipe '%s' (%s) did not greet as a sluice "
                 "collector: %s\n", pipe, path, sl_strerror(rc));
@@ -259,16 +331,27 @@ main(int argc, char **argv)
     greeting[glen] = '\0';
     if (sl_wire_parse_greeting(greeting, glen, &version, &max_frame, &id) !=
         0) {
-        if (strstr(greeting, "error=") != NULL)
-            fprintf(stderr, PROG ": the collector on pipe '%s' refused the "
-                    "connection: %s\n", pipe, strstr(greeting, "error=") + 6);
-        else
-            fprintf(stderr, PROG ": pipe '%s' (%s) is not a sluice "
-                    "collector (greeting '%.64s')\n", pipe, path, greeting);
-        sl_transport_close(t);
-        return 1;
-    }
-    if (sl_wire_greeting_cfg_field(greeting, glen) < 0) {
+        const char *e = strstr(greeting, "error=");
+
+        /* Every producer slot (or id) taken: the collector still serves
+         * control connections after this greeting (protocol.md section
+         * 14), so go on; a 1.0 collector closes, which is reported with
+         * its refusal below. An access refusal is final. */
+        if (e != NULL && (strcmp(e + 6, "too-many-producers") == 0 ||
+                          strcmp(e + 6, "producer-ids-exhausted") == 0)) {
+            refusal = e + 6;
+        } else {
+            if (e != NULL)
+                fprintf(stderr, PROG ": the collector on pipe '%s' refused "
+                        "the connection: %s\n", pipe, e + 6);
+            else
+                fprintf(stderr, PROG ": pipe '%s' (%s) is not a sluice "
+                        "collector (greeting '%.64s')\n", pipe, path,
+                        greeting);
+            sl_transport_close(t);
+            return 1;
+        }
+    } else if (sl_wire_greeting_cfg_field(greeting, glen) < 0) {
         fprintf(stderr, PROG ": the collector on pipe '%s' speaks protocol "
                 "1.0, which has no control connections\n", pipe);
         sl_transport_close(t);
@@ -298,31 +381,70 @@ main(int argc, char **argv)
     req[reqlen++] = '\n';
     rc = sl_transport_write(t, req, reqlen);
     free(req);
+    /* The response ends where the collector closes the connection; it is
+     * whole only then, and at most SL_WIRE_CTL_RESPONSE_MAX bytes. */
     while (rc == 0) {
         size_t n = 0;
 
         if (rlen + 1 >= rcap) {
-            char *nr = realloc(resp, rcap * 2);
+            size_t ncap = rcap * 2;
+            char *nr;
 
+            if (rcap > SL_WIRE_CTL_RESPONSE_MAX) {
+                rc = SL_ETOOBIG;
+                break;
+            }
+            if (ncap > SL_WIRE_CTL_RESPONSE_MAX + 2)
+                ncap = SL_WIRE_CTL_RESPONSE_MAX + 2;
+            nr = realloc(resp, ncap);
             if (nr == NULL) {
                 rc = SL_ENOMEM;
                 break;
             }
             resp = nr;
-            rcap *= 2;
+            rcap = ncap;
         }
         rc = sl_transport_read(t, resp + rlen, rcap - 1 - rlen, &n,
                                (uint32_t)timeout);
-        if (rc != 0 || n == 0)
+        if (rc != 0)
             break;
+        if (n == 0) {
+            whole = 1;
+            break;
+        }
         rlen += n;
     }
     sl_transport_close(t);
     resp[rlen] = '\0';
-    if (rlen == 0) {
-        fprintf(stderr, PROG ": no response from the collector on pipe "
-                "'%s': %s\n", pipe,
-                rc != 0 ? sl_strerror(rc) : "it closed the connection");
+    if (rc == SL_ETOOBIG) {
+        fprintf(stderr, PROG ": the response from the collector on pipe '%s' "
+                "is longer than %u MiB, sluice-ctl's limit: nothing "
+                "printed\n", pipe, (unsigned)(SL_WIRE_CTL_RESPONSE_MAX >> 20));
+        free(resp);
+        return 1;
+    }
+    if (rlen == 0 && refusal != NULL) {
+        fprintf(stderr, PROG ": the collector on pipe '%s' refused the "
+                "connection: %s (it serves no control connections then: "
+                "protocol 1.0, or %u of them at once already)\n", pipe,
+                refusal, (unsigned)SL_WIRE_CTL_CONNS_MAX);
+        free(resp);
+        return 1;
+    }
+    if (!whole || rlen == 0) {
+        char why[160];
+
+        if (rc == SL_ETIMEDOUT)
+            snprintf(why, sizeof(why), "timeout");
+        else if (rlen == 0 && rc == 0)
+            snprintf(why, sizeof(why), "closed the connection without an "
+                     "answer");
+        else
+            snprintf(why, sizeof(why), "%s (%s)",
+                     rlen == 0 ? "sent no answer" : "sent part of an answer",
+                     sl_strerror(rc));
+        no_answer(pipe, words[0], why, timeout);
+        free(resp);
         return 1;
     }
     if (strncmp(resp, "ok\n", 3) == 0) {

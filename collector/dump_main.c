@@ -404,11 +404,11 @@ usage(FILE *f)
         "                   connect record carries NAME; repeat for more "
         "(default:\n"
         "                   all producers)\n"
-        "  --type T[,T...]  only events of these types: numbers (decimal or "
-        "0x hex)\n"
-        "                   and ranges A-B; repeatable. Collector records "
-        "are still\n"
-        "                   printed (default: all types)\n"
+        "  --type T[,T...]  only events of these types: numbers 0..61439 "
+        "(decimal, or\n"
+        "                   0x0..0xEFFF) and ranges A-B; repeatable. "
+        "Collector records\n"
+        "                   are still printed (default: all types)\n"
         "  --since TIME     only records with collector time >= TIME "
         "(default: from\n"
         "                   the start)\n"
@@ -512,8 +512,9 @@ set_value(options *opt, const char *key, const char *val)
     }
     if (strcmp(key, "--type") == 0) {
         if (dump_parse_types(val, opt->types) != 0)
-            return usage_error("--type takes numbers 0..65535 (or 0x...) and "
-                               "ranges A-B, comma-separated, not",
+            return usage_error("--type takes event types 0..61439 (or "
+                               "0x0..0xEFFF) and ranges A-B, comma-separated, "
+                               "not",
                                val);
         opt->have_types = 1;
         return -1;

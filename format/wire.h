@@ -66,6 +66,14 @@
 /* Control connections (docs/protocol.md section 14) start with this
  * magic instead: "\x89SLC\r\n\x1a\n". */
 #define SL_WIRE_CTL_MAGIC "\x89SLC\r\n\x1a\n"
+/* The longest control response (docs/protocol.md section 14): the
+ * collector answers an error instead of a longer one, and sluice-ctl
+ * stops reading past it. 64 MiB holds a `producers --json` list of
+ * well over 100,000 producers. */
+#define SL_WIRE_CTL_RESPONSE_MAX (64u << 20)
+/* Control connections served at once (section 14); they take no
+ * --max-producers slot and no producer id. */
+#define SL_WIRE_CTL_CONNS_MAX 16u
 
 typedef enum sl_wire_mode {
     SL_WIRE_MODE_UNKNOWN = 0,

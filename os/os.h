@@ -228,6 +228,16 @@ void sl_os_stdout_binary(void);
  */
 int sl_os_fopen_read(const char *path, FILE **out);
 
+/**
+ * Opens a regular file for binary reading with stdio, never blocking in
+ * the open: a FIFO, device or socket is refused, not waited on (POSIX:
+ * opened with O_NONBLOCK, then checked with fstat()). For small input
+ * files such as sluice-collector --config-file.
+ * @return 0, SL_ENOENT, SL_EACCES, SL_EISDIR (a directory), SL_ENOTFILE
+ *         (not a regular file), SL_ENOMEM, SL_EIO.
+ */
+int sl_os_fopen_regular(const char *path, FILE **out);
+
 /* ---- stop requests ------------------------------------------------------ */
 
 /**

@@ -768,6 +768,37 @@ sl_os_fopen_read(const char *path, FILE **out)
     return 0;
 }
 
+int
+sl_os_fopen_regular(const char *path, FILE **out)
+{
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+     * writer; on a regular file it changes nothing. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    FILE *f;
+
+    if (fd < 0)
+        return errno == ENOENT || errno == EACCES || errno == ENOMEM ||
+                       errno == EISDIR
+                   ? sl_err_from_errno(errno)
+                   : SL_EIO;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return SL_EIO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return S_ISDIR(st.st_mode) ? SL_EISDIR : SL_ENOTFILE;
+    }
+    f = fdopen(fd, "rb");
+    if (f == NULL) {
+        close(fd);
+        return SL_ENOMEM;
+    }
+    *out = f;
+    return 0;
+}
+
 /* ---- stop requests ------------------------------------------------------ */
 
 /*

@@ -912,6 +912,32 @@ sl_os_fopen_read(const char *path, FILE **out)
 }
 
 int
+sl_os_fopen_regular(const char *path, FILE **out)
+{
+    wchar_t *w;
+    DWORD attr;
+    FILE *f = NULL;
+    int rc;
+
+    if (sl_os_utf8_to_wide(path, &w) != 0)
+        return SL_EINVAL;
+    attr = GetFileAttributesW(w);
+    free(w);
+    if (attr != INVALID_FILE_ATTRIBUTES && (attr & FILE_ATTRIBUTE_DIRECTORY))
+        return SL_EISDIR;
+    rc = sl_os_fopen_read(path, &f);
+    if (rc != 0)
+        return rc;
+    /* A device (CON, NUL) or a pipe is no file of lines. */
+    if (GetFileType((HANDLE)_get_osfhandle(_fileno(f))) != FILE_TYPE_DISK) {
+        fclose(f);
+        return SL_ENOTFILE;
+    }
+    *out = f;
+    return 0;
+}
+
+int
 sl_os_raise_fd_limit(uint64_t *now)
 {
     /* Handles are limited only by memory on Windows. */

@@ -162,10 +162,19 @@ set_number(const char *opt, const char *val, uint64_t max, int hex_ok,
 {
     if (parse_u64(val, max, hex_ok, out) == 0)
         return 0;
-    fprintf(stderr,
-            PROG ": invalid value '%s' for %s (expected %s 0..%" PRIu64
-                 ")\nTry '" PROG " --help' for more information.\n",
-            val, opt, hex_ok ? "an integer" : "a decimal integer", max);
+    /* The range in both spellings the option takes, as --help says it. */
+    if (hex_ok)
+        fprintf(stderr,
+                PROG ": invalid value '%s' for %s (expected 0..%" PRIu64
+                     " or 0x0..0x%" PRIX64 ")\nTry '" PROG
+                     " --help' for more information.\n",
+                val, opt, max, max);
+    else
+        fprintf(stderr,
+                PROG ": invalid value '%s' for %s (expected a decimal "
+                     "integer 0..%" PRIu64 ")\nTry '" PROG
+                     " --help' for more information.\n",
+                val, opt, max);
     return EXIT_USAGE;
 }
 

@@ -115,6 +115,10 @@ void dump_out_text(dump_out *o, const uint8_t *p, size_t n);
  * \x20; the name "?" alone as \x3f (the mark of "no name").
  */
 void dump_out_field(dump_out *o, const uint8_t *p, size_t n);
+/** One space-free word of the text format (a state record's value):
+ *  escaped as a name (format/escape.c, SL_ESC_SPACE: a space is \x20),
+ *  without the name's special case for "?". */
+void dump_out_word(dump_out *o, const uint8_t *p, size_t n);
 
 /**
  * A JSON string with its quotes. Valid UTF-8 stays as it is except '"',

@@ -12,6 +12,8 @@
  * like more fields), and the payload, the last field, runs to the end of
  * the line with every control and bidi character escaped.
  */
+#include <stdlib.h>
+
 #include "dump.h"
 
 /* "?" for a producer without a connect record, or with an empty name (text
@@ -152,11 +154,38 @@ text_state(dump_ctx *c, const sluice_record *r, const sl_state_view *v,
            const char *desc, size_t len)
 {
     dump_out *o = c->o;
+    size_t off = 0, kl, vl, dis;
+    const char *k, *val;
+    char *types;
 
     (void)r;
-    (void)v;
-    dump_out_str(o, "--- state ");
-    dump_out_text(o, (const uint8_t *)desc, len);
+    (void)desc;
+    (void)len;
+    /* Written from the view, not from the one-line description: each
+     * value is one word escaped as a name is (a space is \x20), so a
+     * value can neither split into fields nor fake a pair. */
+    dump_out_str(o, "--- state gen=");
+    dump_out_u64(o, v->gen);
+    dump_out_str(o, " disabled=");
+    dis = sl_state_format_types(v->enabled, 0, NULL, 0);
+    types = dis > 0 ? malloc(dis + 1) : NULL;
+    if (types != NULL) {
+        sl_state_format_types(v->enabled, 0, types, dis + 1);
+        dump_out_bytes(o, (const uint8_t *)types, dis);
+        free(types);
+    } else {
+        dump_out_ch(o, dis == 0 ? '-' : '?'); /* '?': out of memory */
+    }
+    dump_out_str(o, " config=");
+    dump_out_u64(o, v->npairs);
+    if (v->npairs > 0)
+        dump_out_ch(o, ':');
+    while (sl_state_next_pair(v, &off, &k, &kl, &val, &vl)) {
+        dump_out_ch(o, ' ');
+        dump_out_word(o, (const uint8_t *)k, kl);
+        dump_out_ch(o, '=');
+        dump_out_word(o, (const uint8_t *)val, vl);
+    }
     dump_out_ch(o, '\n');
 }
 

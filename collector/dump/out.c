@@ -208,6 +208,12 @@ dump_out_field(dump_out *o, const uint8_t *p, size_t n)
 }
 
 void
+dump_out_word(dump_out *o, const uint8_t *p, size_t n)
+{
+    out_escaped(o, p, n, SL_ESC_SPACE);
+}
+
+void
 dump_out_csv_field(dump_out *o, const uint8_t *p, size_t n)
 {
     /* Escaping only ever writes '\\', letters and digits, so whether the

@@ -225,6 +225,10 @@ dump_parse_types(const char *s, uint8_t set[8192])
             if (sl_state_type_number(&s, &hi) != 0 || hi < lo)
                 return -1;
         }
+        /* Event types are 0..0xEFFF (protocol.md section 6); the rest
+         * are the collector's records, which --type does not filter. */
+        if (hi >= SL_STATE_TYPES)
+            return -1;
         for (t = lo; t <= hi; t++)
             set[t >> 3] |= (uint8_t)(1u << (t & 7));
         if (*s == '\0')

@@ -29,8 +29,11 @@
  * Control connections start with SL_WIRE_CTL_MAGIC instead of the binary
  * magic. One request (words separated by NUL bytes, ended by '\n'), one
  * response (text: "ok" or "error: MESSAGE" on the first line, then the
- * body), then the collector closes. They are never producers: no id is
- * used, no record written, nothing counted.
+ * body, at most SL_WIRE_CTL_RESPONSE_MAX bytes), then the collector
+ * closes. They are never producers: they give back the producer slot and
+ * id their accept took (server.c, ctl_admit()), write no record and are
+ * counted nowhere; at most SL_WIRE_CTL_CONNS_MAX are served at once,
+ * also when every producer slot is taken.
  */
 #include "server_int.h"
 
@@ -687,6 +690,17 @@ respond(sl_server *s, conn *c, tbuf *b)
 {
     int rc;
 
+    if (!b->oom && b->p != NULL && b->len > SL_WIRE_CTL_RESPONSE_MAX) {
+        /* sluice-ctl reads no more than this (protocol.md section 14). */
+        size_t len = b->len;
+
+        free(b->p);
+        b->p = NULL;
+        b->len = b->cap = 0;
+        tb_printf(b, "error: the response would be %zu bytes, over the "
+                  "control protocol's limit of %u MiB\n", len,
+                  (unsigned)(SL_WIRE_CTL_RESPONSE_MAX >> 20));
+    }
     if (b->oom || b->p == NULL) {
         free(b->p);
         b->p = malloc(32);
@@ -716,6 +730,13 @@ sl_ctl_on_read(sl_server *s, conn *c)
     size_t n = 0;
     tbuf b = {0};
 
+    if (c->ctl_over) {
+        tb_printf(&b, "error: too many control connections at once (the "
+                  "collector serves %u); try again\n",
+                  (unsigned)SL_WIRE_CTL_CONNS_MAX);
+        respond(s, c, &b);
+        return;
+    }
     if (nl == NULL) {
         if (c->len == c->cap) {
             size_t want = c->cap * 2;

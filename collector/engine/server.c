@@ -227,6 +227,10 @@ sl_srv_conn_free(sl_server *s, conn *c)
             c->next->prev = c->prev;
     }
     sl_mutex_unlock(&s->lock);
+    if (c->slot)
+        atomic_fetch_sub_explicit(&s->slots, 1, memory_order_relaxed);
+    if (c->ctl_slot)
+        atomic_fetch_sub_explicit(&s->ctl_conns, 1, memory_order_relaxed);
     s->backend->release(s->io, c->io);
     sl_ctl_snap_put(c->wsnap);
     sl_mutex_destroy(&c->push_lock);
@@ -295,6 +299,49 @@ peer_allowed(const sl_server *s, const sl_io_conn *io)
     return 0;
 }
 
+/* The next producer id: one a control connection gave back, else a new
+ * one (UINT32_MAX + 1 and over: every id of the capture is out). */
+static uint64_t
+take_id(sl_server *s)
+{
+    uint64_t id;
+
+    sl_mutex_lock(&s->lock);
+    if (s->nspare > 0)
+        id = s->spare_ids[--s->nspare];
+    else
+        id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed);
+    sl_mutex_unlock(&s->lock);
+    return id;
+}
+
+/* Connection c's first bytes are the control magic: it gives back its
+ * producer slot and id (never a producer, protocol.md section 14) and
+ * takes a control slot; over SL_WIRE_CTL_CONNS_MAX it is answered with
+ * an error (ctl_over). */
+static void
+ctl_admit(sl_server *s, conn *c)
+{
+    if (c->ctl_only) {
+        /* Counted as refused at its accept; it was not. */
+        atomic_fetch_sub_explicit(&s->refused, 1, memory_order_relaxed);
+        return;
+    }
+    if (c->slot) {
+        atomic_fetch_sub_explicit(&s->slots, 1, memory_order_relaxed);
+        c->slot = 0;
+        sl_mutex_lock(&s->lock);
+        if (s->nspare < SL_WIRE_CTL_CONNS_MAX)
+            s->spare_ids[s->nspare++] = c->id;
+        sl_mutex_unlock(&s->lock);
+        c->id = 0;
+    }
+    c->ctl_slot = 1;
+    if (atomic_fetch_add_explicit(&s->ctl_conns, 1, memory_order_relaxed) >=
+        SL_WIRE_CTL_CONNS_MAX)
+        c->ctl_over = 1;
+}
+
 static void
 on_accept(sl_server *s, sl_io_conn *io)
 {
@@ -325,14 +372,46 @@ on_accept(sl_server *s, sl_io_conn *io)
     io->user = c;
     c->accepted_ns = sl_os_mono_ns();
     sl_mutex_init(&c->push_lock);
-    /* The count this accept made is its own fetch_add's result: two
+    atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed);
+    /* The slot count this accept made is its own fetch_add's result: two
      * accepts at once see different counts, so at the limit one of them
      * is admitted (a reload could see both and refuse both). */
-    live = atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed) + 1;
+    live = allowed ? atomic_fetch_add_explicit(&s->slots, 1,
+                                               memory_order_relaxed) + 1
+                   : 0;
     if (s->cfg.test_accept_counted != NULL)
         s->cfg.test_accept_counted(s->cfg.test_ctx);
-    if (allowed && live <= s->cfg.max_producers)
-        id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed);
+    if (allowed && live <= s->cfg.max_producers) {
+        c->slot = 1;
+        id = take_id(s);
+        if (id > UINT32_MAX) {
+            atomic_fetch_sub_explicit(&s->slots, 1, memory_order_relaxed);
+            c->slot = 0;
+        }
+    } else if (allowed) {
+        atomic_fetch_sub_explicit(&s->slots, 1, memory_order_relaxed);
+    }
+    if (allowed && !c->slot) {
+        /* Refused as a producer, but it may be sluice-ctl, which takes no
+         * producer slot: kept after the refusal greeting until its first
+         * bytes say what it is (a control connection is served, anything
+         * else closed, protocol.md section 14), within the control
+         * connections' own bound. */
+        if (atomic_fetch_add_explicit(&s->ctl_conns, 1,
+                                      memory_order_relaxed) <
+            SL_WIRE_CTL_CONNS_MAX) {
+            c->ctl_slot = 1;
+            c->ctl_only = 1;
+            c->cap = 4096;
+            c->buf = malloc(c->cap);
+            if (c->buf == NULL) {
+                c->ctl_only = 0; /* just refused, then */
+                c->cap = 0;
+            }
+        } else {
+            atomic_fetch_sub_explicit(&s->ctl_conns, 1, memory_order_relaxed);
+        }
+    }
     if (!allowed) {
         static const char not_allowed[] = "SLUICE/1 error=user-not-allowed";
 
@@ -396,12 +475,16 @@ sl_srv_post_read(sl_server *s, conn *c)
 static void
 on_write(sl_server *s, conn *c, int64_t result)
 {
-    if (c->id == 0) {
-        sl_srv_conn_free(s, c);
-        return;
-    }
     if (c->kind == CONN_CONTROL) {
         sl_ctl_on_write(s, c, result, 0);
+        return;
+    }
+    if (c->ctl_only && result >= 0) {
+        sl_srv_post_read(s, c); /* maybe sluice-ctl: its first bytes */
+        return;
+    }
+    if (c->id == 0) {
+        sl_srv_conn_free(s, c);
         return;
     }
     /* A failed greeting is not fatal: a write-only client (.NET
@@ -449,7 +532,7 @@ on_read(sl_server *s, conn *c, int64_t result)
     size_t off = 0, n, used;
     int rc;
 
-    if (result <= 0 && c->kind == CONN_CONTROL) {
+    if (result <= 0 && (c->kind == CONN_CONTROL || c->ctl_only)) {
         sl_srv_conn_free(s, c); /* ended before its request: nothing */
         return;
     }
@@ -515,6 +598,7 @@ on_read(sl_server *s, conn *c, int64_t result)
             c->kind = CONN_PRODUCER;
         } else if (k == SL_WIRE_MAGIC_LEN) {
             c->kind = CONN_CONTROL;
+            ctl_admit(s, c);
         } else {
             sl_srv_post_read(s, c);
             return;
@@ -522,6 +606,10 @@ on_read(sl_server *s, conn *c, int64_t result)
     }
     if (c->kind == CONN_CONTROL) {
         sl_ctl_on_read(s, c);
+        return;
+    }
+    if (c->ctl_only) {
+        sl_srv_conn_free(s, c); /* a refused producer: nothing kept */
         return;
     }
     if (!c->active) {
@@ -585,7 +673,10 @@ reaper_main(void *p)
         unsigned n = 0;
 
         for (conn *c = s->conns; c != NULL; c = c->next) {
-            if (c->id == 0 || c->idle || c->stopped ||
+            /* Refused connections (id 0) end by themselves, except the
+             * ones kept for a control request, which are ended too. */
+            if ((c->id == 0 && !c->ctl_only && c->kind != CONN_CONTROL) ||
+                c->idle || c->stopped ||
                 now - c->accepted_ns < limit ||
                 atomic_load_explicit(&c->identified, memory_order_relaxed))
                 continue;

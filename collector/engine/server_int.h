@@ -73,6 +73,15 @@ typedef struct conn {
      * that sees it. */
     atomic_int ident;
     int linked;       /* in the server's list (under its lock) */
+    /* Slots (server.c, on_accept): `slot` set while the connection holds
+     * one of the --max-producers slots (s->slots), `ctl_slot` while it
+     * holds one of the SL_WIRE_CTL_CONNS_MAX control slots
+     * (s->ctl_conns); both given back by sl_srv_conn_free(). ctl_only:
+     * accepted over the producer limit with a refusal greeting, kept
+     * only in case it is a control connection (protocol.md section 14).
+     * ctl_over: a control connection over SL_WIRE_CTL_CONNS_MAX, answered
+     * with an error. Touched by the connection's worker only. */
+    int slot, ctl_slot, ctl_only, ctl_over;
     struct conn *prev, *next;
 
     /* The write side (protocol 1.1). Guarded by push_lock, because a
@@ -117,6 +126,17 @@ struct sl_server {
      * checks meaningful, nothing else hangs on it. */
     atomic_int stopping;
     atomic_uint_least64_t live;
+    /* Producer slots taken (--max-producers) and control connections
+     * open (SL_WIRE_CTL_CONNS_MAX). Relaxed: each accept's admission is
+     * decided by its own fetch_add's result alone, so two accepts at
+     * once see different counts; nothing else is published with them. */
+    atomic_uint_least64_t slots;
+    atomic_uint ctl_conns;
+    /* Producer ids given back by connections that turned out to be
+     * control connections, handed out again before new ones (under
+     * `lock`): a control connection uses no id of the capture. */
+    uint32_t spare_ids[SL_WIRE_CTL_CONNS_MAX];
+    unsigned nspare;
 
     /* Counters for the status line and the summary. Relaxed: they are
      * statistics; the summary is read after the workers are joined, and

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# sluice-ctl's limits and errors (issue 12, session 4):
+# - with every --max-producers slot taken, sluice-ctl status, producers and
+#   a change still work, take no producer id (the next producer's id is
+#   the next one) and are not counted as refused;
+# - a response longer than 64 MiB is refused with a clear error;
+# - a change request without an answer within --timeout says that it may
+#   or may not have been applied and how to check; a status one does not;
+# - a socket path over the system's limit names the path, its length and
+#   the limit;
+# - a usage error is one line plus the --help hint, never the usage text;
+# - sluice-collector --config-file refuses a directory and a FIFO (which
+#   it used to read as empty / wait on for ever) with a clear usage error;
+# - sluice-dump's text format shows a state record's values as one word
+#   each (a space is \x20), so a value can neither split nor fake a pair;
+# - one event-type limit everywhere, 0..61439 (0x0..0xEFFF): sluice-dump
+#   --type refuses 61440 and says the range, as its --help, docs/cli.md,
+#   sluice-producer --type and sluice-ctl do.
+source "$(dirname "$0")/lib.sh"
+CTL=$BIN/collector/sluice-ctl
+
+for b in $(backends); do
+  note "backend $b: control connections take no producer slot and no id"
+  cap=$WORK/full-$b.sluice
+  start_collector "full-$b" --pipe "full-$b" --out "$cap" --backend "$b" --max-producers 2 --stats 0
+  "$PRODUCER" --pipe "full-$b" --name hold1 --rate 20 --count 100000 >/dev/null 2>&1 &
+  h1=$!
+  "$PRODUCER" --pipe "full-$b" --name hold2 --rate 20 --count 100000 >/dev/null 2>&1 &
+  h2=$!
+  for _ in $(seq 1 400); do
+    [ "$("$CTL" --pipe "full-$b" producers 2>/dev/null | grep -c hold)" = 2 ] && break
+    sleep 0.025
+  done
+  rc=0; "$PRODUCER" --pipe "full-$b" --count 1 --connect-timeout 0 >/dev/null 2>"$WORK/full-$b.p" || rc=$?
+  [ "$rc" = 1 ] && grep -q "too many producers" "$WORK/full-$b.p" || fail "a third producer was not refused: $rc $(cat "$WORK/full-$b.p")"
+  "$CTL" --pipe "full-$b" status >"$WORK/full-$b.st" 2>&1 || fail "status with every slot taken: $(cat "$WORK/full-$b.st")"
+  grep -qx "producers: 2 now, 2 total" "$WORK/full-$b.st" || fail "status: $(cat "$WORK/full-$b.st")"
+  grep -qx "refused: 1" "$WORK/full-$b.st" || fail "a control connection counted as refused: $(cat "$WORK/full-$b.st")"
+  "$CTL" --pipe "full-$b" producers | grep -c hold | grep -qx 2 || fail "producers with every slot taken"
+  "$CTL" --pipe "full-$b" disable 9 >/dev/null || fail "disable with every slot taken"
+  "$CTL" --pipe "full-$b" enable 9 >/dev/null || fail "enable with every slot taken"
+  kill "$h1"; wait "$h1" || true
+  for _ in $(seq 1 400); do
+    [ "$("$CTL" --pipe "full-$b" producers | grep -c hold)" = 1 ] && break
+    sleep 0.025
+  done
+  "$PRODUCER" --pipe "full-$b" --name after --count 3 >/dev/null || fail "a producer after the slot was freed"
+  kill "$h2"; wait "$h2" || true
+  "$CTL" --pipe "full-$b" stop >/dev/null
+  wait_collector "full-$b"
+  # Ids 1 and 2 held the slots, 3 was the refused one (no id); every
+  # sluice-ctl call gave its id back, so the next producer is 3.
+  "$DUMP" "$cap" | grep -q "^--- connect id=3 name=after " ||
+    fail "control connections used producer ids: $("$DUMP" "$cap" | grep connect)"
+done
+
+note "a response over 64 MiB"
+python3 "$CLIENTS/fake_ctl_collector.py" "$WORK/flood.sock" flood "$WORK/flood.ready" &
+fpid=$!
+for _ in $(seq 1 400); do [ -e "$WORK/flood.ready" ] && break; sleep 0.025; done
+rc=0; "$CTL" --pipe "$WORK/flood.sock" --timeout 60000 status >"$WORK/flood.out" 2>"$WORK/flood.err" || rc=$?
+[ "$rc" = 1 ] || fail "an unbounded response exited $rc"
+grep -qx "sluice-ctl: the response from the collector on pipe '$WORK/flood.sock' is longer than 64 MiB, sluice-ctl's limit: nothing printed" "$WORK/flood.err" ||
+  fail "unclear: $(head -c 300 "$WORK/flood.err")"
+[ ! -s "$WORK/flood.out" ] || fail "part of the response was printed"
+kill "$fpid"; wait "$fpid" 2>/dev/null || true
+
+note "no answer within --timeout"
+python3 "$CLIENTS/fake_ctl_collector.py" "$WORK/mute.sock" silent "$WORK/mute.ready" &
+fpid=$!
+for _ in $(seq 1 400); do [ -e "$WORK/mute.ready" ] && break; sleep 0.025; done
+for cmd in "enable 5" "disable 5" "config k=v" "stop" "rotate" "snapshot"; do
+  rc=0; "$CTL" --pipe "$WORK/mute.sock" --timeout 1500 $cmd 2>"$WORK/mute.err" || rc=$?
+  [ "$rc" = 1 ] || fail "$cmd without an answer exited $rc"
+  grep -qx "sluice-ctl: no answer from the collector on pipe '$WORK/mute.sock' within 1500 ms (--timeout): the ${cmd%% *} request may or may not have been applied; check with 'sluice-ctl --pipe $WORK/mute.sock status'" "$WORK/mute.err" ||
+    fail "$cmd: $(cat "$WORK/mute.err")"
+done
+rc=0; "$CTL" --pipe "$WORK/mute.sock" --timeout 1500 status 2>"$WORK/mute.err" || rc=$?
+[ "$rc" = 1 ] && grep -qx "sluice-ctl: no answer from the collector on pipe '$WORK/mute.sock' within 1500 ms (--timeout)" "$WORK/mute.err" ||
+  fail "status without an answer: $rc $(cat "$WORK/mute.err")"
+kill "$fpid"; wait "$fpid" 2>/dev/null || true
+
+note "a socket path too long"
+long=$(head -c 300 /dev/zero | tr '\0' n)
+rc=0; "$CTL" --pipe "$long" status 2>"$WORK/long.err" || rc=$?
+[ "$rc" = 1 ] || fail "a too-long path exited $rc"
+grep -qF "sluice-ctl: pipe '$long': the socket path $WORK/CoreFxPipe_$long is $(( ${#WORK} + 12 + 300 )) bytes, over the system's limit of 107 bytes for a socket path" "$WORK/long.err" ||
+  fail "unclear: $(cat "$WORK/long.err")"
+! grep -q "name too long" "$WORK/long.err" || fail "still 'name too long'"
+
+note "usage errors: one line and the hint"
+for args in "" "--pipe x" "--pipe x enable 7-3" "--pipe x status extra" "--bogus" "--pipe x frob" "--pipe x config nokey" "--timeout 0 --pipe x status"; do
+  rc=0; "$CTL" $args 2>"$WORK/u.err" >"$WORK/u.out" || rc=$?
+  [ "$rc" = 2 ] || fail "'$args' exited $rc"
+  [ "$(wc -l <"$WORK/u.err")" = 2 ] && grep -q "^sluice-ctl: " "$WORK/u.err" &&
+    [ "$(tail -1 "$WORK/u.err")" = "Try 'sluice-ctl --help'." ] ||
+    fail "'$args': not one line and the hint: $(cat "$WORK/u.err")"
+  [ ! -s "$WORK/u.out" ] || fail "'$args' printed on stdout"
+done
+note "--config-file: a directory, a FIFO"
+mkdir "$WORK/confdir"
+rc=0; "$COLLECTOR" --pipe cfd --out "$WORK/cfd.sluice" --config-file "$WORK/confdir" 2>"$WORK/cfd.err" || rc=$?
+[ "$rc" = 2 ] && grep -qx "sluice-collector: --config-file: '$WORK/confdir' is a directory, not a file of KEY=VALUE lines" "$WORK/cfd.err" ||
+  fail "a directory as --config-file: $rc $(cat "$WORK/cfd.err")"
+mkfifo "$WORK/conf.fifo"
+rc=0; timeout 20 "$COLLECTOR" --pipe cfd --out "$WORK/cfd.sluice" --config-file "$WORK/conf.fifo" 2>"$WORK/cff.err" || rc=$?
+[ "$rc" = 2 ] && grep -qx "sluice-collector: --config-file: '$WORK/conf.fifo' is not a regular file (a FIFO, socket or device); give a file of KEY=VALUE lines" "$WORK/cff.err" ||
+  fail "a FIFO as --config-file: $rc $(cat "$WORK/cff.err")"
+rc=0; "$COLLECTOR" --pipe cfd --out "$WORK/cfd.sluice" --config-file "$WORK/none.conf" 2>"$WORK/cfn.err" || rc=$?
+[ "$rc" = 2 ] && grep -q "cannot open '$WORK/none.conf': no such file" "$WORK/cfn.err" || fail "a missing --config-file: $rc $(cat "$WORK/cfn.err")"
+[ ! -e "$WORK/cfd.sluice" ] || fail "a bad --config-file created the capture"
+note "the text dump of a state record escapes spaces in values"
+start_collector st --pipe st --out "$WORK/st.sluice" --stats 0 --config 'label=a b c' --config 'x=1 config=9' --config 'e=' --disable 7
+"$CTL" --pipe st stop >/dev/null
+wait_collector st
+"$DUMP" "$WORK/st.sluice" | grep '^--- state' >"$WORK/st.txt"
+expect_line "$WORK/st.txt" '--- state gen=1 disabled=7 config=3: label=a\x20b\x20c x=1\x20config=9 e='
+note "event types: 0..61439 everywhere"
+for t in 61440 0xF000 65535 5-61440; do
+  rc=0; "$DUMP" "$WORK/st.sluice" --type "$t" >/dev/null 2>"$WORK/t.err" || rc=$?
+  [ "$rc" = 2 ] && grep -q "^sluice-dump: --type takes event types 0..61439 (or 0x0..0xEFFF) and ranges A-B" "$WORK/t.err" ||
+    fail "sluice-dump --type $t: $rc $(cat "$WORK/t.err")"
+done
+"$DUMP" "$WORK/st.sluice" --type 0-0xEFFF >/dev/null || fail "sluice-dump --type 0-0xEFFF refused"
+"$DUMP" --help | tr -s ' \n' ' ' | grep -q -- "--type T\[,T...\] only events of these types: numbers 0..61439 (decimal, or 0x0..0xEFFF)" ||
+  fail "sluice-dump --help does not say the range"
+grep -q '^| `--type T\[,T...\]` | all types | Only events of these types: numbers 0..61439' "$SRC/docs/cli.md" || fail "docs/cli.md: dump --type range"
+rc=0; "$PRODUCER" --pipe st --type 61440 2>"$WORK/pt.err" || rc=$?
+[ "$rc" = 2 ] && grep -q "invalid value '61440' for --type (expected 0..61439 or 0x0..0xEFFF)" "$WORK/pt.err" ||
+  fail "sluice-producer --type 61440: $rc $(cat "$WORK/pt.err")"
+"$PRODUCER" --help | tr -s ' \n' ' ' | grep -q -- "--type T Event type, 0..61439 or 0x0..0xEFFF" || fail "sluice-producer --help --type"
+rc=0; "$CTL" --pipe st disable 61440 2>"$WORK/ct.err" || rc=$?
+[ "$rc" = 2 ] && grep -q "0..61439 or 0x0..0xEFFF" "$WORK/ct.err" || fail "sluice-ctl disable 61440: $rc $(cat "$WORK/ct.err")"
+echo "ok"
