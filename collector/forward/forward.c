@@ -31,6 +31,7 @@
 #include "blocks.h"
 #include "capfile.h"
 #include "err.h"
+#include "natsopt.h"
 #include "os.h"
 
 /* A message whose ack has not come after this long is taken as lost. A
@@ -163,24 +164,6 @@ set_error(sl_forward *f, const char *fmt, ...)
     sl_mutex_unlock(&f->mu);
     if (changed)
         logf_(f, "forward: %s", msg);
-}
-
-static const char *
-nats_text(natsStatus s)
-{
-    natsStatus ls;
-    const char *t = nats_GetLastError(&ls);
-
-    if (t == NULL || t[0] == '\0')
-        return natsStatus_GetText(s);
-    /* The library prefixes its source position, "(conn.c:1905): ". */
-    if (t[0] == '(') {
-        const char *e = strstr(t, "): ");
-
-        if (e != NULL)
-            t = e + 3;
-    }
-    return t;
 }
 
 /* NATS subject matching: '*' one token, '>' the rest. */
@@ -476,89 +459,18 @@ on_reconnect(natsConnection *nc, void *closure)
     sl_mutex_unlock(&f->mu);
 }
 
-/* Applies a credentials file: a .creds file (user JWT and NKey seed), or
- * lines "user=", "password=", "token=", "nkey=" (public key; the seed is
- * then the file's SU... line). */
-static int
-apply_creds(natsOptions *o, const char *path, char *err, size_t cap)
-{
-    FILE *fp = fopen(path, "r");
-    char line[512], user[512] = "", pass[512] = "", tok[512] = "";
-    char nkey[512] = "";
-    int jwt = 0, seed = 0;
-    natsStatus s = NATS_OK;
-
-    if (fp == NULL) {
-        snprintf(err, cap, "--forward-creds %s: %s", path, strerror(errno));
-        return SL_EINVAL;
-    }
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (strstr(line, "BEGIN NATS USER JWT") != NULL)
-            jwt = 1;
-        else if (strncmp(line, "user=", 5) == 0)
-            snprintf(user, sizeof(user), "%.500s", line + 5);
-        else if (strncmp(line, "password=", 9) == 0)
-            snprintf(pass, sizeof(pass), "%.500s", line + 9);
-        else if (strncmp(line, "token=", 6) == 0)
-            snprintf(tok, sizeof(tok), "%.500s", line + 6);
-        else if (strncmp(line, "nkey=", 5) == 0)
-            snprintf(nkey, sizeof(nkey), "%.500s", line + 5);
-        else if (strncmp(line, "SU", 2) == 0)
-            seed = 1; /* libnats reads the seed from the file itself */
-    }
-    fclose(fp);
-    if (jwt)
-        s = natsOptions_SetUserCredentialsFromFiles(o, path, NULL);
-    else if (nkey[0] != '\0' && seed)
-        s = natsOptions_SetNKeyFromSeed(o, nkey, path);
-    else if (tok[0] != '\0')
-        s = natsOptions_SetToken(o, tok);
-    else if (user[0] != '\0')
-        s = natsOptions_SetUserInfo(o, user, pass);
-    else {
-        snprintf(err, cap, "--forward-creds %s: no credentials found (want "
-                 "user=/password=, token=, nkey= with its seed, or a .creds "
-                 "file)", path);
-        return SL_EINVAL;
-    }
-    memset(pass, 0, sizeof(pass));
-    memset(tok, 0, sizeof(tok));
-    if (s != NATS_OK) {
-        snprintf(err, cap, "--forward-creds %s: %s", path, nats_text(s));
-        return SL_EINVAL;
-    }
-    return 0;
-}
-
 static int
 build_options(sl_forward *f, char *err, size_t cap)
 {
-    const char *servers[16];
-    char *list = f->urls, *p;
-    int n = 0;
-    natsStatus s;
+    int rc;
 
     if (natsOptions_Create(&f->opts) != NATS_OK) {
         snprintf(err, cap, "cannot create NATS options");
         return SL_ENOMEM;
     }
-    for (p = strtok(list, ","); p != NULL; p = strtok(NULL, ",")) {
-        if (n == 16) {
-            snprintf(err, cap, "--forward: more than 16 URLs");
-            return SL_EINVAL;
-        }
-        servers[n++] = p;
-    }
-    if (n == 0) {
-        snprintf(err, cap, "--forward: no URL");
-        return SL_EINVAL;
-    }
-    s = natsOptions_SetServers(f->opts, servers, n);
-    if (s != NATS_OK) {
-        snprintf(err, cap, "--forward: %s", nats_text(s));
-        return SL_EINVAL;
-    }
+    rc = sl_nats_set_servers(f->opts, f->urls, "--forward", err, cap);
+    if (rc != 0)
+        return rc;
     natsOptions_SetNoRandomize(f->opts, true);
     natsOptions_SetTimeout(f->opts, 2000);
     natsOptions_SetMaxReconnect(f->opts, -1);
@@ -566,18 +478,14 @@ build_options(sl_forward *f, char *err, size_t cap)
     natsOptions_SetName(f->opts, "sluice-collector");
     natsOptions_SetDisconnectedCB(f->opts, on_disconnect, f);
     natsOptions_SetReconnectedCB(f->opts, on_reconnect, f);
-    if (f->creds != NULL && apply_creds(f->opts, f->creds, err, cap) != 0)
-        return SL_EINVAL;
-    if (f->tls_ca != NULL) {
-        s = natsOptions_LoadCATrustedCertificates(f->opts, f->tls_ca);
-        if (s == NATS_OK)
-            s = natsOptions_SetSecure(f->opts, true);
-        if (s != NATS_OK) {
-            snprintf(err, cap, "--forward-tls-ca %s: %s", f->tls_ca,
-                     nats_text(s));
-            return SL_EINVAL;
-        }
-    }
+    if (f->creds != NULL &&
+        (rc = sl_nats_set_creds(f->opts, f->creds, "--forward-creds", err,
+                                cap)) != 0)
+        return rc;
+    if (f->tls_ca != NULL &&
+        (rc = sl_nats_set_tls_ca(f->opts, f->tls_ca, "--forward-tls-ca", err,
+                                 cap)) != 0)
+        return rc;
     return 0;
 }
 
@@ -645,11 +553,11 @@ ensure_stream(sl_forward *f)
             if (jerr == JSStreamNameExistErr)
                 continue;
             set_error(f, "cannot create stream %s: %s", f->stream,
-                      nats_text(s));
+                      sl_nats_text(s));
             return -1;
         }
         if (s != NATS_OK) {
-            set_error(f, "stream %s: %s", f->stream, nats_text(s));
+            set_error(f, "stream %s: %s", f->stream, sl_nats_text(s));
             return -1;
         }
         for (int i = 0; i < si->Config->SubjectsLen; i++)
@@ -684,7 +592,7 @@ ensure_stream(sl_forward *f)
             if (s != NATS_OK) {
                 set_error(f, "stream %s does not take subject %s and "
                           "cannot be updated: %s", f->stream, f->subject,
-                          nats_text(s));
+                          sl_nats_text(s));
                 return -1;
             }
         }
@@ -703,7 +611,7 @@ connect_nats(sl_forward *f)
 
     s = natsConnection_Connect(&f->nc, f->opts);
     if (s != NATS_OK) {
-        set_error(f, "cannot connect to %s: %s", f->cfg.urls, nats_text(s));
+        set_error(f, "cannot connect to %s: %s", f->cfg.urls, sl_nats_text(s));
         f->nc = NULL;
         return -1;
     }
@@ -716,7 +624,7 @@ connect_nats(sl_forward *f)
     jo.PublishAsync.AckHandlerClosure = f;
     s = natsConnection_JetStream(&f->js, f->nc, &jo);
     if (s != NATS_OK) {
-        set_error(f, "JetStream: %s", nats_text(s));
+        set_error(f, "JetStream: %s", sl_nats_text(s));
         disconnect(f);
         return -1;
     }
@@ -873,7 +781,7 @@ publish_block(sl_forward *f, const sl_blk *b)
             e->msg = NULL;
             f->failed = 1;
             sl_mutex_unlock(&f->mu);
-            set_error(f, "publish failed: %s", nats_text(s));
+            set_error(f, "publish failed: %s", sl_nats_text(s));
             return -1;
         }
     }

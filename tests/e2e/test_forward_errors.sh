@@ -225,6 +225,19 @@ rc=0; "$COLLECTOR" --pipe u --out "$WORK/u.sluice" --forward "nats://127.0.0.1:$
   --forward-creds "$WORK/missing.creds" 2>"$WORK/u.err" || rc=$?
 [ "$rc" = 2 ] && grep -q "missing.creds" "$WORK/u.err" || { cat "$WORK/u.err" >&2; fail "missing creds file: exit $rc"; }
 [ ! -e "$WORK/u.sluice" ] || fail "a usage error left a capture behind"
+# One URL-list parser for both programs (collector/forward/natsopt.c):
+# an empty entry and a 17th URL are usage errors, never skipped or cut.
+URL17=$(printf "nats://127.0.0.1:$PDEAD,%.0s" $(seq 1 17)); URL17=${URL17%,}
+for urls in "nats://127.0.0.1:$PAUTH,,nats://127.0.0.1:$PTLS" "nats://127.0.0.1:$PAUTH," "$URL17"; do
+  want="has an empty URL"; [ "$urls" = "$URL17" ] && want="more than 16 URLs"
+  rc=0; "$COLLECTOR" --pipe u --out "$WORK/u.sluice" --forward "$urls" 2>"$WORK/u.err" || rc=$?
+  [ "$rc" = 2 ] && grep -qF -- "--forward: " "$WORK/u.err" && grep -qF "$want" "$WORK/u.err" ||
+    { cat "$WORK/u.err" >&2; fail "--forward '$urls': exit $rc"; }
+  [ ! -e "$WORK/u.sluice" ] || fail "a bad URL list left a capture behind"
+  rc=0; timeout 30 "$PULL" "$urls" --stream SLUICE --out "$WORK/pulled-u" 2>"$WORK/u.err" || rc=$?
+  [ "$rc" = 2 ] && grep -qF "$want" "$WORK/u.err" ||
+    { cat "$WORK/u.err" >&2; fail "sluice-pull '$urls': exit $rc"; }
+done
 rc=0; "$PULL" "nats://127.0.0.1:$PAUTH" --out "$WORK/x" 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "sluice-pull without --stream: exit $rc"
 echo "PASS test_forward_errors"
