@@ -44,6 +44,18 @@
 /* The file is polled this often when the forwarder has caught up: the
  * writer does not signal the forwarder (it must never wait for it). */
 #define POLL_NS (10000000ull)
+/* The same error, still happening, is logged again this often. */
+#define REPEAT_LOG_NS (30000000000ull)
+/* A stream that held our blocks and is "not found" for this long is
+ * taken as deleted and created again; before that, as a cluster still
+ * recovering its streams after a whole-cluster restart (its meta leader
+ * answers before it has replayed its log, and creating the stream then
+ * races the recovery: seen to leave a stream that never acknowledges).
+ * A stream never seen is created at once. */
+#define KNOWN_MISSING_NS (30000000000ull)
+/* Ack timeouts in a row, with no acknowledgement between them, after
+ * which the connection is dropped and made again (stream checked). */
+#define STUCK_ROUNDS 3
 /* The state file is rewritten at most this often while blocks are acked. */
 #define STATE_EVERY_NS (20000000ull)
 #define DUPLICATE_WINDOW_NS (120000000000ll)
@@ -96,6 +108,13 @@ struct sl_forward {
     char *hdr_hex;
     char subj_buf[512];
     uint64_t backlog_bytes; /* unacknowledged bytes of later files */
+    /* The stream held our blocks once (found or created by this process,
+     * or a state file says blocks were acknowledged): a "not found" is
+     * then first taken for a cluster still recovering its streams. */
+    int stream_known;
+    uint64_t missing_since_ns; /* first of consecutive "not found"s, or 0 */
+    uint64_t last_log_ns;      /* when set_error last logged */
+    uint64_t repeats;          /* the same error since it was logged */
 };
 
 int
@@ -138,7 +157,9 @@ logf_(sl_forward *f, const char *fmt, ...)
 }
 
 /* Records an error; logs it when it differs from the last one, so an
- * outage is one line, not one per retry. Not under mu. */
+ * outage is one line, not one per retry; the same error still going on is
+ * logged again every REPEAT_LOG_NS with how often it recurred, so a
+ * forwarder that is stuck says so. Not under mu. */
 static void
 set_error(sl_forward *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -147,6 +168,7 @@ static void
 set_error(sl_forward *f, const char *fmt, ...)
 {
     char msg[sizeof(f->st.last_error)];
+    uint64_t now = sl_os_mono_ns();
     int changed;
     va_list ap;
 
@@ -162,8 +184,16 @@ set_error(sl_forward *f, const char *fmt, ...)
     memcpy(f->st.last_error, msg, sizeof(msg));
     f->st.errors++;
     sl_mutex_unlock(&f->mu);
-    if (changed)
+    if (changed) {
+        f->repeats = 0;
+        f->last_log_ns = now;
         logf_(f, "forward: %s", msg);
+    } else if (++f->repeats, now - f->last_log_ns >= REPEAT_LOG_NS) {
+        logf_(f, "forward: %s (%" PRIu64 " times in %" PRIu64 " s)", msg,
+              f->repeats + 1, (now - f->last_log_ns) / 1000000000u);
+        f->repeats = 0;
+        f->last_log_ns = now;
+    }
 }
 
 /* NATS subject matching: '*' one token, '>' the rest. */
@@ -512,6 +542,24 @@ ensure_stream(sl_forward *f)
 
     for (int attempt = 0; attempt < 5; attempt++) {
         s = js_GetStreamInfo(&si, f->js, f->stream, NULL, &jerr);
+        if (s == NATS_NOT_FOUND && f->stream_known) {
+            uint64_t now = sl_os_mono_ns();
+
+            if (f->missing_since_ns == 0)
+                f->missing_since_ns = now;
+            if (now - f->missing_since_ns < KNOWN_MISSING_NS) {
+                set_error(f, "stream %s not found although it holds blocks "
+                          "of this capture: waiting up to %llu s for the "
+                          "cluster to recover it before creating it again",
+                          f->stream,
+                          (unsigned long long)(KNOWN_MISSING_NS /
+                                               1000000000u));
+                return -1;
+            }
+            logf_(f, "forward: stream %s still not found after %llu s: "
+                  "creating it again", f->stream,
+                  (unsigned long long)(KNOWN_MISSING_NS / 1000000000u));
+        }
         if (s == NATS_NOT_FOUND) {
             jsStreamConfig sc;
             const char *subjects[1];
@@ -547,6 +595,8 @@ ensure_stream(sl_forward *f)
                 logf_(f, "forward: created stream %s (subjects %s, file "
                       "storage, %d replicas)", f->stream, subjects[0],
                       (int)sc.Replicas);
+                f->stream_known = 1;
+                f->missing_since_ns = 0;
                 jsStreamInfo_Destroy(si);
                 return 0;
             }
@@ -560,6 +610,8 @@ ensure_stream(sl_forward *f)
             set_error(f, "stream %s: %s", f->stream, sl_nats_text(s));
             return -1;
         }
+        f->stream_known = 1;
+        f->missing_since_ns = 0;
         for (int i = 0; i < si->Config->SubjectsLen; i++)
             if (subject_matches(si->Config->Subjects[i], f->subject)) {
                 jsStreamInfo_Destroy(si);
@@ -822,10 +874,12 @@ wait_event(sl_forward *f, uint64_t timeout_ns)
 static int
 forward_file(sl_forward *f, int live)
 {
-    uint64_t last_try = 0, fail_ns = 0;
+    uint64_t last_try = 0, fail_ns = 0, stuck_mark = 0;
+    int stuck = 0;
 
     for (;;) {
         int finishing, stop_now, failed, timed_out = 0;
+        uint64_t forwarded;
         size_t q_len;
         sl_blk b;
         int rc;
@@ -836,6 +890,7 @@ forward_file(sl_forward *f, int live)
         stop_now = f->stop_now;
         failed = f->failed;
         q_len = f->q_len;
+        forwarded = f->st.forwarded_blocks;
         if (q_len > 0 &&
             sl_os_mono_ns() - f->q[f->q_head].sent_ns > ACK_TIMEOUT_NS)
             timed_out = 1;
@@ -864,6 +919,19 @@ forward_file(sl_forward *f, int live)
                           f->acked_block);
             rewind_inflight(f);
             fail_ns = sl_os_mono_ns();
+            /* Rounds that time out with no acknowledgement between them:
+             * the connection (or the stream behind it) is stuck, not slow.
+             * A new connection checks the stream again. */
+            if (timed_out) {
+                stuck = stuck > 0 && forwarded == stuck_mark ? stuck + 1 : 1;
+                stuck_mark = forwarded;
+                if (stuck >= STUCK_ROUNDS) {
+                    set_error(f, "no acknowledgement in %d rounds; "
+                              "connecting again", STUCK_ROUNDS);
+                    disconnect(f);
+                    stuck = 0;
+                }
+            }
             continue;
         }
         if (fail_ns != 0 && sl_os_mono_ns() - fail_ns < RETRY_NS) {
@@ -953,6 +1021,8 @@ thread_main(void *arg)
             if (sl_blk_seek(f->rd, s.next_offset) == 0) {
                 f->acked_off = s.next_offset;
                 f->acked_block = s.next_block;
+                if (s.next_block > 0)
+                    f->stream_known = 1;
             }
         }
         if (f->host == NULL)

@@ -108,6 +108,29 @@ PY
   return 1
 }
 
+# wait_stream_leader STREAM: up to 30 s for the cluster to have elected a
+# leader for STREAM (after a whole-cluster restart it replays its log
+# first).
+wait_stream_leader() {
+  for _ in $(seq 1 60); do
+    stream_leader "$1" >/dev/null && return 0
+    sleep 0.5
+  done
+  fail "stream $1 has no leader 30 s after the cluster started"
+}
+
+# On a failure, the servers' last words (the test's $WORK goes with it).
+fail() {
+  local k
+  echo "FAIL: $*" >&2
+  for k in 0 1 2; do
+    [ -f "$WORK/n$k.log" ] || continue
+    echo "--- last lines of nats node n$k's log:" >&2
+    tail -n 15 "$WORK/n$k.log" >&2
+  done
+  exit 1
+}
+
 # wait_forwarding LOG: the collector logged that it is connected.
 wait_forwarding() {
   wait_log "$1" "forward: connected to" || { cat "$1" >&2; fail "collector did not connect to NATS"; }

@@ -63,6 +63,11 @@ note "SIGKILL the collector (NATS down)"
 kill -KILL "$CPID"; wait "$CPID" 2>/dev/null || true
 for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 cluster_start
+# This part is about the collector's restart: start it once the cluster
+# has recovered the stream (the forwarder would wait for that too, up to
+# 30 s, rather than create the stream again; part 1 covers a cluster
+# restart under a running collector).
+wait_stream_leader OUTAGE
 [ -f "$WORK/delta.sluice.fwd" ] || fail "no forwarding state beside the capture"
 id=$(sed -n 's/^capture //p' "$WORK/delta.sluice.fwd")
 
