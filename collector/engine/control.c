@@ -423,8 +423,7 @@ tb_forward(sl_server *s, tbuf *b, int json)
     }
     sl_escape_str(err, sizeof(err), fs.last_error, strlen(fs.last_error), 0);
     tb_printf(b, "forward: %s\n  forwarded: %" PRIu64 " blocks, %" PRIu64
-              " bytes\n  pending: %" PRIu64 " blocks in flight, %" PRIu64
-              " bytes not acknowledged\n"
+              " bytes\n  pending: %" PRIu64 " blocks, %" PRIu64 " bytes\n"
               "  duplicates: %" PRIu64 "\n  errors: %" PRIu64
               "\n  last error: %s\n",
               fs.connected ? "connected" : "disconnected", fs.forwarded_blocks,

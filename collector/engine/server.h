@@ -41,9 +41,10 @@ typedef struct sl_server_fwd_status {
     uint64_t forwarded_blocks; /* acknowledged by the stream */
     uint64_t forwarded_bytes;
     uint64_t duplicates;       /* acknowledged as already stored */
-    uint64_t pending_blocks;   /* published, awaiting acknowledgement */
-    uint64_t pending_bytes;    /* capture bytes not yet acknowledged (in
-                                  flight or not yet sent) */
+    uint64_t pending_blocks;   /* written locally, not yet acknowledged
+                                  (in flight or not yet sent) */
+    uint64_t pending_bytes;    /* their bytes, with those of captures
+                                  still waiting to be forwarded */
     uint64_t errors;           /* failed connects and publishes */
     int connected;             /* 1 while connected to a server */
     char last_error[200];      /* "" if none; NUL-terminated */

@@ -24,7 +24,9 @@
 #include <string.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <nats/nats.h>
 
@@ -59,6 +61,8 @@
 /* The state file is rewritten at most this often while blocks are acked. */
 #define STATE_EVERY_NS (20000000ull)
 #define DUPLICATE_WINDOW_NS (120000000000ll)
+/* Block headers the pending-block count walks per round at most. */
+#define SCAN_MAX 4096
 
 enum { E_FREE, E_SENT, E_ACKED, E_FAILED };
 
@@ -108,6 +112,14 @@ struct sl_forward {
     char *hdr_hex;
     char subj_buf[512];
     uint64_t backlog_bytes; /* unacknowledged bytes of later files */
+    /* Counting the blocks written but not yet acknowledged (count_written):
+     * the block headers of the file are walked ahead of the reader. */
+    int scan_fd;          /* the file, for pread; -1: not counting */
+    int scan_stuck;       /* a header did not check: wait for the reader */
+    sl_blk_fmt scan_fmt;  /* the file's format (version, block key) */
+    uint64_t scan_off;    /* next header to look at */
+    uint64_t scan_next;   /* block number after the last header walked */
+    uint64_t read_next;   /* block number after the last block read */
     /* The stream held our blocks once (found or created by this process,
      * or a state file says blocks were acknowledged): a "not found" is
      * then first taken for a cluster still recovering its streams. */
@@ -126,7 +138,7 @@ sl_forward_available(void)
 /* ---- small helpers ------------------------------------------------------- */
 
 static char *
-dup(const char *s)
+dup_str(const char *s)
 {
     char *d;
 
@@ -403,7 +415,7 @@ sl_forward_prepare(const char *capture, int move_aside, char ***backlog,
                 goto nomem;
             list = p;
         }
-        if ((list[len] = dup(path)) == NULL)
+        if ((list[len] = dup_str(path)) == NULL)
             goto nomem;
         len++;
     }
@@ -711,9 +723,9 @@ rewind_inflight(sl_forward *f)
     f->q_head = 0;
     f->q_len = 0;
     f->failed = 0;
-    f->st.pending_blocks = 0;
     sl_mutex_unlock(&f->mu);
     sl_blk_seek(f->rd, f->acked_off);
+    f->read_next = f->acked_block;
 }
 
 /* Retires acknowledged blocks from the head, in file order. Under mu. */
@@ -821,8 +833,6 @@ publish_block(sl_forward *f, const sl_blk *b)
         e->sent_ns = sl_os_mono_ns();
         e->state = E_SENT;
         f->q_len++;
-        if (i == 0)
-            f->st.pending_blocks++;
         sl_mutex_unlock(&f->mu);
 
         s = js_PublishMsgAsync(f->js, &m, &po);
@@ -848,14 +858,71 @@ file_size(const char *path)
     return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
 }
 
+/*
+ * Walks the block headers written since the last call (at most SCAN_MAX):
+ * one pread of a header per block, its length and block number from the
+ * header, checked as the block reader checks a candidate (version 2: its
+ * fields and keyed tag at its offset; version 1: magic and a plausible
+ * length). Bodies are neither read nor checksummed here: this only
+ * counts (the writer does not tell the forwarder what it wrote, as it must
+ * never wait for it). A header that does not check is damage the reader
+ * will skip: the walk waits until the reader has passed it.
+ */
+static void
+count_written(sl_forward *f, uint64_t size)
+{
+    int v2 = f->scan_fmt.version == SL_CAP2_VERSION;
+    size_t hl = v2 ? SL_CAP2_BLOCK_HDR : SL_CAP_BLOCK_HDR;
+    uint8_t h[SL_CAP2_BLOCK_HDR];
+
+    if (f->scan_fd < 0)
+        return;
+    if (f->rd != NULL && sl_blk_pos(f->rd) > f->scan_off) {
+        /* The reader is ahead (it skipped damage, or the walk started
+         * late): go on from where it is. */
+        f->scan_off = sl_blk_pos(f->rd);
+        if (f->read_next > f->scan_next)
+            f->scan_next = f->read_next;
+        f->scan_stuck = 0;
+    }
+    for (int n = 0; n < SCAN_MAX && !f->scan_stuck &&
+                    f->scan_off + hl <= size; n++) {
+        uint32_t len = 0;
+
+        if (pread(f->scan_fd, h, hl, (off_t)f->scan_off) != (ssize_t)hl)
+            return;
+        if (v2)
+            len = sl_cap2_block_header_len(f->scan_fmt.key, h, f->scan_off);
+        else if (sl_load_le32(h) == SL_CAP_BLOCK_MAGIC &&
+                 sl_cap_block_len_plausible(sl_load_le32(h + 4)))
+            len = sl_load_le32(h + 4);
+        if (len == 0) {
+            f->scan_stuck = 1;
+            return;
+        }
+        if (f->scan_off + len > size)
+            return; /* still being written */
+        f->scan_off += len;
+        f->scan_next = sl_load_le64(h + 8) + 1;
+    }
+}
+
+/* The pending figures: bytes of this file (and the later ones) not yet
+ * acknowledged, and this file's whole blocks written but not yet
+ * acknowledged (in flight or not yet sent). */
 static void
 update_pending_bytes(sl_forward *f)
 {
     uint64_t size = file_size(f->path);
     uint64_t p = size > f->acked_off ? size - f->acked_off : 0;
+    uint64_t written;
 
+    count_written(f, size);
+    written = f->scan_next > f->read_next ? f->scan_next : f->read_next;
     sl_mutex_lock(&f->mu);
     f->st.pending_bytes = p + f->backlog_bytes;
+    f->st.pending_blocks =
+        written > f->acked_block ? written - f->acked_block : 0;
     sl_mutex_unlock(&f->mu);
 }
 
@@ -969,6 +1036,8 @@ forward_file(sl_forward *f, int live)
             continue;
         }
         rc = publish_block(f, &b);
+        if (rc == 0 && b.seq + 1 > f->read_next)
+            f->read_next = b.seq + 1;
         if (rc == 1) {
             /* Read again once acknowledgements have made room. */
             sl_blk_seek(f->rd, b.offset);
@@ -1026,14 +1095,14 @@ thread_main(void *arg)
             }
         }
         if (f->host == NULL)
-            f->host = dup(sl_blk_host(f->rd));
+            f->host = dup_str(sl_blk_host(f->rd));
         if (f->subject == NULL) {
             char h[128], p[128];
 
             token(h, sizeof(h), f->host != NULL ? f->host : "_");
             token(p, sizeof(p), sl_blk_pipe(f->rd));
             snprintf(f->subj_buf, sizeof(f->subj_buf), "sluice.%s.%s", h, p);
-            f->subject = dup(f->subj_buf);
+            f->subject = dup_str(f->subj_buf);
         }
         hdr = sl_blk_header(f->rd, &hlen);
         free(f->hdr_hex);
@@ -1043,6 +1112,11 @@ thread_main(void *arg)
             break;
         }
         hex(f->hdr_hex, hdr, hlen);
+        f->scan_fmt = *sl_blk_format(f->rd);
+        f->scan_off = f->acked_off;
+        f->scan_next = f->read_next = f->acked_block;
+        f->scan_stuck = 0;
+        f->scan_fd = open(f->path, O_RDONLY | O_CLOEXEC);
         f->state_written_off = UINT64_MAX;
         save_state(f, 0, 1);
         {
@@ -1054,6 +1128,10 @@ thread_main(void *arg)
         }
         stopped = forward_file(f, live) != 0;
         save_state(f, !stopped, 1);
+        update_pending_bytes(f);
+        if (f->scan_fd >= 0)
+            close(f->scan_fd);
+        f->scan_fd = -1;
         sl_blk_close(f->rd);
         f->rd = NULL;
     }
@@ -1101,14 +1179,15 @@ sl_forward_open(const sl_forward_config *cfg, sl_forward **out, char *err,
     if (f == NULL)
         return SL_ENOMEM;
     f->cfg = *cfg;
+    f->scan_fd = -1;
     sl_mutex_init(&f->mu);
     sl_cond_init(&f->cv);
-    f->urls = dup(cfg->urls);
-    f->subject = dup(cfg->subject);
-    f->stream = dup(cfg->stream);
-    f->creds = dup(cfg->creds_path);
-    f->tls_ca = dup(cfg->tls_ca);
-    f->host = dup(cfg->host);
+    f->urls = dup_str(cfg->urls);
+    f->subject = dup_str(cfg->subject);
+    f->stream = dup_str(cfg->stream);
+    f->creds = dup_str(cfg->creds_path);
+    f->tls_ca = dup_str(cfg->tls_ca);
+    f->host = dup_str(cfg->host);
     /* A part is at least 4096 bytes (publish_block), so a block (at most
      * SL_CAP_BLOCK_MAX) has at most this many. */
     f->q_cap = cfg->inflight + SL_CAP_BLOCK_MAX / 4096u + 1;
@@ -1136,7 +1215,7 @@ sl_forward_open(const sl_forward_config *cfg, sl_forward **out, char *err,
         }
         f->files = p;
         f->n_files = n;
-        if ((f->files[f->n_files] = dup(cfg->capture)) == NULL)
+        if ((f->files[f->n_files] = dup_str(cfg->capture)) == NULL)
             goto fail;
         f->n_files++;
     }
