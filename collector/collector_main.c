@@ -299,6 +299,27 @@ on_event(void *ctx, sl_server_event ev, int64_t value)
         sl_os_stop_request();
 }
 
+#ifdef SL_HAVE_NATS
+/* sluice-ctl status: the forwarder's figures for the engine, which does
+ * not know the forwarder (sl_server_config.forward_status). A worker
+ * thread; sl_forward_get_stats() only takes the forwarder's short lock. */
+static void
+forward_status(void *arg, sl_server_fwd_status *out)
+{
+    sl_forward_stats fs;
+
+    sl_forward_get_stats(arg, &fs);
+    out->forwarded_blocks = fs.forwarded_blocks;
+    out->forwarded_bytes = fs.forwarded_bytes;
+    out->duplicates = fs.duplicates;
+    out->pending_blocks = fs.pending_blocks;
+    out->pending_bytes = fs.pending_bytes;
+    out->errors = fs.errors;
+    out->connected = fs.connected;
+    snprintf(out->last_error, sizeof(out->last_error), "%s", fs.last_error);
+}
+#endif
+
 /* --config KEY=VALUE, or line `lineno` of --config-file FILE. */
 static void
 add_config(sl_state *st, const char *kv, size_t len, const char *file,
@@ -664,6 +685,8 @@ main(int argc, char **argv)
                     err[0] != '\0' ? err : sl_strerror(rc));
             return rc == SL_EINVAL ? 2 : 1;
         }
+        cfg.forward_status = forward_status;
+        cfg.forward_arg = fwd;
     }
 #endif
     rc = sl_server_open(&cfg, &srv, &stage);

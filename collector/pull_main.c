@@ -24,6 +24,7 @@
 #include "blocks.h"
 #include "capfile.h"
 #include "err.h"
+#include "natsopt.h"
 #include "os.h"
 
 #ifndef SLUICE_VERSION
@@ -449,52 +450,6 @@ sync_all(void)
     return 0;
 }
 
-static int
-apply_creds(natsOptions *o, const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    char line[512], user[512] = "", pass[512] = "", tok[512] = "";
-    char nkey[512] = "";
-    int jwt = 0, seed = 0;
-    natsStatus s;
-
-    if (fp == NULL) {
-        fprintf(stderr, PROG ": --creds %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (strstr(line, "BEGIN NATS USER JWT") != NULL)
-            jwt = 1;
-        else if (strncmp(line, "user=", 5) == 0)
-            snprintf(user, sizeof(user), "%.500s", line + 5);
-        else if (strncmp(line, "password=", 9) == 0)
-            snprintf(pass, sizeof(pass), "%.500s", line + 9);
-        else if (strncmp(line, "token=", 6) == 0)
-            snprintf(tok, sizeof(tok), "%.500s", line + 6);
-        else if (strncmp(line, "nkey=", 5) == 0)
-            snprintf(nkey, sizeof(nkey), "%.500s", line + 5);
-        else if (strncmp(line, "SU", 2) == 0)
-            seed = 1;
-    }
-    fclose(fp);
-    if (jwt)
-        s = natsOptions_SetUserCredentialsFromFiles(o, path, NULL);
-    else if (nkey[0] != '\0' && seed)
-        s = natsOptions_SetNKeyFromSeed(o, nkey, path);
-    else if (tok[0] != '\0')
-        s = natsOptions_SetToken(o, tok);
-    else if (user[0] != '\0')
-        s = natsOptions_SetUserInfo(o, user, pass);
-    else {
-        fprintf(stderr, PROG ": --creds %s: no credentials found\n", path);
-        return -1;
-    }
-    memset(pass, 0, sizeof(pass));
-    memset(tok, 0, sizeof(tok));
-    return s == NATS_OK ? 0 : -1;
-}
-
 /* Errors of a cluster still electing its leaders. */
 static int
 transient(natsStatus s)
@@ -502,32 +457,13 @@ transient(natsStatus s)
     return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS;
 }
 
-static const char *
-nats_text(natsStatus s)
-{
-    natsStatus ls;
-    const char *t = nats_GetLastError(&ls);
-
-    if (t == NULL || t[0] == '\0')
-        return natsStatus_GetText(s);
-    /* The library prefixes its source position, "(conn.c:1905): ". */
-    if (t[0] == '(') {
-        const char *e = strstr(t, "): ");
-
-        if (e != NULL)
-            t = e + 3;
-    }
-    return t;
-}
-
 int
 main(int argc, char **argv)
 {
     const char *urls = NULL, *stream = NULL, *dir = NULL, *host = NULL;
     const char *durable = NULL, *subject = NULL, *creds = NULL, *ca = NULL;
-    char durable_buf[256], *url_copy;
-    const char *servers[16];
-    int n_servers = 0, follow = 0, rc = 1;
+    char durable_buf[256], err[512];
+    int follow = 0, rc = 1;
     natsOptions *opts = NULL;
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
@@ -605,31 +541,22 @@ main(int argc, char **argv)
     if (sl_os_stop_install() != 0)
         return 1;
 
-    url_copy = strdup(urls);
-    if (url_copy == NULL || natsOptions_Create(&opts) != NATS_OK)
+    if (natsOptions_Create(&opts) != NATS_OK)
         return 1;
-    for (char *p = strtok(url_copy, ","); p != NULL && n_servers < 16;
-         p = strtok(NULL, ","))
-        servers[n_servers++] = p;
-    if (natsOptions_SetServers(opts, servers, n_servers) != NATS_OK)
-        usage_error("bad server URL '%s'", urls);
+    if (sl_nats_set_servers(opts, urls, "URL", err, sizeof(err)) != 0 ||
+        (creds != NULL &&
+         sl_nats_set_creds(opts, creds, "--creds", err, sizeof(err)) != 0) ||
+        (ca != NULL &&
+         sl_nats_set_tls_ca(opts, ca, "--tls-ca", err, sizeof(err)) != 0))
+        usage_error("%s", err);
     natsOptions_SetTimeout(opts, 2000);
     natsOptions_SetMaxReconnect(opts, -1);
     natsOptions_SetReconnectWait(opts, 250);
     natsOptions_SetName(opts, PROG);
-    if (creds != NULL && apply_creds(opts, creds) != 0)
-        return 2;
-    if (ca != NULL &&
-        (natsOptions_LoadCATrustedCertificates(opts, ca) != NATS_OK ||
-         natsOptions_SetSecure(opts, true) != NATS_OK)) {
-        fprintf(stderr, PROG ": --tls-ca %s: %s\n", ca,
-                nats_text(NATS_ERR));
-        return 2;
-    }
     s = natsConnection_Connect(&nc, opts);
     if (s != NATS_OK) {
         fprintf(stderr, PROG ": cannot connect to %s: %s\n", urls,
-                nats_text(s));
+                sl_nats_text(s));
         goto done;
     }
     jsOptions_Init(&jo);
@@ -646,7 +573,7 @@ main(int argc, char **argv)
     }
     if (s != NATS_OK) {
         fprintf(stderr, PROG ": stream %s: %s\n", stream,
-                s == NATS_NOT_FOUND ? "not found" : nats_text(s));
+                s == NATS_NOT_FOUND ? "not found" : sl_nats_text(s));
         goto done;
     }
     if (subject == NULL) {
@@ -671,7 +598,7 @@ main(int argc, char **argv)
     }
     if (s != NATS_OK) {
         fprintf(stderr, PROG ": cannot create consumer %s on %s: %s\n",
-                durable, stream, nats_text(s));
+                durable, stream, sl_nats_text(s));
         goto done;
     }
 
@@ -699,7 +626,7 @@ main(int argc, char **argv)
             continue;
         }
         if (s != NATS_OK) {
-            fprintf(stderr, PROG ": fetch: %s\n", nats_text(s));
+            fprintf(stderr, PROG ": fetch: %s\n", sl_nats_text(s));
             natsMsgList_Destroy(&list);
             if (natsConnection_IsClosed(nc))
                 goto done;
@@ -746,7 +673,6 @@ done:
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     natsOptions_Destroy(opts);
-    free(url_copy);
     nats_CloseAndWait(5000);
     return rc;
 }

@@ -246,6 +246,40 @@ uint64_t sl_cap2_block_tag(const uint8_t key[SL_CAP2_KEY_LEN], uint64_t off,
 uint64_t sl_cap_checked_bytes(void);
 void sl_cap_count_checked(uint64_t n);
 
+/*
+ * Block validation: the one implementation of the rules of
+ * docs/capture-format.md rule 8.2 (version 1) and section 15.3 (version
+ * 2), in capread.c. The record reader and the forwarder's block reader
+ * (collector/forward/blocks.c, which ships blocks as stored) both call
+ * these, so a block one accepts the other accepts. Each reads only
+ * b[0, len) (h[0, 64) for a v2 header) and counts the checksummed bytes
+ * (sl_cap_count_checked()).
+ */
+
+/** 1 if a version 1 block of length len could start here: a multiple of
+ * 8, at least header + trailer, at most SL_CAP_BLOCK_MAX. */
+int sl_cap_block_len_plausible(uint32_t len);
+
+/** 1 if the record area a[0, end) holds exactly count well-formed records
+ * (each size a multiple of 8, its payload inside it) filling it. */
+int sl_cap_records_valid(const uint8_t *a, uint32_t end, uint32_t count);
+
+/** 1 if b[0, len) is a whole valid version 1 block: plausible length,
+ * magic, the length at both ends equal to len, CRC32C, records. */
+int sl_cap_block_valid(const uint8_t *b, uint32_t len);
+
+/** The length of the version 2 block whose 64-byte header h is at file
+ * offset off of a file with block key key (its fields, then its keyed
+ * tag), or 0 when h is not a genuine block header. */
+uint32_t sl_cap2_block_header_len(const uint8_t key[SL_CAP2_KEY_LEN],
+                                  const uint8_t *h, uint64_t off);
+
+/** 1 if the whole version 2 block b[0, len), whose header verified with
+ * sl_cap2_block_header_len() == len, has its trailer and body CRC right.
+ * The stored record area is not decoded (a caller that reads records
+ * decodes it and checks them with sl_cap_records_valid()). */
+int sl_cap2_block_stored_valid(const uint8_t *b, uint32_t len);
+
 /** A v2 file header's fields (docs/capture-format.md section 15.1). */
 typedef struct sl_cap2_header {
     uint64_t start_ns;

@@ -154,76 +154,21 @@ win_fill(sluice_capture *c, uint64_t keep, uint64_t end)
 
 /* ---- validation ---------------------------------------------------------- */
 
-/* Could a block of this length start here? (Magic checked by the caller.) */
-static int
-plausible_len(uint32_t len)
+/*
+ * The block rules (docs/capture-format.md 8.2 and 15.3), exported through
+ * capfile.h so the forwarder's block reader (collector/forward/blocks.c)
+ * applies exactly these, not a copy of them.
+ */
+
+int
+sl_cap_block_len_plausible(uint32_t len)
 {
     return len % 8 == 0 && len >= SL_CAP_BLOCK_HDR + SL_CAP_BLOCK_TRL &&
            len <= SL_CAP_BLOCK_MAX;
 }
 
-/*
- * A block is valid iff its magic and length are right, the trailer repeats
- * the length, the CRC matches, and its records exactly fill it, each well
- * formed, as many as the header says.
- */
-static int
-block_valid(const uint8_t *b, uint32_t len)
-{
-    uint32_t body_end = len - SL_CAP_BLOCK_TRL;
-    uint32_t off = SL_CAP_BLOCK_HDR, n = 0;
-
-    if (sl_load_le32(b) != SL_CAP_BLOCK_MAGIC || !plausible_len(len) ||
-        sl_load_le32(b + 4) != len || sl_load_le32(b + len - 4) != len)
-        return 0;
-    sl_cap_count_checked(body_end);
-    if (sl_crc32c(0, b, body_end) != sl_load_le32(b + body_end))
-        return 0;
-    while (off < body_end) {
-        uint32_t size, payload_len;
-
-        if (body_end - off < SL_CAP_REC_HDR)
-            return 0;
-        size = sl_load_le32(b + off);
-        payload_len = sl_load_le32(b + off + 4);
-        if (size % 8 != 0 || size < SL_CAP_REC_HDR || size > body_end - off ||
-            payload_len > size - SL_CAP_REC_HDR)
-            return 0;
-        off += size;
-        n++;
-    }
-    return n == sl_load_le32(b + 16);
-}
-
-/*
- * Version 2 (section 15): a candidate's 64-byte header is checked first,
- * its fields and then its keyed tag at its file offset, so a scan costs
- * 64 hashed bytes per 8-byte step whatever the lengths claim (linear in
- * the file size); only then is the body's CRC computed, once per block
- * whose header is genuine. Returns the block length, or 0.
- */
-static uint32_t
-v2_header_len(const sluice_capture *c, const uint8_t *h, uint64_t off)
-{
-    uint32_t len = sl_load_le32(h + 4), stored = sl_load_le32(h + 20);
-    uint32_t raw = sl_load_le32(h + 24);
-    uint8_t codec = h[28];
-
-    if (sl_load_le32(h) != SL_CAP2_BLOCK_MAGIC || len % 8 != 0 ||
-        len > SL_CAP2_BLOCK_MAX || stored > SL_CAP2_RAW_MAX ||
-        raw > SL_CAP2_RAW_MAX || len != sl_cap2_block_len(stored) ||
-        codec > SL_CAP2_CODEC_ZSTD ||
-        (codec == SL_CAP2_CODEC_NONE && raw != stored))
-        return 0;
-    if (sl_cap2_block_tag(c->key, off, h) != sl_load_le64(h + 56))
-        return 0;
-    return len;
-}
-
-/* Records of a record area: each well formed, exactly filling it, as
- * many as count. */
-static int
-records_valid(const uint8_t *a, uint32_t end, uint32_t count)
+int
+sl_cap_records_valid(const uint8_t *a, uint32_t end, uint32_t count)
 {
     uint32_t off = 0, n = 0;
 
@@ -243,6 +188,61 @@ records_valid(const uint8_t *a, uint32_t end, uint32_t count)
     return n == count;
 }
 
+int
+sl_cap_block_valid(const uint8_t *b, uint32_t len)
+{
+    uint32_t body_end = len - SL_CAP_BLOCK_TRL;
+
+    if (!sl_cap_block_len_plausible(len) ||
+        sl_load_le32(b) != SL_CAP_BLOCK_MAGIC || sl_load_le32(b + 4) != len ||
+        sl_load_le32(b + len - 4) != len)
+        return 0;
+    sl_cap_count_checked(body_end);
+    if (sl_crc32c(0, b, body_end) != sl_load_le32(b + body_end))
+        return 0;
+    return sl_cap_records_valid(b + SL_CAP_BLOCK_HDR,
+                                body_end - SL_CAP_BLOCK_HDR,
+                                sl_load_le32(b + 16));
+}
+
+/*
+ * Version 2 (section 15): a candidate's 64-byte header is checked first,
+ * its fields and then its keyed tag at its file offset, so a scan costs
+ * 64 hashed bytes per 8-byte step whatever the lengths claim (linear in
+ * the file size); only then is the body's CRC computed, once per block
+ * whose header is genuine.
+ */
+uint32_t
+sl_cap2_block_header_len(const uint8_t key[SL_CAP2_KEY_LEN],
+                         const uint8_t *h, uint64_t off)
+{
+    uint32_t len = sl_load_le32(h + 4), stored = sl_load_le32(h + 20);
+    uint32_t raw = sl_load_le32(h + 24);
+    uint8_t codec = h[28];
+
+    if (sl_load_le32(h) != SL_CAP2_BLOCK_MAGIC || len % 8 != 0 ||
+        len > SL_CAP2_BLOCK_MAX || stored > SL_CAP2_RAW_MAX ||
+        raw > SL_CAP2_RAW_MAX || len != sl_cap2_block_len(stored) ||
+        codec > SL_CAP2_CODEC_ZSTD ||
+        (codec == SL_CAP2_CODEC_NONE && raw != stored))
+        return 0;
+    if (sl_cap2_block_tag(key, off, h) != sl_load_le64(h + 56))
+        return 0;
+    return len;
+}
+
+int
+sl_cap2_block_stored_valid(const uint8_t *b, uint32_t len)
+{
+    if (sl_load_le32(b + len - 4) != len ||
+        sl_load_le32(b + len - 8) != (uint32_t)sl_load_le64(b + 56))
+        return 0;
+    sl_cap_count_checked(len - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL);
+    return sl_crc32c(0, b + SL_CAP2_BLOCK_HDR,
+                     len - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL) ==
+           sl_load_le32(b + 32);
+}
+
 /*
  * A whole v2 block whose header verified: trailer, body CRC (over the
  * stored bytes: no decoding needed to verify), then the record area,
@@ -258,17 +258,11 @@ v2_block_valid(sluice_capture *c, const uint8_t *b, uint32_t len)
     int rc;
 
     c->blk_decoded = 0;
-    if (sl_load_le32(b + len - 4) != len ||
-        sl_load_le32(b + len - 8) != (uint32_t)sl_load_le64(b + 56))
-        return 0;
-    sl_cap_count_checked(len - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL);
-    if (sl_crc32c(0, b + SL_CAP2_BLOCK_HDR,
-                  len - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL) !=
-        sl_load_le32(b + 32))
+    if (!sl_cap2_block_stored_valid(b, len))
         return 0;
     if (b[28] == SL_CAP2_CODEC_NONE)
-        return records_valid(b + SL_CAP2_BLOCK_HDR, stored,
-                             sl_load_le32(b + 16));
+        return sl_cap_records_valid(b + SL_CAP2_BLOCK_HDR, stored,
+                                    sl_load_le32(b + 16));
     if (raw > c->dec_cap) {
         uint8_t *p = realloc(c->dec, raw);
 
@@ -280,7 +274,7 @@ v2_block_valid(sluice_capture *c, const uint8_t *b, uint32_t len)
     rc = sl_codec_decode(b[28], b + SL_CAP2_BLOCK_HDR, stored, c->dec, raw);
     if (rc == SL_ENOSYS)
         c->undecodable++;
-    if (rc != 0 || !records_valid(c->dec, raw, sl_load_le32(b + 16)))
+    if (rc != 0 || !sl_cap_records_valid(c->dec, raw, sl_load_le32(b + 16)))
         return 0;
     c->blk_decoded = 1;
     return 1;
@@ -397,7 +391,7 @@ find_block(sluice_capture *c)
                     }
                     break;
                 }
-                len = v2_header_len(c, b, p);
+                len = sl_cap2_block_header_len(c->key, b, p);
             } else {
                 len = 0;
             }
@@ -423,13 +417,13 @@ find_block(sluice_capture *c)
                 }
             }
         } else if (sl_load_le32(b) == SL_CAP_BLOCK_MAGIC &&
-                   plausible_len(len)) {
+                   sl_cap_block_len_plausible(len)) {
             rc = win_fill(c, keep, p + len);
             if (rc != 0)
                 return rc;
             b = win_at(c, p); /* the window may have moved */
             if (win_end(c) >= p + len) {
-                if (block_valid(b, len)) {
+                if (sl_cap_block_valid(b, len)) {
                     enter_block(c, p, b, len);
                     return 0;
                 }

@@ -45,6 +45,7 @@
 
 #include "capfile.h"
 #include "err.h"
+#include "escape.h"
 
 #define CTL_REQ_MAX (SL_STATE_PAIRS_MAX * 2u + 4096u) /* request bytes */
 #define CTL_WORDS_MAX 4096u
@@ -392,6 +393,47 @@ tb_types_text(tbuf *b, const uint8_t *map, int value)
 
 /* ---- requests ----------------------------------------------------------- */
 
+/* The forwarding part of status (--forward), from the owner's hook: in
+ * JSON one "forward" object (null when the collector does not forward);
+ * in text an indented block, the last error escaped as the collector's log
+ * lines are (sl_escape_str: no control byte, no line break), so it stays
+ * one line whatever the server said. */
+static void
+tb_forward(sl_server *s, tbuf *b, int json)
+{
+    sl_server_fwd_status fs;
+    char err[sizeof(fs.last_error) * 4 + 4];
+
+    if (s->cfg.forward_status == NULL) {
+        if (json)
+            tb_add(b, ",\"forward\":null", 15);
+        return;
+    }
+    memset(&fs, 0, sizeof(fs));
+    s->cfg.forward_status(s->cfg.forward_arg, &fs);
+    fs.last_error[sizeof(fs.last_error) - 1] = '\0';
+    if (json) {
+        tb_printf(b, ",\"forward\":{\"connected\":%s,\"forwarded_blocks\":%"
+                  PRIu64 ",\"forwarded_bytes\":%" PRIu64
+                  ",\"pending_blocks\":%" PRIu64 ",\"pending_bytes\":%"
+                  PRIu64 ",\"duplicates\":%" PRIu64 ",\"errors\":%" PRIu64
+                  ",\"last_error\":", fs.connected ? "true" : "false",
+                  fs.forwarded_blocks, fs.forwarded_bytes, fs.pending_blocks,
+                  fs.pending_bytes, fs.duplicates, fs.errors);
+        tb_json(b, fs.last_error, strlen(fs.last_error));
+        tb_add(b, "}", 1);
+        return;
+    }
+    sl_escape_str(err, sizeof(err), fs.last_error, strlen(fs.last_error), 0);
+    tb_printf(b, "forward: %s\n  forwarded: %" PRIu64 " blocks, %" PRIu64
+              " bytes\n  pending: %" PRIu64 " blocks, %" PRIu64 " bytes\n"
+              "  duplicates: %" PRIu64 "\n  errors: %" PRIu64
+              "\n  last error: %s\n",
+              fs.connected ? "connected" : "disconnected", fs.forwarded_blocks,
+              fs.forwarded_bytes, fs.pending_blocks, fs.pending_bytes,
+              fs.duplicates, fs.errors, err[0] != '\0' ? err : "-");
+}
+
 static void
 do_status(sl_server *s, tbuf *b, int json)
 {
@@ -449,7 +491,9 @@ do_status(sl_server *s, tbuf *b, int json)
         tb_add(b, "},\"capture\":[", 13);
         if (s->cfg.out_path != NULL)
             tb_json(b, s->cfg.out_path, strlen(s->cfg.out_path));
-        tb_add(b, "]}\n", 3);
+        tb_add(b, "]", 1);
+        tb_forward(s, b, 1);
+        tb_add(b, "}\n", 2);
         return;
     }
     tb_printf(b, "producers: %" PRIu64 " now, %" PRIu64 " total\n"
@@ -470,6 +514,7 @@ do_status(sl_server *s, tbuf *b, int json)
         tb_printf(b, "  %.*s=%.*s\n", (int)kl, k, (int)vl, val);
     tb_printf(b, "capture: %s\n",
               s->cfg.out_path != NULL ? s->cfg.out_path : "-");
+    tb_forward(s, b, 0);
 }
 
 static void

@@ -33,6 +33,23 @@ typedef enum sl_server_event {
 typedef void (*sl_server_event_fn)(void *ctx, sl_server_event ev,
                                    int64_t value);
 
+/* What `sluice-ctl status` shows of forwarding (--forward). The engine
+ * knows nothing else of the forwarder (collector/forward/ is not one of
+ * its layers): collector_main.c fills this from sl_forward_get_stats()
+ * through sl_server_config.forward_status. */
+typedef struct sl_server_fwd_status {
+    uint64_t forwarded_blocks; /* acknowledged by the stream */
+    uint64_t forwarded_bytes;
+    uint64_t duplicates;       /* acknowledged as already stored */
+    uint64_t pending_blocks;   /* written locally, not yet acknowledged
+                                  (in flight or not yet sent) */
+    uint64_t pending_bytes;    /* their bytes, with those of captures
+                                  still waiting to be forwarded */
+    uint64_t errors;           /* failed connects and publishes */
+    int connected;             /* 1 while connected to a server */
+    char last_error[200];      /* "" if none; NUL-terminated */
+} sl_server_fwd_status;
+
 typedef struct sl_server_config {
     const char *pipe;      /* NAME, recorded in the capture header */
     size_t pipe_len;
@@ -91,6 +108,12 @@ typedef struct sl_server_config {
     int (*rotate)(void *arg);
     int (*snapshot)(void *arg);
     void *hook_arg;
+    /* sluice-ctl status: fills *out with the forwarder's figures. Called
+     * on a worker thread (the one serving the request); must be short and
+     * non-blocking and must not call back into the server. NULL: this
+     * collector does not forward (status shows no forwarding part). */
+    void (*forward_status)(void *arg, sl_server_fwd_status *out);
+    void *forward_arg;
     /* Tests only, NULL otherwise: called by the worker accepting a
      * connection after it counted the connection and before it decides
      * whether to admit it, so a test can line two accepts up there. */

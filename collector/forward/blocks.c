@@ -42,35 +42,13 @@ struct sl_blk_reader {
     uint64_t skipped;
 };
 
+/* The block rules are the record reader's (capfile.h, capread.c): one
+ * implementation, so the forwarder ships exactly the blocks a reader of
+ * the local capture accepts. */
 int
 sl_blk_valid(const uint8_t *b, size_t len)
 {
-    uint32_t blen, body_end, off = SL_CAP_BLOCK_HDR, n = 0;
-
-    if (len < SL_CAP_BLOCK_HDR + SL_CAP_BLOCK_TRL ||
-        sl_load_le32(b) != SL_CAP_BLOCK_MAGIC)
-        return 0;
-    blen = sl_load_le32(b + 4);
-    if (blen != len || blen % 8 != 0 || blen > SL_CAP_BLOCK_MAX ||
-        sl_load_le32(b + blen - 4) != blen)
-        return 0;
-    body_end = blen - SL_CAP_BLOCK_TRL;
-    if (sl_crc32c(0, b, body_end) != sl_load_le32(b + body_end))
-        return 0;
-    while (off < body_end) {
-        uint32_t size, payload_len;
-
-        if (body_end - off < SL_CAP_REC_HDR)
-            return 0;
-        size = sl_load_le32(b + off);
-        payload_len = sl_load_le32(b + off + 4);
-        if (size % 8 != 0 || size < SL_CAP_REC_HDR || size > body_end - off ||
-            payload_len > size - SL_CAP_REC_HDR)
-            return 0;
-        off += size;
-        n++;
-    }
-    return n == sl_load_le32(b + 16);
+    return len <= SL_CAP_BLOCK_MAX && sl_cap_block_valid(b, (uint32_t)len);
 }
 
 #ifdef SL_CAP2_VERSION
@@ -169,44 +147,15 @@ sl_blk_header_chunk(const uint8_t *hdr, size_t len)
     return 0;
 }
 
-#ifdef SL_CAP2_VERSION
-/* A version 2 block header at file offset off: its length, or 0. */
-static uint32_t
-v2_header_len(const sl_blk_fmt *f, const uint8_t *h, uint64_t off)
-{
-    uint32_t len = sl_load_le32(h + 4), stored = sl_load_le32(h + 20);
-    uint32_t raw = sl_load_le32(h + 24);
-    uint8_t codec = h[28];
-
-    if (sl_load_le32(h) != SL_CAP2_BLOCK_MAGIC || len % 8 != 0 ||
-        len > SL_CAP2_BLOCK_MAX || stored > SL_CAP2_RAW_MAX ||
-        raw > SL_CAP2_RAW_MAX || len != sl_cap2_block_len(stored) ||
-        codec > SL_CAP2_CODEC_ZSTD ||
-        (codec == SL_CAP2_CODEC_NONE && raw != stored))
-        return 0;
-    if (sl_cap2_block_tag(f->key, off, h) != sl_load_le64(h + 56))
-        return 0;
-    return len;
-}
-#endif
-
 int
 sl_blk_check(const sl_blk_fmt *f, const uint8_t *b, size_t len, uint64_t off)
 {
 #ifdef SL_CAP2_VERSION
-    if (f->version == SL_CAP2_VERSION) {
-        uint32_t blen;
-
-        if (len < SL_CAP2_BLOCK_HDR + SL_CAP2_BLOCK_TRL)
-            return 0;
-        blen = v2_header_len(f, b, off);
-        return blen != 0 && blen == len &&
-               sl_load_le32(b + len - 4) == blen &&
-               sl_load_le32(b + len - 8) == (uint32_t)sl_load_le64(b + 56) &&
-               sl_crc32c(0, b + SL_CAP2_BLOCK_HDR,
-                         len - SL_CAP2_BLOCK_HDR - SL_CAP2_BLOCK_TRL) ==
-                   sl_load_le32(b + 32);
-    }
+    if (f->version == SL_CAP2_VERSION)
+        return len >= SL_CAP2_BLOCK_HDR + SL_CAP2_BLOCK_TRL &&
+               len <= SL_CAP2_BLOCK_MAX &&
+               sl_cap2_block_header_len(f->key, b, off) == len &&
+               sl_cap2_block_stored_valid(b, (uint32_t)len);
 #endif
     (void)f;
     (void)off;
@@ -394,7 +343,7 @@ candidate(const sl_blk_reader *r, const uint8_t *p, size_t n, uint64_t off,
             return C_NO;
         if (n < SL_CAP2_BLOCK_HDR)
             return C_SHORT;
-        l = v2_header_len(&r->fmt, p, off);
+        l = sl_cap2_block_header_len(r->fmt.key, p, off);
         if (l == 0)
             return C_NO;
         *len = l;
@@ -404,8 +353,7 @@ candidate(const sl_blk_reader *r, const uint8_t *p, size_t n, uint64_t off,
     (void)r;
     (void)off;
     l = sl_load_le32(p + 4);
-    if (sl_load_le32(p) != SL_CAP_BLOCK_MAGIC || l % 8 != 0 ||
-        l < SL_CAP_BLOCK_HDR + SL_CAP_BLOCK_TRL || l > SL_CAP_BLOCK_MAX)
+    if (sl_load_le32(p) != SL_CAP_BLOCK_MAGIC || !sl_cap_block_len_plausible(l))
         return C_NO;
     *len = l;
     return C_YES;

@@ -24,13 +24,16 @@
 #include <string.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <nats/nats.h>
 
 #include "blocks.h"
 #include "capfile.h"
 #include "err.h"
+#include "natsopt.h"
 #include "os.h"
 
 /* A message whose ack has not come after this long is taken as lost. A
@@ -58,6 +61,8 @@
 /* The state file is rewritten at most this often while blocks are acked. */
 #define STATE_EVERY_NS (20000000ull)
 #define DUPLICATE_WINDOW_NS (120000000000ll)
+/* Block headers the pending-block count walks per round at most. */
+#define SCAN_MAX 4096
 
 enum { E_FREE, E_SENT, E_ACKED, E_FAILED };
 
@@ -107,6 +112,14 @@ struct sl_forward {
     char *hdr_hex;
     char subj_buf[512];
     uint64_t backlog_bytes; /* unacknowledged bytes of later files */
+    /* Counting the blocks written but not yet acknowledged (count_written):
+     * the block headers of the file are walked ahead of the reader. */
+    int scan_fd;          /* the file, for pread; -1: not counting */
+    int scan_stuck;       /* a header did not check: wait for the reader */
+    sl_blk_fmt scan_fmt;  /* the file's format (version, block key) */
+    uint64_t scan_off;    /* next header to look at */
+    uint64_t scan_next;   /* block number after the last header walked */
+    uint64_t read_next;   /* block number after the last block read */
     /* The stream held our blocks once (found or created by this process,
      * or a state file says blocks were acknowledged): a "not found" is
      * then first taken for a cluster still recovering its streams. */
@@ -125,7 +138,7 @@ sl_forward_available(void)
 /* ---- small helpers ------------------------------------------------------- */
 
 static char *
-dup(const char *s)
+dup_str(const char *s)
 {
     char *d;
 
@@ -193,24 +206,6 @@ set_error(sl_forward *f, const char *fmt, ...)
         f->repeats = 0;
         f->last_log_ns = now;
     }
-}
-
-static const char *
-nats_text(natsStatus s)
-{
-    natsStatus ls;
-    const char *t = nats_GetLastError(&ls);
-
-    if (t == NULL || t[0] == '\0')
-        return natsStatus_GetText(s);
-    /* The library prefixes its source position, "(conn.c:1905): ". */
-    if (t[0] == '(') {
-        const char *e = strstr(t, "): ");
-
-        if (e != NULL)
-            t = e + 3;
-    }
-    return t;
 }
 
 /* NATS subject matching: '*' one token, '>' the rest. */
@@ -420,7 +415,7 @@ sl_forward_prepare(const char *capture, int move_aside, char ***backlog,
                 goto nomem;
             list = p;
         }
-        if ((list[len] = dup(path)) == NULL)
+        if ((list[len] = dup_str(path)) == NULL)
             goto nomem;
         len++;
     }
@@ -506,89 +501,18 @@ on_reconnect(natsConnection *nc, void *closure)
     sl_mutex_unlock(&f->mu);
 }
 
-/* Applies a credentials file: a .creds file (user JWT and NKey seed), or
- * lines "user=", "password=", "token=", "nkey=" (public key; the seed is
- * then the file's SU... line). */
-static int
-apply_creds(natsOptions *o, const char *path, char *err, size_t cap)
-{
-    FILE *fp = fopen(path, "r");
-    char line[512], user[512] = "", pass[512] = "", tok[512] = "";
-    char nkey[512] = "";
-    int jwt = 0, seed = 0;
-    natsStatus s = NATS_OK;
-
-    if (fp == NULL) {
-        snprintf(err, cap, "--forward-creds %s: %s", path, strerror(errno));
-        return SL_EINVAL;
-    }
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (strstr(line, "BEGIN NATS USER JWT") != NULL)
-            jwt = 1;
-        else if (strncmp(line, "user=", 5) == 0)
-            snprintf(user, sizeof(user), "%.500s", line + 5);
-        else if (strncmp(line, "password=", 9) == 0)
-            snprintf(pass, sizeof(pass), "%.500s", line + 9);
-        else if (strncmp(line, "token=", 6) == 0)
-            snprintf(tok, sizeof(tok), "%.500s", line + 6);
-        else if (strncmp(line, "nkey=", 5) == 0)
-            snprintf(nkey, sizeof(nkey), "%.500s", line + 5);
-        else if (strncmp(line, "SU", 2) == 0)
-            seed = 1; /* libnats reads the seed from the file itself */
-    }
-    fclose(fp);
-    if (jwt)
-        s = natsOptions_SetUserCredentialsFromFiles(o, path, NULL);
-    else if (nkey[0] != '\0' && seed)
-        s = natsOptions_SetNKeyFromSeed(o, nkey, path);
-    else if (tok[0] != '\0')
-        s = natsOptions_SetToken(o, tok);
-    else if (user[0] != '\0')
-        s = natsOptions_SetUserInfo(o, user, pass);
-    else {
-        snprintf(err, cap, "--forward-creds %s: no credentials found (want "
-                 "user=/password=, token=, nkey= with its seed, or a .creds "
-                 "file)", path);
-        return SL_EINVAL;
-    }
-    memset(pass, 0, sizeof(pass));
-    memset(tok, 0, sizeof(tok));
-    if (s != NATS_OK) {
-        snprintf(err, cap, "--forward-creds %s: %s", path, nats_text(s));
-        return SL_EINVAL;
-    }
-    return 0;
-}
-
 static int
 build_options(sl_forward *f, char *err, size_t cap)
 {
-    const char *servers[16];
-    char *list = f->urls, *p;
-    int n = 0;
-    natsStatus s;
+    int rc;
 
     if (natsOptions_Create(&f->opts) != NATS_OK) {
         snprintf(err, cap, "cannot create NATS options");
         return SL_ENOMEM;
     }
-    for (p = strtok(list, ","); p != NULL; p = strtok(NULL, ",")) {
-        if (n == 16) {
-            snprintf(err, cap, "--forward: more than 16 URLs");
-            return SL_EINVAL;
-        }
-        servers[n++] = p;
-    }
-    if (n == 0) {
-        snprintf(err, cap, "--forward: no URL");
-        return SL_EINVAL;
-    }
-    s = natsOptions_SetServers(f->opts, servers, n);
-    if (s != NATS_OK) {
-        snprintf(err, cap, "--forward: %s", nats_text(s));
-        return SL_EINVAL;
-    }
+    rc = sl_nats_set_servers(f->opts, f->urls, "--forward", err, cap);
+    if (rc != 0)
+        return rc;
     natsOptions_SetNoRandomize(f->opts, true);
     natsOptions_SetTimeout(f->opts, 2000);
     natsOptions_SetMaxReconnect(f->opts, -1);
@@ -596,18 +520,14 @@ build_options(sl_forward *f, char *err, size_t cap)
     natsOptions_SetName(f->opts, "sluice-collector");
     natsOptions_SetDisconnectedCB(f->opts, on_disconnect, f);
     natsOptions_SetReconnectedCB(f->opts, on_reconnect, f);
-    if (f->creds != NULL && apply_creds(f->opts, f->creds, err, cap) != 0)
-        return SL_EINVAL;
-    if (f->tls_ca != NULL) {
-        s = natsOptions_LoadCATrustedCertificates(f->opts, f->tls_ca);
-        if (s == NATS_OK)
-            s = natsOptions_SetSecure(f->opts, true);
-        if (s != NATS_OK) {
-            snprintf(err, cap, "--forward-tls-ca %s: %s", f->tls_ca,
-                     nats_text(s));
-            return SL_EINVAL;
-        }
-    }
+    if (f->creds != NULL &&
+        (rc = sl_nats_set_creds(f->opts, f->creds, "--forward-creds", err,
+                                cap)) != 0)
+        return rc;
+    if (f->tls_ca != NULL &&
+        (rc = sl_nats_set_tls_ca(f->opts, f->tls_ca, "--forward-tls-ca", err,
+                                 cap)) != 0)
+        return rc;
     return 0;
 }
 
@@ -695,11 +615,11 @@ ensure_stream(sl_forward *f)
             if (jerr == JSStreamNameExistErr)
                 continue;
             set_error(f, "cannot create stream %s: %s", f->stream,
-                      nats_text(s));
+                      sl_nats_text(s));
             return -1;
         }
         if (s != NATS_OK) {
-            set_error(f, "stream %s: %s", f->stream, nats_text(s));
+            set_error(f, "stream %s: %s", f->stream, sl_nats_text(s));
             return -1;
         }
         f->stream_known = 1;
@@ -736,7 +656,7 @@ ensure_stream(sl_forward *f)
             if (s != NATS_OK) {
                 set_error(f, "stream %s does not take subject %s and "
                           "cannot be updated: %s", f->stream, f->subject,
-                          nats_text(s));
+                          sl_nats_text(s));
                 return -1;
             }
         }
@@ -755,7 +675,7 @@ connect_nats(sl_forward *f)
 
     s = natsConnection_Connect(&f->nc, f->opts);
     if (s != NATS_OK) {
-        set_error(f, "cannot connect to %s: %s", f->cfg.urls, nats_text(s));
+        set_error(f, "cannot connect to %s: %s", f->cfg.urls, sl_nats_text(s));
         f->nc = NULL;
         return -1;
     }
@@ -768,7 +688,7 @@ connect_nats(sl_forward *f)
     jo.PublishAsync.AckHandlerClosure = f;
     s = natsConnection_JetStream(&f->js, f->nc, &jo);
     if (s != NATS_OK) {
-        set_error(f, "JetStream: %s", nats_text(s));
+        set_error(f, "JetStream: %s", sl_nats_text(s));
         disconnect(f);
         return -1;
     }
@@ -803,9 +723,9 @@ rewind_inflight(sl_forward *f)
     f->q_head = 0;
     f->q_len = 0;
     f->failed = 0;
-    f->st.pending_blocks = 0;
     sl_mutex_unlock(&f->mu);
     sl_blk_seek(f->rd, f->acked_off);
+    f->read_next = f->acked_block;
 }
 
 /* Retires acknowledged blocks from the head, in file order. Under mu. */
@@ -913,8 +833,6 @@ publish_block(sl_forward *f, const sl_blk *b)
         e->sent_ns = sl_os_mono_ns();
         e->state = E_SENT;
         f->q_len++;
-        if (i == 0)
-            f->st.pending_blocks++;
         sl_mutex_unlock(&f->mu);
 
         s = js_PublishMsgAsync(f->js, &m, &po);
@@ -925,7 +843,7 @@ publish_block(sl_forward *f, const sl_blk *b)
             e->msg = NULL;
             f->failed = 1;
             sl_mutex_unlock(&f->mu);
-            set_error(f, "publish failed: %s", nats_text(s));
+            set_error(f, "publish failed: %s", sl_nats_text(s));
             return -1;
         }
     }
@@ -940,14 +858,71 @@ file_size(const char *path)
     return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
 }
 
+/*
+ * Walks the block headers written since the last call (at most SCAN_MAX):
+ * one pread of a header per block, its length and block number from the
+ * header, checked as the block reader checks a candidate (version 2: its
+ * fields and keyed tag at its offset; version 1: magic and a plausible
+ * length). Bodies are neither read nor checksummed here: this only
+ * counts (the writer does not tell the forwarder what it wrote, as it must
+ * never wait for it). A header that does not check is damage the reader
+ * will skip: the walk waits until the reader has passed it.
+ */
+static void
+count_written(sl_forward *f, uint64_t size)
+{
+    int v2 = f->scan_fmt.version == SL_CAP2_VERSION;
+    size_t hl = v2 ? SL_CAP2_BLOCK_HDR : SL_CAP_BLOCK_HDR;
+    uint8_t h[SL_CAP2_BLOCK_HDR];
+
+    if (f->scan_fd < 0)
+        return;
+    if (f->rd != NULL && sl_blk_pos(f->rd) > f->scan_off) {
+        /* The reader is ahead (it skipped damage, or the walk started
+         * late): go on from where it is. */
+        f->scan_off = sl_blk_pos(f->rd);
+        if (f->read_next > f->scan_next)
+            f->scan_next = f->read_next;
+        f->scan_stuck = 0;
+    }
+    for (int n = 0; n < SCAN_MAX && !f->scan_stuck &&
+                    f->scan_off + hl <= size; n++) {
+        uint32_t len = 0;
+
+        if (pread(f->scan_fd, h, hl, (off_t)f->scan_off) != (ssize_t)hl)
+            return;
+        if (v2)
+            len = sl_cap2_block_header_len(f->scan_fmt.key, h, f->scan_off);
+        else if (sl_load_le32(h) == SL_CAP_BLOCK_MAGIC &&
+                 sl_cap_block_len_plausible(sl_load_le32(h + 4)))
+            len = sl_load_le32(h + 4);
+        if (len == 0) {
+            f->scan_stuck = 1;
+            return;
+        }
+        if (f->scan_off + len > size)
+            return; /* still being written */
+        f->scan_off += len;
+        f->scan_next = sl_load_le64(h + 8) + 1;
+    }
+}
+
+/* The pending figures: bytes of this file (and the later ones) not yet
+ * acknowledged, and this file's whole blocks written but not yet
+ * acknowledged (in flight or not yet sent). */
 static void
 update_pending_bytes(sl_forward *f)
 {
     uint64_t size = file_size(f->path);
     uint64_t p = size > f->acked_off ? size - f->acked_off : 0;
+    uint64_t written;
 
+    count_written(f, size);
+    written = f->scan_next > f->read_next ? f->scan_next : f->read_next;
     sl_mutex_lock(&f->mu);
     f->st.pending_bytes = p + f->backlog_bytes;
+    f->st.pending_blocks =
+        written > f->acked_block ? written - f->acked_block : 0;
     sl_mutex_unlock(&f->mu);
 }
 
@@ -1061,6 +1036,8 @@ forward_file(sl_forward *f, int live)
             continue;
         }
         rc = publish_block(f, &b);
+        if (rc == 0 && b.seq + 1 > f->read_next)
+            f->read_next = b.seq + 1;
         if (rc == 1) {
             /* Read again once acknowledgements have made room. */
             sl_blk_seek(f->rd, b.offset);
@@ -1118,14 +1095,14 @@ thread_main(void *arg)
             }
         }
         if (f->host == NULL)
-            f->host = dup(sl_blk_host(f->rd));
+            f->host = dup_str(sl_blk_host(f->rd));
         if (f->subject == NULL) {
             char h[128], p[128];
 
             token(h, sizeof(h), f->host != NULL ? f->host : "_");
             token(p, sizeof(p), sl_blk_pipe(f->rd));
             snprintf(f->subj_buf, sizeof(f->subj_buf), "sluice.%s.%s", h, p);
-            f->subject = dup(f->subj_buf);
+            f->subject = dup_str(f->subj_buf);
         }
         hdr = sl_blk_header(f->rd, &hlen);
         free(f->hdr_hex);
@@ -1135,6 +1112,11 @@ thread_main(void *arg)
             break;
         }
         hex(f->hdr_hex, hdr, hlen);
+        f->scan_fmt = *sl_blk_format(f->rd);
+        f->scan_off = f->acked_off;
+        f->scan_next = f->read_next = f->acked_block;
+        f->scan_stuck = 0;
+        f->scan_fd = open(f->path, O_RDONLY | O_CLOEXEC);
         f->state_written_off = UINT64_MAX;
         save_state(f, 0, 1);
         {
@@ -1146,6 +1128,10 @@ thread_main(void *arg)
         }
         stopped = forward_file(f, live) != 0;
         save_state(f, !stopped, 1);
+        update_pending_bytes(f);
+        if (f->scan_fd >= 0)
+            close(f->scan_fd);
+        f->scan_fd = -1;
         sl_blk_close(f->rd);
         f->rd = NULL;
     }
@@ -1193,14 +1179,15 @@ sl_forward_open(const sl_forward_config *cfg, sl_forward **out, char *err,
     if (f == NULL)
         return SL_ENOMEM;
     f->cfg = *cfg;
+    f->scan_fd = -1;
     sl_mutex_init(&f->mu);
     sl_cond_init(&f->cv);
-    f->urls = dup(cfg->urls);
-    f->subject = dup(cfg->subject);
-    f->stream = dup(cfg->stream);
-    f->creds = dup(cfg->creds_path);
-    f->tls_ca = dup(cfg->tls_ca);
-    f->host = dup(cfg->host);
+    f->urls = dup_str(cfg->urls);
+    f->subject = dup_str(cfg->subject);
+    f->stream = dup_str(cfg->stream);
+    f->creds = dup_str(cfg->creds_path);
+    f->tls_ca = dup_str(cfg->tls_ca);
+    f->host = dup_str(cfg->host);
     /* A part is at least 4096 bytes (publish_block), so a block (at most
      * SL_CAP_BLOCK_MAX) has at most this many. */
     f->q_cap = cfg->inflight + SL_CAP_BLOCK_MAX / 4096u + 1;
@@ -1228,7 +1215,7 @@ sl_forward_open(const sl_forward_config *cfg, sl_forward **out, char *err,
         }
         f->files = p;
         f->n_files = n;
-        if ((f->files[f->n_files] = dup(cfg->capture)) == NULL)
+        if ((f->files[f->n_files] = dup_str(cfg->capture)) == NULL)
             goto fail;
         f->n_files++;
     }

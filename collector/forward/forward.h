@@ -46,8 +46,11 @@ typedef struct sl_forward_stats {
     uint64_t forwarded_blocks; /* acknowledged by the stream */
     uint64_t forwarded_bytes;
     uint64_t duplicates;       /* acknowledged as already stored */
-    uint64_t pending_blocks;   /* written locally, not yet acknowledged */
-    uint64_t pending_bytes;
+    uint64_t pending_blocks;   /* whole blocks of the capture being
+                                  forwarded, written locally and not yet
+                                  acknowledged (in flight or not yet sent) */
+    uint64_t pending_bytes;    /* bytes of the capture (and of those
+                                  waiting after it) not yet acknowledged */
     uint64_t errors;           /* failed connects and publishes */
     int connected;             /* 1 while connected to a server */
     char last_error[200];      /* "" if none; producer bytes never here */

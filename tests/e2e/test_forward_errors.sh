@@ -100,6 +100,71 @@ run_case unreachable "cannot connect to nats://127.0.0.1:$PDEAD" \
 run_case badca "SSL handshake error" \
   --forward "tls://127.0.0.1:$PTLS" --forward-tls-ca "$WORK/ca-b.pem"
 
+# sluice-ctl status shows forwarding while the collector runs: against an
+# unreachable URL, disconnected with the connect error, the blocks and
+# bytes written but not acknowledged, nothing forwarded; against a server, connected, blocks
+# forwarded and no error; a collector that does not forward says null.
+CTL=$BIN/collector/sluice-ctl
+# ctl_wait PIPE REGEX: polls `status` (at most 60 s) until a line matches.
+ctl_wait() {
+  for _ in $(seq 1 600); do
+    "$CTL" --pipe "$1" status >"$WORK/st-$1.out" 2>"$WORK/st-$1.err" &&
+      grep -qE -- "$2" "$WORK/st-$1.out" && return 0
+    sleep 0.1
+  done
+  cat "$WORK/st-$1.out" "$WORK/st-$1.err" >&2; fail "status of $1 never showed '$2'"
+}
+start_collector st-dead --pipe st-dead --out "$WORK/st-dead.sluice" --stats 0 \
+  --forward-drain 1 --forward "nats://127.0.0.1:$PDEAD"
+"$PRODUCER" --pipe st-dead --count 100 --size 100 >/dev/null
+ctl_wait st-dead '^  pending: [1-9][0-9]* blocks, [1-9][0-9]* bytes$'
+ctl_wait st-dead '^  errors: [1-9]'
+grep -qx "forward: disconnected" "$WORK/st-st-dead.out" || fail "status: $(cat "$WORK/st-st-dead.out")"
+grep -qx "  forwarded: 0 blocks, 0 bytes" "$WORK/st-st-dead.out" || fail "status: $(cat "$WORK/st-st-dead.out")"
+grep -qx "  last error: cannot connect to nats://127.0.0.1:$PDEAD: .*" "$WORK/st-st-dead.out" ||
+  fail "status: no last error: $(cat "$WORK/st-st-dead.out")"
+"$CTL" --pipe st-dead status --json >"$WORK/st-dead.json" || fail "status --json failed"
+PDEAD=$PDEAD /usr/bin/python3 - "$WORK/st-dead.json" <<'PY' || fail "status --json (unreachable): $(cat "$WORK/st-dead.json")"
+import json, os, sys
+f = json.load(open(sys.argv[1]))["forward"]
+assert f["connected"] is False, f
+assert f["forwarded_blocks"] == 0 and f["pending_blocks"] >= 1, f
+assert f["pending_bytes"] > 0 and f["errors"] >= 1, f
+assert f["last_error"].startswith("cannot connect to nats://127.0.0.1:%s: " % os.environ["PDEAD"]), f
+PY
+"$CTL" --pipe st-dead stop >/dev/null || fail "sluice-ctl stop failed"
+wait_collector st-dead
+expect_verify "$WORK/st-dead.sluice" "verify: producers=1 events=100 gaps=0 corrupt_blocks=0 torn_tail_bytes=0"
+
+start_collector st-good --pipe st-good --out "$WORK/st-good.sluice" --stats 0 \
+  --forward "nats://127.0.0.1:$PAUTH" --forward-creds "$WORK/right.creds" --forward-stream STATUS \
+  --forward-subject status.blocks
+"$PRODUCER" --pipe st-good --count 100 --size 100 >/dev/null
+ctl_wait st-good '^  forwarded: [1-9][0-9]* blocks, [1-9][0-9]* bytes$'
+"$CTL" --pipe st-good status --json >"$WORK/st-good.json" || fail "status --json failed"
+/usr/bin/python3 - "$WORK/st-good.json" <<'PY' || fail "status --json (forwarding): $(cat "$WORK/st-good.json")"
+import json, sys
+f = json.load(open(sys.argv[1]))["forward"]
+assert f["connected"] is True, f
+assert f["forwarded_blocks"] >= 1 and f["forwarded_bytes"] > 0, f
+assert f["errors"] == 0 and f["last_error"] == "" and f["duplicates"] == 0, f
+PY
+grep -qx "forward: connected" "$WORK/st-st-good.out" || fail "status: $(cat "$WORK/st-st-good.out")"
+grep -qx "  last error: -" "$WORK/st-st-good.out" || fail "status: $(cat "$WORK/st-st-good.out")"
+"$CTL" --pipe st-good stop >/dev/null || fail "sluice-ctl stop failed"
+wait_collector st-good
+grep -q "^forward: .* pending_blocks=0 pending_bytes=0 errors=0" "$WORK/st-good.out" ||
+  fail "st-good: forwarding did not finish: $(cat "$WORK/st-good.out")"
+
+start_collector st-none --pipe st-none --out "$WORK/st-none.sluice" --stats 0
+"$CTL" --pipe st-none status --json >"$WORK/st-none.json" || fail "status --json failed"
+/usr/bin/python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["forward"] is None' \
+  "$WORK/st-none.json" || fail "status --json without forwarding: $(cat "$WORK/st-none.json")"
+"$CTL" --pipe st-none status >"$WORK/st-none.out" || fail "status failed"
+! grep -q "^forward" "$WORK/st-none.out" || fail "status shows forwarding without --forward"
+"$CTL" --pipe st-none stop >/dev/null || fail "sluice-ctl stop failed"
+wait_collector st-none
+
 # The same servers with the right credentials and the right CA.
 run_case goodcreds "" --forward "nats://127.0.0.1:$PAUTH" --forward-creds "$WORK/right.creds"
 run_case goodca "" --forward "tls://127.0.0.1:$PTLS" --forward-tls-ca "$WORK/ca-a.pem"
@@ -160,6 +225,19 @@ rc=0; "$COLLECTOR" --pipe u --out "$WORK/u.sluice" --forward "nats://127.0.0.1:$
   --forward-creds "$WORK/missing.creds" 2>"$WORK/u.err" || rc=$?
 [ "$rc" = 2 ] && grep -q "missing.creds" "$WORK/u.err" || { cat "$WORK/u.err" >&2; fail "missing creds file: exit $rc"; }
 [ ! -e "$WORK/u.sluice" ] || fail "a usage error left a capture behind"
+# One URL-list parser for both programs (collector/forward/natsopt.c):
+# an empty entry and a 17th URL are usage errors, never skipped or cut.
+URL17=$(printf "nats://127.0.0.1:$PDEAD,%.0s" $(seq 1 17)); URL17=${URL17%,}
+for urls in "nats://127.0.0.1:$PAUTH,,nats://127.0.0.1:$PTLS" "nats://127.0.0.1:$PAUTH," "$URL17"; do
+  want="has an empty URL"; [ "$urls" = "$URL17" ] && want="more than 16 URLs"
+  rc=0; "$COLLECTOR" --pipe u --out "$WORK/u.sluice" --forward "$urls" 2>"$WORK/u.err" || rc=$?
+  [ "$rc" = 2 ] && grep -qF -- "--forward: " "$WORK/u.err" && grep -qF "$want" "$WORK/u.err" ||
+    { cat "$WORK/u.err" >&2; fail "--forward '$urls': exit $rc"; }
+  [ ! -e "$WORK/u.sluice" ] || fail "a bad URL list left a capture behind"
+  rc=0; timeout 30 "$PULL" "$urls" --stream SLUICE --out "$WORK/pulled-u" 2>"$WORK/u.err" || rc=$?
+  [ "$rc" = 2 ] && grep -qF "$want" "$WORK/u.err" ||
+    { cat "$WORK/u.err" >&2; fail "sluice-pull '$urls': exit $rc"; }
+done
 rc=0; "$PULL" "nats://127.0.0.1:$PAUTH" --out "$WORK/x" 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "sluice-pull without --stream: exit $rc"
 echo "PASS test_forward_errors"
