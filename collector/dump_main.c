@@ -305,7 +305,7 @@ static void
 usage(FILE *f)
 {
     static const char text[] =
-        "usage: " PROG " FILE [--format text|jsonl|csv|chrome|perfetto]\n"
+        "usage: " PROG " FILE... [--format text|jsonl|csv|chrome|perfetto]\n"
         "                   [--follow] [--wait SECS]\n"
         "                   [--verify | --stats | --plot OUT.svg]\n"
         "                   [--producer ID|NAME]...\n"
@@ -315,7 +315,8 @@ usage(FILE *f)
         "\n"
         "Prints the records of a sluice capture file, or tabulates (--stats) "
         "or\n"
-        "checks (--verify) it.\n"
+        "checks (--verify) it. Several FILEs are the chunks of one rotated\n"
+        "capture, in any order: read as one stream, ordered by chunk number.\n"
         "\n"
         "Options:\n"
         "  --format F       output format (default: text):\n"
@@ -404,6 +405,10 @@ usage(FILE *f)
         "                   accounts for it), and print only\n"
         "    verify: producers=K events=N gaps=G "
         "corrupt_blocks=C torn_tail_bytes=T\n"
+        "                   and over a set of chunks then\n"
+        "                   chunks=S expired=E missing_chunks=M (expired: "
+        "events in\n"
+        "                   chunks retention deleted, not gaps)\n"
         "                   (default: off; takes --producer, no other "
         "filter)\n"
         "  --stats          print one row per producer instead of the "
