@@ -58,6 +58,14 @@ grep -Eq "^verify: producers=[0-9]+ events=[0-9]+ gaps=0 corrupt_blocks=0 torn_t
 events=$(sed -n 's/.* events=\([0-9]*\) .*/\1/p' <<<"$out")
 expired=$(sed -n 's/.* expired=\([0-9]*\) .*/\1/p' <<<"$out")
 [ $((events + expired)) -le $((P * N)) ] || fail "events $events + expired $expired > $((P * N)) sent"
+# The Python reader says the same, alone and over the set.
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
+for f in $(cat "$WORK/chunks.txt"); do
+  a=$("$DUMP" --verify "$f" 2>/dev/null); b=$(PYTHONPATH=$SRC/python "$PY" -m sluice --verify "$f" 2>/dev/null)
+  [ "$a" = "$b" ] || fail "python reader on $(basename "$f"): '$b', sluice-dump: '$a'"
+done
+b=$(PYTHONPATH=$SRC/python "$PY" -m sluice --verify $(cat "$WORK/chunks.txt") 2>/dev/null)
+[ "$b" = "$out" ] || fail "python reader on the set: '$b', sluice-dump: '$out'"
 # The chunk number is in each file's header (format 2, offset 64).
 for f in $(cat "$WORK/chunks.txt"); do
   n=$(python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(80); print(struct.unpack_from("<Q", d, 64)[0])' "$f")
