@@ -93,4 +93,51 @@ sl_cli_secs(const char *opt, const char *s, uint64_t min_ns, uint64_t max_ns,
     return 0;
 }
 
+/**
+ * Parses a size in bytes: digits with an optional suffix K, M or G (also
+ * k, m, g; binary: 2^10, 2^20, 2^30), within min..max ("4M" = 4194304).
+ * @param why  Receives a one-line reason on failure.
+ * @return 0 with *out set, or -1.
+ */
+static inline int
+sl_cli_size(const char *opt, const char *s, uint64_t min, uint64_t max,
+            uint64_t *out, char *why, size_t cap)
+{
+    uint64_t v = 0, mul = 1;
+    const char *p = s;
+
+    if (s == NULL || *s == '\0') {
+        snprintf(why, cap, "%s needs a size in bytes", opt);
+        return -1;
+    }
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            goto bad;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == s)
+        goto bad;
+    if (*p == 'K' || *p == 'k')
+        mul = 1ull << 10;
+    else if (*p == 'M' || *p == 'm')
+        mul = 1ull << 20;
+    else if (*p == 'G' || *p == 'g')
+        mul = 1ull << 30;
+    else if (*p != '\0')
+        goto bad;
+    if (*p != '\0' && p[1] != '\0')
+        goto bad;
+    if (v > UINT64_MAX / mul || v * mul < min || v * mul > max) {
+        snprintf(why, cap, "%s: '%s' is out of range %" PRIu64 "..%" PRIu64
+                 " bytes", opt, s, min, max);
+        return -1;
+    }
+    *out = v * mul;
+    return 0;
+bad:
+    snprintf(why, cap, "%s: '%s' is not a size (digits with an optional K, "
+             "M or G suffix, like 4M)", opt, s);
+    return -1;
+}
+
 #endif

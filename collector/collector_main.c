@@ -5,6 +5,7 @@
  * success, 1 runtime error, 2 usage error.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "os.h"
 #include "ring.h"
 #include "server.h"
+#include "sink.h"
 #include "state.h"
 #include "wire.h"
 #ifdef SL_HAVE_NATS
@@ -46,6 +48,14 @@ static const char usage_text[] =
     "                       if NAME has '/'; Windows: \\\\.\\pipe\\NAME)\n"
     "  --out FILE           capture file to create\n"
     "  --force              overwrite FILE if it exists (default: refuse)\n"
+    "  --rotate-size BYTES  write a set of chunks, FILE.000001.ext, ...: start\n"
+    "                       the next before one passes BYTES (K/M/G suffixes;\n"
+    "                       65536..2^50)\n"
+    "  --rotate-time SECS   ... or once a chunk is SECS old (1..2592000)\n"
+    "  --keep N             with rotation: keep the N newest chunks, deleting\n"
+    "                       older ones (default: keep all)\n"
+    "  --max-total BYTES    with rotation: delete the oldest chunks while the\n"
+    "                       set is larger (never the current one)\n"
     "  --compress CODEC     none|lz4|zstd[:LEVEL] (LEVEL 1..19, default 1):\n"
     "                       compress each block (default: none)\n"
     "  --workers N          worker threads (default: number of cores)\n"
@@ -320,6 +330,30 @@ forward_status(void *arg, sl_server_fwd_status *out)
 }
 #endif
 
+/* sluice-ctl rotate / snapshot: the engine's hooks, on a worker thread.
+ * The server they act on is published after sl_server_open() returns;
+ * a request before that (the server is listening already) is refused as
+ * busy. Release/acquire: the hook sees the server fully opened. */
+static _Atomic(sl_server *) hook_srv;
+
+static int
+hook_rotate(void *arg)
+{
+    sl_server *s = atomic_load_explicit(&hook_srv, memory_order_acquire);
+
+    (void)arg;
+    return s != NULL ? sl_server_rotate(s) : SL_EBUSY;
+}
+
+static int
+hook_snapshot(void *arg)
+{
+    sl_server *s = atomic_load_explicit(&hook_srv, memory_order_acquire);
+
+    (void)arg;
+    return s != NULL ? sl_server_snapshot(s) : SL_EBUSY;
+}
+
 /* --config KEY=VALUE, or line `lineno` of --config-file FILE. */
 static void
 add_config(sl_state *st, const char *kv, size_t len, const char *file,
@@ -431,6 +465,7 @@ main(int argc, char **argv)
     int live_line;
     uint64_t start, last_stats, last_events = 0, last_bytes = 0;
     int rc, failed = 0;
+    const char *out_shown = NULL;
     const char *fwd_urls = NULL, *fwd_subject = NULL, *fwd_stream = "SLUICE";
     const char *fwd_creds = NULL, *fwd_ca = NULL, *fwd_host = NULL;
     uint64_t fwd_replicas = 0, fwd_inflight = 32, fwd_drain = 10;
@@ -485,6 +520,28 @@ main(int argc, char **argv)
             pipe = v;
         } else if (strcmp(a, "--out") == 0) {
             cfg.out_path = v;
+        } else if (strcmp(a, "--rotate-size") == 0) {
+            char why[256];
+
+            if (sl_cli_size(a, v, 65536u, 1ull << 50, &cfg.rotate_bytes, why,
+                            sizeof(why)) != 0)
+                usage_error("%s", why);
+            cfg.rotate_set = 1;
+        } else if (strcmp(a, "--rotate-time") == 0) {
+            char why[256];
+
+            if (sl_cli_secs(a, v, 1000000000u, 2592000ull * 1000000000u,
+                            &cfg.rotate_ns, why, sizeof(why)) != 0)
+                usage_error("%s", why);
+            cfg.rotate_set = 1;
+        } else if (strcmp(a, "--keep") == 0) {
+            cfg.keep = parse_u64(a, v, 1, 1000000);
+        } else if (strcmp(a, "--max-total") == 0) {
+            char why[256];
+
+            if (sl_cli_size(a, v, 65536u, UINT64_MAX / 2, &cfg.max_total,
+                            why, sizeof(why)) != 0)
+                usage_error("%s", why);
         } else if (strcmp(a, "--compress") == 0) {
             char why[256];
 
@@ -585,6 +642,25 @@ main(int argc, char **argv)
         usage_error("%s", "--pipe NAME is required");
     if (cfg.out_path == NULL)
         usage_error("%s", "--out FILE is required");
+    if ((cfg.keep != 0 || cfg.max_total != 0) && !cfg.rotate_set)
+        usage_error("%s", "--keep and --max-total need rotation "
+                    "(--rotate-size or --rotate-time)");
+    if (cfg.rotate_set && fwd_urls != NULL)
+        usage_error("%s", "--forward sends one capture file: it does not "
+                    "combine with --rotate-size/--rotate-time");
+    if (cfg.rotate_set) {
+        /* Messages name the file actually made: chunk 1. */
+        static char first_chunk[4096];
+
+        if (sl_chunk_name(first_chunk, sizeof(first_chunk), cfg.out_path,
+                          1) != 0)
+            usage_error("--out '%s': name too long", cfg.out_path);
+        out_shown = first_chunk;
+    } else {
+        out_shown = cfg.out_path;
+    }
+    cfg.rotate = hook_rotate;
+    cfg.snapshot = hook_snapshot;
     if (fwd_urls == NULL && (fwd_subject != NULL || fwd_creds != NULL ||
                              fwd_ca != NULL || fwd_host != NULL ||
                              fwd_replicas != 0))
@@ -693,41 +769,41 @@ main(int argc, char **argv)
     if (rc != 0) {
         if (stage == SL_STAGE_FILE && rc == SL_EEXIST)
             fprintf(stderr, "sluice-collector: %s already exists; use "
-                    "--force to overwrite it\n", cfg.out_path);
+                    "--force to overwrite it\n", out_shown);
         else if (stage == SL_STAGE_FILE && rc == SL_EISDIR)
             fprintf(stderr, "sluice-collector: --out %s is a directory; "
                     "name a capture file (for example %s/capture.sluice)\n",
-                    cfg.out_path, cfg.out_path);
+                    out_shown, out_shown);
         else if (stage == SL_STAGE_FILE && rc == SL_ENOTFILE)
             fprintf(stderr, "sluice-collector: --out %s is not a regular "
                     "file (a socket, FIFO or device); a capture is written "
                     "to a regular file (or /dev/null to discard it)\n",
-                    cfg.out_path);
+                    out_shown);
         else if (stage == SL_STAGE_FILE && rc == SL_ELOCKED) {
-            uint32_t holder = sl_os_file_lock_holder(cfg.out_path);
+            uint32_t holder = sl_os_file_lock_holder(out_shown);
 
             if (holder != 0)
                 fprintf(stderr, "sluice-collector: %s is being written by "
                         "another collector (pid %u); refusing to touch it, "
-                        "even with --force\n", cfg.out_path,
+                        "even with --force\n", out_shown,
                         (unsigned)holder);
             else
                 fprintf(stderr, "sluice-collector: %s is being written by "
                         "another collector (it holds the file's lock); "
                         "refusing to touch it, even with --force\n",
-                        cfg.out_path);
+                        out_shown);
         } else if (stage == SL_STAGE_FILE && rc == SL_EROFS)
             fprintf(stderr, "sluice-collector: cannot create the capture "
                     "file %s: the file system is read-only\n",
-                    cfg.out_path);
+                    out_shown);
         else if (stage == SL_STAGE_FILE && rc == SL_ENOENT)
             fprintf(stderr, "sluice-collector: cannot create the capture "
                     "file %s: its directory does not exist\n",
-                    cfg.out_path);
+                    out_shown);
         else if (stage == SL_STAGE_FILE && rc == SL_EACCES)
             fprintf(stderr, "sluice-collector: cannot create the capture "
                     "file %s: permission denied (this user may not write "
-                    "there)\n", cfg.out_path);
+                    "there)\n", out_shown);
         else if (stage == SL_STAGE_PIPE && rc == SL_EADDRINUSE)
             fprintf(stderr, "sluice-collector: pipe '%s' (%s) is already "
                     "served by a running collector\n", pipe, path);
@@ -749,7 +825,7 @@ main(int argc, char **argv)
         else
             fprintf(stderr, "sluice-collector: %s (%s): %s\n",
                     stage_text(stage),
-                    stage == SL_STAGE_FILE ? cfg.out_path : path,
+                    stage == SL_STAGE_FILE ? out_shown : path,
                     sl_strerror(rc));
 #ifdef SL_HAVE_NATS
         sl_forward_close(fwd); /* never started; a capture moved aside is
@@ -766,10 +842,11 @@ main(int argc, char **argv)
         return 1;
     }
 #endif
+    atomic_store_explicit(&hook_srv, srv, memory_order_release);
     fprintf(stderr, "sluice-collector: listening on %s (backend %s, %u "
             "workers, ring %" PRIu64 " MiB, on-full %s), writing %s\n", path,
             sl_server_backend(srv), cfg.workers, ring_mb,
-            cfg.drop_when_full ? "drop" : "wait", cfg.out_path);
+            cfg.drop_when_full ? "drop" : "wait", out_shown);
 
     start = sl_os_mono_ns();
     last_stats = start;
@@ -847,7 +924,7 @@ main(int argc, char **argv)
     if (sl_server_error(srv) != 0) {
         fprintf(stderr, "sluice-collector: writing %s failed: %s; "
                 "stopping (the file is valid up to the last whole "
-                "block)\n", cfg.out_path, sl_strerror(sl_server_error(srv)));
+                "block)\n", out_shown, sl_strerror(sl_server_error(srv)));
         failed = 1;
     }
 
@@ -855,7 +932,7 @@ main(int argc, char **argv)
     sl_server_get_stats(srv, &st);
     if (rc != 0 && !failed) {
         fprintf(stderr, "sluice-collector: finishing %s failed: %s\n",
-                cfg.out_path, sl_strerror(rc));
+                out_shown, sl_strerror(rc));
         failed = 1;
     }
     printf("collector: producers=%" PRIu64 " events=%" PRIu64
@@ -884,6 +961,7 @@ main(int argc, char **argv)
     }
 #endif
     fflush(stdout);
+    atomic_store_explicit(&hook_srv, NULL, memory_order_release);
     sl_server_close(srv);
     return failed ? 1 : 0;
 }

@@ -33,7 +33,9 @@ enum {
 };
 
 typedef struct options {
-    const char *path;
+    const char *path;  /* the first FILE (the only one, usually) */
+    const char **paths; /* every FILE, n_paths of them (a set of chunks) */
+    size_t n_paths;
     const dump_format *fmt;
     int verify;
     int follow;
@@ -70,6 +72,11 @@ typedef struct run {
     int writer_gone;   /* following: the collector died without closing */
     dump_plot *plot;   /* --plot */
     uint64_t corrupt_seen; /* --plot: corrupt blocks already marked */
+    size_t file_index;  /* which FILE of a set is being read (0 first) */
+    const char *path;   /* the FILE being read */
+    uint64_t chunks;    /* a set: FILEs read */
+    uint64_t missing_chunks; /* a set: numbers between first and last
+                                that no FILE has */
     int oom;           /* out of memory in a handler */
 } run;
 
@@ -161,7 +168,7 @@ static int
 handle(run *rn, const sluice_record *r)
 {
     const dump_format *f = rn->opt->fmt;
-    int show;
+    int show, was_seen;
     dump_producer *p;
 
     if (r->type == SLUICE_REC_STATE) {
@@ -203,6 +210,7 @@ handle(run *rn, const sluice_record *r)
     p = dump_producer_get(&rn->prods, r->producer);
     if (p == NULL)
         return -1;
+    was_seen = p->seen;
     if (!p->seen) {
         p->seen = 1;
         p->selected = id_selected(rn->opt, r->producer);
@@ -226,6 +234,33 @@ handle(run *rn, const sluice_record *r)
         p->mode = ci.mode;
         if (!p->selected && name_selected(rn->opt, &ci))
             p->selected = 1;
+        if (p->selected && show && f->connect != NULL)
+            f->connect(&rn->ctx, r, p, &ci);
+        return 0;
+    }
+    case SLUICE_REC_LIVE: {
+        sluice_connect_info ci;
+
+        /* A chunk's preamble: the producer was live when the chunk began
+         * and its next sequence number is r->seq. Continuity: from the
+         * chunk before, numbers up to it are expected; a producer first
+         * met here in the first FILE read had its earlier events in
+         * chunks that retention removed (expired), in a later FILE in a
+         * chunk that is missing (gaps). */
+        if (sluice_record_connect(r, &ci) != 0)
+            break;
+        if (dump_producer_set_name(p, ci.name, ci.name_len) != 0)
+            return -1;
+        p->pid = ci.pid;
+        p->mode = ci.mode;
+        if (!p->selected && name_selected(rn->opt, &ci))
+            p->selected = 1;
+        if (!was_seen && rn->file_index == 0)
+            p->expired = r->seq;
+        else if (r->seq > p->next_seq)
+            p->gaps += r->seq - p->next_seq;
+        if (r->seq > p->next_seq || !was_seen)
+            p->next_seq = r->seq;
         if (p->selected && show && f->connect != NULL)
             f->connect(&rn->ctx, r, p, &ci);
         return 0;
@@ -270,7 +305,7 @@ static void
 usage(FILE *f)
 {
     static const char text[] =
-        "usage: " PROG " FILE [--format text|jsonl|csv|chrome|perfetto]\n"
+        "usage: " PROG " FILE... [--format text|jsonl|csv|chrome|perfetto]\n"
         "                   [--follow] [--wait SECS]\n"
         "                   [--verify | --stats | --plot OUT.svg]\n"
         "                   [--producer ID|NAME]...\n"
@@ -280,7 +315,8 @@ usage(FILE *f)
         "\n"
         "Prints the records of a sluice capture file, or tabulates (--stats) "
         "or\n"
-        "checks (--verify) it.\n"
+        "checks (--verify) it. Several FILEs are the chunks of one rotated\n"
+        "capture, in any order: read as one stream, ordered by chunk number.\n"
         "\n"
         "Options:\n"
         "  --format F       output format (default: text):\n"
@@ -369,6 +405,10 @@ usage(FILE *f)
         "                   accounts for it), and print only\n"
         "    verify: producers=K events=N gaps=G "
         "corrupt_blocks=C torn_tail_bytes=T\n"
+        "                   and over a set of chunks then\n"
+        "                   chunks=S expired=E missing_chunks=M (expired: "
+        "events in\n"
+        "                   chunks retention deleted, not gaps)\n"
         "                   (default: off; takes --producer, no other "
         "filter)\n"
         "  --stats          print one row per producer instead of the "
@@ -544,9 +584,9 @@ parse_args(int argc, char **argv, options *opt)
         char key[16];
 
         if (only_files || a[0] != '-' || a[1] == '\0') {
-            if (opt->path != NULL)
-                return usage_error("more than one FILE:", a);
-            opt->path = a;
+            if (opt->path == NULL)
+                opt->path = a;
+            opt->paths[opt->n_paths++] = a;
             continue;
         }
         if (strcmp(a, "--") == 0) {
@@ -597,6 +637,9 @@ parse_args(int argc, char **argv, options *opt)
     }
     if (opt->path == NULL)
         return usage_error("missing FILE", NULL);
+    if (opt->n_paths > 1 && (opt->follow || opt->wait))
+        return usage_error("--follow and --wait read one FILE, not a set "
+                           "of chunks", NULL);
     if (opt->verify && opt->stats)
         return usage_error("--verify and --stats exclude each other", NULL);
     if (opt->plot != NULL && (opt->verify || opt->stats || have_format))
@@ -686,7 +729,7 @@ read_error(const run *rn, int rc)
     if (rc == SLUICE_ENOMEM)
         fprintf(stderr, PROG ": out of memory\n");
     else
-        fprintf(stderr, PROG ": cannot read %s: %s\n", rn->opt->path,
+        fprintf(stderr, PROG ": cannot read %s: %s\n", rn->path,
                 sluice_strerror(rc));
     return -1;
 }
@@ -807,7 +850,8 @@ read_all(run *rn, sluice_capture *c)
 static int
 verify_report(run *rn, const sluice_capture_stats *st)
 {
-    uint64_t gaps = 0, producers = 0;
+    uint64_t gaps = 0, producers = 0, expired = 0;
+    const char *what = rn->chunks > 0 ? "the set" : rn->opt->path;
     size_t k;
 
     for (k = 0; k < rn->prods.cap; k++) {
@@ -817,21 +861,35 @@ verify_report(run *rn, const sluice_capture_stats *st)
             continue;
         producers++;
         gaps += p->gaps > p->dropped ? p->gaps - p->dropped : 0;
+        expired += p->expired;
     }
     printf("verify: producers=%llu events=%llu gaps=%llu corrupt_blocks=%llu "
-           "torn_tail_bytes=%llu\n",
+           "torn_tail_bytes=%llu",
            (unsigned long long)producers, (unsigned long long)rn->events,
            (unsigned long long)gaps, (unsigned long long)st->corrupt_blocks,
            (unsigned long long)st->torn_tail_bytes);
+    /* A set of chunks: fields after the single file's, never between. */
+    if (rn->chunks > 0)
+        printf(" chunks=%llu expired=%llu missing_chunks=%llu",
+               (unsigned long long)rn->chunks, (unsigned long long)expired,
+               (unsigned long long)rn->missing_chunks);
+    printf("\n");
     if (fflush(stdout) != 0) {
         fprintf(stderr, PROG ": cannot write output\n");
         return EXIT_RUNTIME;
+    }
+    if (rn->missing_chunks > 0) {
+        fprintf(stderr,
+                PROG ": the set is corrupt: %llu chunks missing between its "
+                     "first and its last\n",
+                (unsigned long long)rn->missing_chunks);
+        return EXIT_CORRUPT;
     }
     if (gaps > 0 || st->corrupt_blocks > 0) {
         fprintf(stderr,
                 PROG ": %s is corrupt: %llu sequence gaps, %llu corrupt "
                      "blocks\n",
-                rn->opt->path, (unsigned long long)gaps,
+                what, (unsigned long long)gaps,
                 (unsigned long long)st->corrupt_blocks);
         return EXIT_CORRUPT;
     }
@@ -839,7 +897,7 @@ verify_report(run *rn, const sluice_capture_stats *st)
         fprintf(stderr,
                 PROG ": %s is incomplete: %s; the collector did not "
                      "finalise it\n",
-                rn->opt->path,
+                rn->chunks > 0 ? "the set's last chunk" : rn->opt->path,
                 st->torn_tail_bytes > 0 ? "torn tail after the last whole block"
                                         : "no close record");
         return EXIT_INCOMPLETE;
@@ -847,12 +905,92 @@ verify_report(run *rn, const sluice_capture_stats *st)
     return EXIT_OK;
 }
 
+/* A set of chunks (several FILEs): opens every one, checks that they
+ * are chunks of one capture, and orders them by chunk number. cs[k] is
+ * the k-th chunk in order, paths[k] its name. @return 0, or -1 after
+ * saying why. */
+static int
+open_set(const options *opt, sluice_capture **cs, const char **paths,
+         uint64_t *missing)
+{
+    size_t n = opt->n_paths;
+
+    for (size_t k = 0; k < n; k++) {
+        const sluice_capture_info *in;
+        int rc = sluice_capture_open(opt->paths[k], &cs[k]);
+
+        paths[k] = opt->paths[k];
+        if (rc != 0) {
+            cs[k] = NULL;
+            fprintf(stderr, PROG ": cannot open %s: %s\n", opt->paths[k],
+                    open_reason(rc));
+            return -1;
+        }
+        in = sluice_capture_get_info(cs[k]);
+        if (in->chunk == 0) {
+            fprintf(stderr, PROG ": %s is not a chunk of a rotated set (its "
+                    "header has no chunk number); read it alone\n",
+                    opt->paths[k]);
+            return -1;
+        }
+        if (k > 0 && memcmp(in->capture_id,
+                            sluice_capture_get_info(cs[0])->capture_id,
+                            sizeof(in->capture_id)) != 0) {
+            fprintf(stderr, PROG ": %s and %s are chunks of different "
+                    "captures (their capture ids differ)\n", opt->paths[0],
+                    opt->paths[k]);
+            return -1;
+        }
+    }
+    /* Insertion sort by chunk number: sets are small. */
+    for (size_t k = 1; k < n; k++) {
+        for (size_t j = k; j > 0; j--) {
+            uint64_t a = sluice_capture_get_info(cs[j - 1])->chunk;
+            uint64_t b = sluice_capture_get_info(cs[j])->chunk;
+            sluice_capture *tc;
+            const char *tp;
+
+            if (a == b) {
+                fprintf(stderr, PROG ": %s and %s are both chunk %llu\n",
+                        paths[j - 1], paths[j], (unsigned long long)a);
+                return -1;
+            }
+            if (a < b)
+                break;
+            tc = cs[j - 1];
+            cs[j - 1] = cs[j];
+            cs[j] = tc;
+            tp = paths[j - 1];
+            paths[j - 1] = paths[j];
+            paths[j] = tp;
+        }
+    }
+    *missing = sluice_capture_get_info(cs[n - 1])->chunk -
+               sluice_capture_get_info(cs[0])->chunk + 1 - n;
+    return 0;
+}
+
+static void
+add_stats(sluice_capture_stats *sum, const sluice_capture *c)
+{
+    sluice_capture_stats st;
+
+    sluice_capture_get_stats(c, &st);
+    sum->blocks += st.blocks;
+    sum->records += st.records;
+    sum->corrupt_blocks += st.corrupt_blocks;
+    sum->corrupt_bytes += st.corrupt_bytes;
+    sum->torn_tail_bytes += st.torn_tail_bytes;
+    sum->valid_bytes += st.valid_bytes;
+}
+
 int
 main(int argc, char **argv)
 {
     options opt;
     run rn;
-    sluice_capture *c = NULL;
+    sluice_capture *c = NULL, **cs = NULL;
+    const char **set_paths = NULL;
     sluice_capture_stats st;
     int code;
 
@@ -863,7 +1001,11 @@ main(int argc, char **argv)
     memset(&rn, 0, sizeof(rn));
     opt.ids = malloc((size_t)argc * sizeof(*opt.ids));
     opt.names = malloc((size_t)argc * sizeof(*opt.names));
-    if (opt.ids == NULL || opt.names == NULL ||
+    opt.paths = malloc((size_t)argc * sizeof(*opt.paths));
+    cs = calloc((size_t)argc, sizeof(*cs));
+    set_paths = calloc((size_t)argc, sizeof(*set_paths));
+    if (opt.ids == NULL || opt.names == NULL || opt.paths == NULL ||
+        cs == NULL || set_paths == NULL ||
         dump_out_open(&rn.o, stdout, OUT_CAP) != 0) {
         fprintf(stderr, PROG ": out of memory\n");
         code = EXIT_RUNTIME;
@@ -892,18 +1034,37 @@ main(int argc, char **argv)
         goto done;
     }
 
-    if (open_capture(&opt, &c) != 0) {
-        code = EXIT_RUNTIME;
-        goto done;
+    if (opt.n_paths > 1) {
+        if (open_set(&opt, cs, set_paths, &rn.missing_chunks) != 0) {
+            code = EXIT_RUNTIME;
+            goto done;
+        }
+        rn.chunks = opt.n_paths;
+    } else {
+        if (open_capture(&opt, &cs[0]) != 0) {
+            code = EXIT_RUNTIME;
+            goto done;
+        }
+        set_paths[0] = opt.path;
     }
+    c = cs[0];
     rn.ctx.info = sluice_capture_get_info(c);
     rn.ctx.cap = c;
     resolve_window(&rn, rn.ctx.info->start_ns);
     if (rn.show && opt.fmt->begin != NULL)
         opt.fmt->begin(&rn.ctx);
-    if (read_all(&rn, c) != 0) {
-        code = EXIT_RUNTIME;
-        goto done;
+    /* A set reads as one stream, chunk after chunk; whether it is
+     * finalised is its last chunk's close record. */
+    for (size_t k = 0; k < opt.n_paths; k++) {
+        rn.file_index = k;
+        rn.path = set_paths[k];
+        rn.closed = 0;
+        rn.ctx.info = sluice_capture_get_info(cs[k]);
+        rn.ctx.cap = cs[k];
+        if (read_all(&rn, cs[k]) != 0) {
+            code = EXIT_RUNTIME;
+            goto done;
+        }
     }
     if ((opt.n_ids > 0 || opt.n_names > 0) && !any_selected(&rn)) {
         /* A filter that matches nothing is a mistake to point out, not an
@@ -943,7 +1104,9 @@ main(int argc, char **argv)
         code = EXIT_RUNTIME;
         goto done;
     }
-    sluice_capture_get_stats(c, &st);
+    memset(&st, 0, sizeof(st));
+    for (size_t k = 0; k < opt.n_paths; k++)
+        add_stats(&st, cs[k]);
     if (opt.verify) {
         code = verify_report(&rn, &st);
         goto done;
@@ -965,7 +1128,11 @@ main(int argc, char **argv)
 done:
     dump_plot_close(rn.plot);
     dump_perfetto_free(&rn.ctx);
-    sluice_capture_close(c);
+    for (size_t k = 0; cs != NULL && k < opt.n_paths; k++)
+        sluice_capture_close(cs[k]);
+    free(cs);
+    free(set_paths);
+    free(opt.paths);
     dump_producers_free(&rn.prods);
     dump_out_close(&rn.o);
     free(opt.ids);

@@ -71,6 +71,8 @@
 #define SL_CAP_T_DROP SLUICE_REC_DROP
 #define SL_CAP_T_CLOSE SLUICE_REC_CLOSE /* last record of a finalised file */
 #define SL_CAP_T_STATE SLUICE_REC_STATE /* payload: state.h */
+#define SL_CAP_T_LIVE SLUICE_REC_LIVE /* chunk preamble: connect payload,
+                                        seq = the next sequence number */
 
 /*
  * Connect payload:     0 4 pid | 4 4 uid (0xFFFFFFFF unknown) | 8 1 mode

@@ -561,6 +561,11 @@ read_header(sluice_capture *c)
     c->info.start_ns = sl_load_le64(h + 16);
     c->info.pipe = c->pipe;
     c->info.host = c->host;
+    if (read_version == SL_CAP2_VERSION) {
+        memcpy(c->info.capture_id, h + 48, SL_CAP2_ID_LEN);
+        c->info.chunk = sl_load_le64(h + 64);
+        c->info.kind = sl_load_le32(h + 72);
+    }
     c->pos = c->probe = header_len;
     c->st.valid_bytes = header_len;
     return 0;
@@ -711,7 +716,7 @@ sluice_record_connect(const sluice_record *rec, sluice_connect_info *out)
     const uint8_t *p = rec->payload;
     uint16_t name_len;
 
-    if (rec->type != SLUICE_REC_CONNECT ||
+    if ((rec->type != SLUICE_REC_CONNECT && rec->type != SLUICE_REC_LIVE) ||
         rec->payload_len < SL_CAP_CONNECT_FIXED)
         return SL_ECORRUPT;
     name_len = sl_load_le16(p + 10);

@@ -182,6 +182,13 @@ int sl_os_file_create(const char *path, int flags, sl_file **out);
  *  leaves nothing behind. NULL is a no-op. */
 void sl_os_file_discard(sl_file *f);
 
+/**
+ * Removes the capture file at path (rotation's retention deleting an old
+ * chunk; a link is removed itself, never its target). A file already gone
+ * is success. @return 0, SL_EACCES, SL_EBUSY (Windows: still open), SL_EIO.
+ */
+int sl_os_file_remove(const char *path);
+
 /** POSIX: fchown()s f to group gid (the owner unchanged); /dev/null is
  *  left alone. @return 0, SL_EACCES, SL_ENOSYS (Windows). */
 int sl_os_file_set_group(sl_file *f, uint32_t gid);

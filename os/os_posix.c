@@ -605,6 +605,14 @@ fail:
     return rc;
 }
 
+int
+sl_os_file_remove(const char *path)
+{
+    if (unlink(path) != 0 && errno != ENOENT)
+        return sl_err_from_errno(errno);
+    return 0;
+}
+
 void
 sl_os_file_discard(sl_file *f)
 {

@@ -668,6 +668,23 @@ sl_os_file_close(sl_file *f)
     return rc;
 }
 
+int
+sl_os_file_remove(const char *path)
+{
+    wchar_t *wpath = NULL;
+    int rc = sl_os_utf8_to_wide(path, &wpath);
+
+    if (rc != 0)
+        return rc;
+    if (!DeleteFileW(wpath)) {
+        DWORD e = GetLastError();
+
+        rc = e == ERROR_FILE_NOT_FOUND ? 0 : sl_err_from_win32(e);
+    }
+    free(wpath);
+    return rc;
+}
+
 void
 sl_os_file_discard(sl_file *f)
 {

@@ -87,8 +87,11 @@ typedef struct sl_sink_ops {
     int (*write)(sl_sink *s, const sl_sink_block *b);
     /** Makes everything taken so far durable. @return 0 or SL_E*. */
     int (*sync)(sl_sink *s);
-    /** Starts a new segment (rotation, snapshot); NULL if unsupported. */
+    /** Starts a new segment (rotation); NULL if unsupported. The writer
+     *  then writes a new FILE_HEADER unit and the chunk's preamble. */
     int (*rotate)(sl_sink *s);
+    /** Writes a snapshot (flight recorder); NULL if unsupported. */
+    int (*snapshot)(sl_sink *s);
     /** Frees the sink (flushing what it holds). @return its last error. */
     int (*close)(sl_sink *s);
 } sl_sink_ops;
@@ -117,6 +120,13 @@ sl_sink_rotate(sl_sink *s)
     return s->ops->rotate != NULL ? s->ops->rotate(s) : SL_ENOSYS;
 }
 
+/** @return the sink's snapshot(), or SL_ENOSYS if it has none. */
+static inline int
+sl_sink_snapshot(sl_sink *s)
+{
+    return s->ops->snapshot != NULL ? s->ops->snapshot(s) : SL_ENOSYS;
+}
+
 /** Closes and frees. NULL is a no-op (returns 0). */
 static inline int
 sl_sink_close(sl_sink *s)
@@ -141,5 +151,48 @@ void sl_sink_file_discard(sl_sink *s);
  *  its members may read the capture). /dev/null is left alone.
  *  @return 0, SL_EACCES (not a member), SL_ENOSYS (Windows). */
 int sl_sink_file_set_group(sl_sink *s, uint32_t gid);
+
+/*
+ * The rotating set of files (sink_rotate.c, --rotate-size/--rotate-time,
+ * --keep, --max-total; docs/capture-format.md section 16). --out
+ * cap.sluice becomes cap.000001.sluice, cap.000002.sluice, ...: every
+ * chunk file is made by sl_os_file_create() (same mode, lock, no-follow
+ * rule as the plain file). write() appends to the current chunk;
+ * rotate() syncs and closes it, creates the next one and applies the
+ * retention rules, deleting the oldest chunks of this run (never the
+ * current one). The writer decides WHEN to rotate (size, age, request)
+ * and writes each chunk's header and preamble (writer.c).
+ */
+typedef struct sl_sink_rotate_config {
+    const char *path;  /* --out as given: the chunks' name pattern */
+    int flags;         /* sl_os_file_create() flags (FORCE, GROUP) */
+    int set_group;     /* POSIX --group: chown each chunk to gid */
+    uint32_t gid;
+    uint64_t keep;      /* --keep N: at most N chunks (0: no limit) */
+    uint64_t max_total; /* --max-total: bytes of all chunks (0: no limit) */
+} sl_sink_rotate_config;
+
+/** Opens the set and creates chunk 1. @return as sl_sink_file_open(). */
+int sl_sink_rotate_open(const sl_sink_rotate_config *cfg, sl_sink **out);
+/** Like sl_sink_file_discard(), for a set that never received a block. */
+void sl_sink_rotate_discard(sl_sink *s);
+
+/**
+ * The file name of chunk n of --out path: the number, six digits at
+ * least, goes before the last name's extension ("cap.sluice" ->
+ * "cap.000001.sluice"), or is appended when it has none ("cap" ->
+ * "cap.000001"; a leading dot is not an extension).
+ * @return 0, SL_ENAMETOOLONG (cap too small).
+ */
+int sl_chunk_name(char *buf, size_t cap, const char *path, uint64_t n);
+
+/**
+ * Retention: of n chunks oldest first with sizes[i] bytes (the last is
+ * the current one and is never chosen), how many of the oldest to delete
+ * so that at most keep remain (0: no limit) and their total is at most
+ * max_total (0: no limit), or as near as the current chunk allows.
+ */
+size_t sl_retention_pick(const uint64_t *sizes, size_t n, uint64_t keep,
+                         uint64_t max_total);
 
 #endif

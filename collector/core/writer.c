@@ -32,6 +32,118 @@
 #include "sink.h"
 #include "testenv.h"
 
+/* A producer live in the capture (connected, not yet disconnected), as
+ * the chunk preamble records it (docs/capture-format.md section 16). */
+typedef struct live_prod {
+    uint32_t id; /* 0: empty slot */
+    uint32_t pid, uid;
+    uint8_t mode;
+    uint8_t name_len; /* the wire limits names to 255 bytes */
+    uint64_t next_seq;
+    char name[255];
+} live_prod;
+
+/* Open addressing by producer id, linear probing, deletion by backward
+ * shift; grown at half full. Writer thread only. */
+typedef struct live_table {
+    live_prod *slot;
+    size_t cap; /* a power of two, or 0 */
+    size_t n;
+    live_prod *last; /* the slot of the last lookup (runs of one id) */
+} live_table;
+
+static size_t
+live_home(const live_table *t, uint32_t id)
+{
+    return (size_t)((id * 0x9E3779B1u) & (uint32_t)(t->cap - 1));
+}
+
+static live_prod *
+live_find(live_table *t, uint32_t id)
+{
+    size_t i;
+
+    if (t->last != NULL && t->last->id == id)
+        return t->last;
+    if (t->cap == 0)
+        return NULL;
+    for (i = live_home(t, id); t->slot[i].id != 0; i = (i + 1) & (t->cap - 1))
+        if (t->slot[i].id == id)
+            return t->last = &t->slot[i];
+    return NULL;
+}
+
+static int
+live_grow(live_table *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    live_prod *old = t->slot, *ns = calloc(cap, sizeof(*ns));
+    size_t oldcap = t->cap;
+
+    if (ns == NULL)
+        return SL_ENOMEM;
+    t->slot = ns;
+    t->cap = cap;
+    t->last = NULL;
+    for (size_t k = 0; k < oldcap; k++) {
+        size_t i;
+
+        if (old[k].id == 0)
+            continue;
+        for (i = live_home(t, old[k].id); ns[i].id != 0;
+             i = (i + 1) & (cap - 1))
+            ;
+        ns[i] = old[k];
+    }
+    free(old);
+    return 0;
+}
+
+/* @return the producer's slot (new or existing), NULL when out of memory
+ * (the preamble then lacks it; nothing else is lost). */
+static live_prod *
+live_add(live_table *t, uint32_t id)
+{
+    live_prod *p = live_find(t, id);
+    size_t i;
+
+    if (p != NULL)
+        return p;
+    if ((t->n + 1) * 2 > t->cap && live_grow(t) != 0)
+        return NULL;
+    for (i = live_home(t, id); t->slot[i].id != 0; i = (i + 1) & (t->cap - 1))
+        ;
+    memset(&t->slot[i], 0, sizeof(t->slot[i]));
+    t->slot[i].id = id;
+    t->n++;
+    return t->last = &t->slot[i];
+}
+
+static void
+live_remove(live_table *t, uint32_t id)
+{
+    live_prod *p = live_find(t, id);
+    size_t i, j, mask = t->cap - 1;
+
+    if (p == NULL)
+        return;
+    t->last = NULL;
+    i = (size_t)(p - t->slot);
+    t->slot[i].id = 0;
+    t->n--;
+    /* Backward shift: move later members of the probe run into the hole
+     * when their home lies at or before it. */
+    for (j = (i + 1) & mask; t->slot[j].id != 0; j = (j + 1) & mask) {
+        size_t h = live_home(t, t->slot[j].id);
+
+        if (((j - h) & mask) >= ((j - i) & mask)) {
+            t->slot[i] = t->slot[j];
+            t->slot[j].id = 0;
+            i = j;
+        }
+    }
+}
+
 struct sl_writer {
     sl_writer_config cfg;
     sl_thread *thread;
@@ -53,7 +165,39 @@ struct sl_writer {
     sl_codec *codec;
     uint8_t *zbuf;
     size_t zcap;
+    /* The header every chunk starts with (key and chunk change). */
+    sl_cap2_header info;
+    char *pipe, *host; /* copies behind info.pipe, info.host */
+    /* Rotation (cfg.chunked): the current chunk, when it began
+     * (monotonic ns), how many blocks of ring records it holds, and the
+     * state a reader of the next chunk alone needs. */
+    uint64_t chunk_t0;
+    uint64_t chunk_blocks;
+    /* The current chunk number: written by the writer thread, read by
+     * any thread for reporting only (relaxed). */
+    atomic_uint_least64_t chunk;
+    live_table live;
+    uint8_t *state_rec; /* the last state record sealed, whole */
+    size_t state_len, state_cap;
+    sl_writer_summary run; /* totals of the records sealed so far */
+    /* Requests from other threads (sluice-ctl rotate/snapshot): one at a
+     * time, under req_lock. req_kind is posted by a requester, served by
+     * the writer thread (req_done = req_gen, req_rc), cleared by the
+     * requester. req_posted mirrors "req_kind != 0 and not served" as a
+     * hint the writer reads between blocks without the lock; relaxed is
+     * enough because the writer then takes req_lock, which orders
+     * everything the request carries. */
+    sl_mutex req_lock;
+    sl_cond req_cv;
+    int req_kind; /* 0 none, REQ_ROTATE, REQ_SNAPSHOT */
+    uint64_t req_gen, req_done;
+    int req_rc;
+    int ended; /* the writer thread has finished: no more requests */
+    atomic_int req_posted;
+    uint64_t test_rotate_delay_ns; /* SLUICE_TEST_ROTATE_DELAY_US */
 };
+
+enum { REQ_ROTATE = 1, REQ_SNAPSHOT = 2 };
 
 /* Records the first error and tells the owner, once (the CAS winner). */
 static void
@@ -93,23 +237,24 @@ compress_block(sl_writer *w, const uint8_t *recs, size_t len, size_t *zlen)
     return 0;
 }
 
+/* Seals the count records at recs (len bytes) as one block and hands it
+ * to the sink. With use_codec, compresses it first (the chunk preamble
+ * and the close record are stored as they are: small, and sealed while a
+ * compressed data block may be waiting in w->zbuf). */
 static int
-write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
+seal(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count,
+     const uint8_t *stored, size_t stored_len, uint8_t codec)
 {
     uint8_t hdr[SL_CAP2_BLOCK_HDR], trl[SL_CAP2_BLOCK_TRL];
     uint32_t block_len;
     uint64_t first_ns, last_ns;
-    const uint8_t *stored;
-    size_t stored_len, padded, zlen = 0;
-    uint8_t codec;
+    size_t padded;
     sl_iovec iov[3];
     sl_sink_block b;
     sl_cap_rec r;
     size_t off;
     int rc;
 
-    if (w->test_delay_ns != 0)
-        sl_os_sleep_ns(w->test_delay_ns);
     /* Records are 8-byte multiples, so the stored area needs no padding;
      * the time range is the first and the last record's collector_ns
      * (walked by their size fields, a few loads per record). */
@@ -119,21 +264,6 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
     for (off = 0; off < len; off += r.size) {
         sl_cap_rec_decode(recs + off, &r);
         last_ns = r.collector_ns;
-    }
-    stored = recs;
-    stored_len = len;
-    codec = SL_CAP2_CODEC_NONE;
-    if (w->codec != NULL) {
-        rc = compress_block(w, recs, len, &zlen);
-        if (rc != 0)
-            return rc;
-        /* A block that does not shrink is stored as it is (codec 0): a
-         * reader then needs no decoder for it, and it is never larger. */
-        if (zlen < len) {
-            stored = w->zbuf;
-            stored_len = zlen;
-            codec = w->cfg.codec;
-        }
     }
     padded = (stored_len + 7u) & ~(size_t)7u;
     block_len = sl_cap2_block_len((uint32_t)stored_len);
@@ -161,6 +291,140 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
     w->block_seq++;
     w->file_off += block_len;
     atomic_fetch_add_explicit(&w->bytes, block_len, memory_order_relaxed);
+    return 0;
+}
+
+/* A block of the writer's own records, stored uncompressed. */
+static int
+seal_plain(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
+{
+    return seal(w, recs, len, count, recs, len, SL_CAP2_CODEC_NONE);
+}
+
+/* Updates the live producers and the running totals from records about
+ * to be sealed (rotation only: a chunk's preamble and close record come
+ * from them). One pass over the record headers; consecutive records of
+ * one producer cost one table lookup. */
+static void
+track(sl_writer *w, const uint8_t *recs, size_t len)
+{
+    sl_cap_rec r;
+    size_t off;
+
+    for (off = 0; off < len; off += r.size) {
+        const uint8_t *pl = recs + off + SL_CAP_REC_HDR;
+        live_prod *p;
+
+        sl_cap_rec_decode(recs + off, &r);
+        if (r.type < 0xF000u) {
+            w->run.events++;
+            w->run.bytes += r.payload_len;
+            p = live_find(&w->live, r.producer);
+            if (p != NULL)
+                p->next_seq = r.seq + 1;
+            continue;
+        }
+        switch (r.type) {
+        case SL_CAP_T_CONNECT:
+            w->run.producers++;
+            if (r.payload_len < SL_CAP_CONNECT_FIXED)
+                break;
+            p = live_add(&w->live, r.producer);
+            if (p != NULL) {
+                size_t nl = sl_load_le16(pl + 10);
+
+                if (nl > r.payload_len - SL_CAP_CONNECT_FIXED)
+                    nl = r.payload_len - SL_CAP_CONNECT_FIXED;
+                if (nl > sizeof(p->name))
+                    nl = sizeof(p->name);
+                p->pid = sl_load_le32(pl);
+                p->uid = sl_load_le32(pl + 4);
+                p->mode = pl[8];
+                p->name_len = (uint8_t)nl;
+                memcpy(p->name, pl + SL_CAP_CONNECT_FIXED, nl);
+                p->next_seq = 0;
+            }
+            break;
+        case SL_CAP_T_DISCONNECT:
+            if (r.payload_len >= SL_CAP_DISCONNECT_MIN &&
+                sl_load_le32(pl + 28) != 0)
+                w->run.malformed++;
+            live_remove(&w->live, r.producer);
+            break;
+        case SL_CAP_T_DROP:
+            if (r.payload_len >= SL_CAP_DROP_LEN)
+                w->run.dropped += sl_load_le64(pl);
+            break;
+        case SL_CAP_T_STATE:
+            if (r.size > w->state_cap) {
+                uint8_t *q = realloc(w->state_rec, r.size);
+
+                if (q == NULL)
+                    break; /* the preamble lacks it; nothing else lost */
+                w->state_rec = q;
+                w->state_cap = r.size;
+            }
+            memcpy(w->state_rec, recs + off, r.size);
+            w->state_len = r.size;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int rotate_chunk(sl_writer *w);
+
+/* Bytes of the block holding the close record alone. */
+#define CLOSE_BLOCK_LEN \
+    (SL_CAP2_BLOCK_HDR + SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN + SL_CAP2_BLOCK_TRL)
+
+static int
+write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
+{
+    const uint8_t *stored = recs;
+    size_t stored_len = len, zlen = 0;
+    uint8_t codec = SL_CAP2_CODEC_NONE;
+    int rc;
+
+    if (w->test_delay_ns != 0)
+        sl_os_sleep_ns(w->test_delay_ns);
+    if (w->codec != NULL) {
+        rc = compress_block(w, recs, len, &zlen);
+        if (rc != 0)
+            return rc;
+        /* A block that does not shrink is stored as it is (codec 0): a
+         * reader then needs no decoder for it, and it is never larger. */
+        if (zlen < len) {
+            stored = w->zbuf;
+            stored_len = zlen;
+            codec = (uint8_t)w->cfg.codec;
+        }
+    }
+    if (w->cfg.chunked) {
+        /* A new chunk before a block that would take this one past
+         * --rotate-size (its close record included), or once it is
+         * --rotate-time old; never an empty one. The preamble is sealed
+         * uncompressed, so w->zbuf still holds this block after it. */
+        uint64_t blen = sl_cap2_block_len((uint32_t)stored_len);
+
+        if (w->chunk_blocks > 0 &&
+            ((w->cfg.rotate_bytes != 0 &&
+              w->file_off + blen + CLOSE_BLOCK_LEN > w->cfg.rotate_bytes) ||
+             (w->cfg.rotate_ns != 0 &&
+              sl_os_mono_ns() - w->chunk_t0 >= w->cfg.rotate_ns))) {
+            rc = rotate_chunk(w);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    rc = seal(w, recs, len, count, stored, stored_len, codec);
+    if (rc != 0)
+        return rc;
+    if (w->cfg.chunked) {
+        track(w, recs, len);
+        w->chunk_blocks++;
+    }
     return 0;
 }
 
@@ -204,19 +468,221 @@ test_delay_ns(void)
     return sl_test_env_u64("SLUICE_TEST_WRITER_DELAY_US", 10000000u) * 1000u;
 }
 
+/* Ends the current chunk (or the whole capture): a last block holding
+ * the close record with *sum alone, then a sync, so a closed chunk is
+ * durable. The one "close a chunk" path: the final close and every
+ * rotation go through it. */
 static int
-write_close_record(sl_writer *w)
+close_chunk(sl_writer *w, const sl_writer_summary *sum)
 {
     uint8_t rec[SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN], pl[SL_CAP_CLOSE_LEN];
+    int rc;
 
-    sl_store_le64(pl + 0, w->sum.producers);
-    sl_store_le64(pl + 8, w->sum.events);
-    sl_store_le64(pl + 16, w->sum.bytes);
-    sl_store_le64(pl + 24, w->sum.dropped);
-    sl_store_le64(pl + 32, w->sum.malformed);
+    sl_store_le64(pl + 0, sum->producers);
+    sl_store_le64(pl + 8, sum->events);
+    sl_store_le64(pl + 16, sum->bytes);
+    sl_store_le64(pl + 24, sum->dropped);
+    sl_store_le64(pl + 32, sum->malformed);
     sl_cap_rec_put(rec, SL_CAP_T_CLOSE, 0, 0, 0, sl_os_now_ns(), pl,
                    sizeof(pl));
-    return write_block(w, rec, sizeof(rec), 1);
+    rc = seal_plain(w, rec, sizeof(rec), 1);
+    if (rc == 0)
+        rc = sl_sink_sync(w->cfg.sink);
+    return rc;
+}
+
+/* Writes the header of chunk n (0: a capture that is not a set) under a
+ * new block key, the file's first unit. */
+static int
+write_header(sl_writer *w, uint64_t n)
+{
+    size_t cap = SL_CAP2_FILE_HDR_FIXED + w->info.pipe_len + w->info.host_len;
+    uint8_t *hdr = malloc(cap);
+    size_t hdr_len;
+    sl_sink_block b;
+    sl_iovec iov;
+    int rc;
+
+    if (hdr == NULL)
+        return SL_ENOMEM;
+    w->info.chunk = n;
+    rc = sl_cap2_header_encode(hdr, cap, &w->info, &hdr_len);
+    if (rc == 0) {
+        iov.base = hdr;
+        iov.len = hdr_len;
+        memset(&b, 0, sizeof(b));
+        b.kind = SL_SINK_FILE_HEADER;
+        b.iov = &iov;
+        b.iovcnt = 1;
+        b.len = hdr_len;
+        rc = sl_sink_write(w->cfg.sink, &b);
+    }
+    free(hdr);
+    if (rc != 0)
+        return rc;
+    memcpy(w->key, w->info.key, sizeof(w->key));
+    w->file_off = hdr_len;
+    w->block_seq = 0;
+    w->chunk_blocks = 0;
+    w->chunk_t0 = sl_os_mono_ns();
+    atomic_store_explicit(&w->chunk, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->bytes, hdr_len, memory_order_relaxed);
+    return 0;
+}
+
+/* The chunk preamble: the last state record, then one LIVE record per
+ * live producer (connect payload, seq = its next sequence number), in
+ * blocks of about block_target bytes. */
+static int
+write_preamble(sl_writer *w)
+{
+    size_t cap = w->cfg.block_target + w->state_len +
+                 sl_cap_rec_size(SL_CAP_CONNECT_FIXED + 255u);
+    uint8_t *buf = malloc(cap), *q = buf;
+    uint64_t now = sl_os_now_ns();
+    uint32_t count = 0;
+    int rc = 0;
+
+    if (buf == NULL)
+        return SL_ENOMEM;
+    if (w->state_len > 0) {
+        memcpy(q, w->state_rec, w->state_len);
+        /* Restamped: the preamble is sealed now, and a block's records
+         * keep collector time in order. */
+        sl_store_le64(q + 32, now);
+        q += w->state_len;
+        count++;
+    }
+    for (size_t i = 0; i < w->live.cap && rc == 0; i++) {
+        const live_prod *p = &w->live.slot[i];
+        uint8_t pl[SL_CAP_CONNECT_FIXED + 255u];
+
+        if (p->id == 0)
+            continue;
+        sl_store_le32(pl, p->pid);
+        sl_store_le32(pl + 4, p->uid);
+        pl[8] = p->mode;
+        pl[9] = 0;
+        sl_store_le16(pl + 10, p->name_len);
+        memcpy(pl + SL_CAP_CONNECT_FIXED, p->name, p->name_len);
+        q = sl_cap_rec_put(q, SL_CAP_T_LIVE, p->id, p->next_seq, 0, now, pl,
+                           SL_CAP_CONNECT_FIXED + (size_t)p->name_len);
+        count++;
+        if ((size_t)(q - buf) >= w->cfg.block_target) {
+            rc = seal_plain(w, buf, (size_t)(q - buf), count);
+            q = buf;
+            count = 0;
+        }
+    }
+    if (rc == 0 && count > 0)
+        rc = seal_plain(w, buf, (size_t)(q - buf), count);
+    free(buf);
+    return rc;
+}
+
+/* Test-only: SLUICE_TEST_ROTATE_DELAY_US sleeps inside each rotation,
+ * between the new chunk's header and its preamble, so a test can kill
+ * the collector mid-rotation (tests/e2e/test_rotate.sh). */
+static uint64_t
+test_rotate_delay_ns(void)
+{
+    return sl_test_env_u64("SLUICE_TEST_ROTATE_DELAY_US", 10000000u) * 1000u;
+}
+
+/* Ends the current chunk and starts the next: close record and sync,
+ * the sink's next file (retention runs there), a header under a fresh
+ * key, the preamble. */
+static int
+rotate_chunk(sl_writer *w)
+{
+    int rc = close_chunk(w, &w->run);
+
+    if (rc == 0)
+        rc = sl_sink_rotate(w->cfg.sink);
+    if (rc == 0 && (rc = sl_os_random(w->info.key, sizeof(w->info.key))) == 0)
+        rc = write_header(w, atomic_load_explicit(&w->chunk,
+                                                  memory_order_relaxed) + 1);
+    if (rc == 0 && w->test_rotate_delay_ns != 0)
+        sl_os_sleep_ns(w->test_rotate_delay_ns);
+    if (rc == 0)
+        rc = write_preamble(w);
+    return rc;
+}
+
+/* Serves a posted request (writer thread, between blocks). */
+static void
+serve_requests(sl_writer *w)
+{
+    int kind, rc;
+
+    sl_mutex_lock(&w->req_lock);
+    kind = w->req_done != w->req_gen ? w->req_kind : 0;
+    sl_mutex_unlock(&w->req_lock);
+    if (kind == 0)
+        return;
+    rc = atomic_load_explicit(&w->error, memory_order_relaxed);
+    if (rc == 0) {
+        rc = kind == REQ_ROTATE ? rotate_chunk(w)
+                                : sl_sink_snapshot(w->cfg.sink);
+        if (rc != 0 && rc != SL_ENOSYS)
+            set_error(w, rc);
+    }
+    sl_mutex_lock(&w->req_lock);
+    w->req_rc = rc;
+    w->req_done = w->req_gen;
+    atomic_store_explicit(&w->req_posted, 0, memory_order_relaxed);
+    sl_cond_broadcast(&w->req_cv);
+    sl_mutex_unlock(&w->req_lock);
+}
+
+static int
+request(sl_writer *w, int kind)
+{
+    uint64_t gen;
+    int rc;
+
+    sl_mutex_lock(&w->req_lock);
+    while (w->req_kind != 0 && !w->ended)
+        sl_cond_timedwait(&w->req_cv, &w->req_lock, SL_OS_FOREVER);
+    if (w->ended) {
+        sl_mutex_unlock(&w->req_lock);
+        return SL_ECANCELED;
+    }
+    w->req_kind = kind;
+    gen = ++w->req_gen;
+    atomic_store_explicit(&w->req_posted, 1, memory_order_relaxed);
+    sl_mutex_unlock(&w->req_lock);
+    sl_ring_wake(w->cfg.ring);
+    sl_mutex_lock(&w->req_lock);
+    while (w->req_done != gen && !w->ended)
+        sl_cond_timedwait(&w->req_cv, &w->req_lock, SL_OS_FOREVER);
+    rc = w->req_done == gen ? w->req_rc : SL_ECANCELED;
+    w->req_kind = 0;
+    sl_cond_broadcast(&w->req_cv);
+    sl_mutex_unlock(&w->req_lock);
+    return rc;
+}
+
+int
+sl_writer_request_rotate(sl_writer *w)
+{
+    if (!w->cfg.chunked)
+        return SL_ENOSYS;
+    return request(w, REQ_ROTATE);
+}
+
+int
+sl_writer_request_snapshot(sl_writer *w)
+{
+    if (w->cfg.sink->ops->snapshot == NULL)
+        return SL_ENOSYS;
+    return request(w, REQ_SNAPSHOT);
+}
+
+uint64_t
+sl_writer_chunk(const sl_writer *w)
+{
+    return atomic_load_explicit(&w->chunk, memory_order_relaxed);
 }
 
 /* Writes (or, after an error, discards) the block of count records at
@@ -257,11 +723,27 @@ consume_span(sl_writer *w, const uint8_t *p, size_t len)
             seal_block(w, p + start, off - start, count, 0);
             start = off;
             count = 0;
+            if (atomic_load_explicit(&w->req_posted, memory_order_relaxed))
+                serve_requests(w);
         }
         off += size;
         count++;
     }
     seal_block(w, p + start, off - start, count, 0);
+}
+
+/* How long the writer may sleep: until the current chunk is
+ * --rotate-time old, when it holds events and that limit is set. */
+static uint64_t
+wait_ns(const sl_writer *w)
+{
+    uint64_t age, now;
+
+    if (!w->cfg.chunked || w->cfg.rotate_ns == 0 || w->chunk_blocks == 0)
+        return SL_OS_FOREVER;
+    now = sl_os_mono_ns();
+    age = now - w->chunk_t0;
+    return age >= w->cfg.rotate_ns ? 0 : w->cfg.rotate_ns - age;
 }
 
 static void
@@ -273,6 +755,8 @@ writer_main(void *arg)
     int rc;
 
     for (;;) {
+        if (atomic_load_explicit(&w->req_posted, memory_order_relaxed))
+            serve_requests(w);
         sl_ring_peek(w->cfg.ring, &p, &len);
         if (len > 0) {
             consume_span(w, p, len);
@@ -287,94 +771,104 @@ writer_main(void *arg)
                 break;
             continue;
         }
-        /* No timeout: a commit wakes this wait, and sl_writer_finish()
-         * wakes it with sl_ring_wake() (remembered if it comes first). */
-        sl_ring_wait_data(w->cfg.ring, SL_OS_FOREVER);
+        /* --rotate-time: a chunk that is old enough ends even when no
+         * more records come. */
+        if (wait_ns(w) == 0) {
+            if (atomic_load_explicit(&w->error, memory_order_relaxed) == 0 &&
+                (rc = rotate_chunk(w)) != 0)
+                set_error(w, rc);
+            else
+                w->chunk_blocks = 0; /* after an error: no retry loop */
+            continue;
+        }
+        /* A commit wakes this wait, and so do sl_writer_finish() and a
+         * request (sl_ring_wake(), remembered if it comes first). */
+        sl_ring_wait_data(w->cfg.ring, wait_ns(w));
     }
     if (atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
-        rc = write_close_record(w);
-        if (rc == 0)
-            rc = sl_sink_sync(w->cfg.sink);
+        rc = close_chunk(w, &w->sum);
         if (rc != 0)
             set_error(w, rc);
     }
+    sl_mutex_lock(&w->req_lock);
+    w->ended = 1;
+    sl_cond_broadcast(&w->req_cv);
+    sl_mutex_unlock(&w->req_lock);
+}
+
+static void
+writer_free(sl_writer *w)
+{
+    sl_codec_close(w->codec);
+    sl_cond_destroy(&w->req_cv);
+    sl_mutex_destroy(&w->req_lock);
+    free(w->live.slot);
+    free(w->state_rec);
+    free(w->zbuf);
+    free(w->pipe);
+    free(w->host);
+    free(w);
 }
 
 int
 sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
 {
     sl_writer *w;
-    sl_cap2_header info;
-    uint8_t *hdr;
-    size_t hdr_len;
-    sl_sink_block b;
-    sl_iovec iov;
     int rc;
 
     w = calloc(1, sizeof(*w));
     if (w == NULL)
         return SL_ENOMEM;
     w->cfg = *cfg;
+    sl_mutex_init(&w->req_lock);
+    sl_cond_init(&w->req_cv);
     w->test_delay_ns = test_delay_ns();
+    w->test_rotate_delay_ns = test_rotate_delay_ns();
     if (cfg->codec != SL_CAP2_CODEC_NONE) {
         rc = sl_codec_open(cfg->codec, cfg->codec_level, &w->codec);
-        if (rc != 0) {
-            free(w);
-            return rc;
-        }
+        if (rc != 0)
+            goto fail;
     }
     if (w->cfg.block_target == 0)
         w->cfg.block_target = 1u << 20;
-    memset(&info, 0, sizeof(info));
-    info.start_ns = cfg->start_ns;
-    info.pipe = cfg->pipe;
-    info.pipe_len = cfg->pipe_len > 65535 ? 65535 : cfg->pipe_len;
-    info.host = cfg->host;
-    info.host_len = cfg->host_len > 65535 ? 65535 : cfg->host_len;
-    info.chunk = 0;
-    info.kind = SL_CAP2_KIND_CAPTURE;
-    if (!test_key(info.key, info.capture_id)) {
-        rc = sl_os_random(info.key, sizeof(info.key));
-        if (rc == 0)
-            rc = sl_os_random(info.capture_id, sizeof(info.capture_id));
-        if (rc != 0)
-            goto fail_free;
+    if (w->cfg.chunked && w->cfg.sink->ops->rotate == NULL) {
+        rc = SL_EINVAL;
+        goto fail;
     }
-    memcpy(w->key, info.key, sizeof(w->key));
-    hdr = malloc(SL_CAP2_FILE_HDR_FIXED + info.pipe_len + info.host_len);
-    if (hdr == NULL) {
+    w->info.start_ns = cfg->start_ns;
+    w->info.pipe_len = cfg->pipe_len > 65535 ? 65535 : cfg->pipe_len;
+    w->info.host_len = cfg->host_len > 65535 ? 65535 : cfg->host_len;
+    w->pipe = malloc(w->info.pipe_len + 1);
+    w->host = malloc(w->info.host_len + 1);
+    if (w->pipe == NULL || w->host == NULL) {
         rc = SL_ENOMEM;
-        goto fail_free;
+        goto fail;
     }
-    rc = sl_cap2_header_encode(
-        hdr, SL_CAP2_FILE_HDR_FIXED + info.pipe_len + info.host_len, &info,
-        &hdr_len);
+    if (w->info.pipe_len > 0)
+        memcpy(w->pipe, cfg->pipe, w->info.pipe_len);
+    if (w->info.host_len > 0)
+        memcpy(w->host, cfg->host, w->info.host_len);
+    w->info.pipe = w->pipe;
+    w->info.host = w->host;
+    w->info.kind = SL_CAP2_KIND_CAPTURE;
+    if (!test_key(w->info.key, w->info.capture_id)) {
+        rc = sl_os_random(w->info.key, sizeof(w->info.key));
+        if (rc == 0)
+            rc = sl_os_random(w->info.capture_id, sizeof(w->info.capture_id));
+        if (rc != 0)
+            goto fail;
+    }
+    rc = write_header(w, w->cfg.chunked ? 1 : 0);
     if (rc != 0)
-        goto fail_hdr;
-    iov.base = hdr;
-    iov.len = hdr_len;
-    memset(&b, 0, sizeof(b));
-    b.kind = SL_SINK_FILE_HEADER;
-    b.iov = &iov;
-    b.iovcnt = 1;
-    b.len = hdr_len;
-    rc = sl_sink_write(w->cfg.sink, &b);
-    if (rc != 0)
-        goto fail_hdr;
-    w->file_off = hdr_len;
-    atomic_store_explicit(&w->bytes, hdr_len, memory_order_relaxed);
-    free(hdr);
+        goto fail;
     rc = sl_os_thread_start(writer_main, w, &w->thread);
     if (rc != 0)
-        goto fail_free;
+        goto fail;
     *out = w;
     return 0;
 
-fail_hdr:
-    free(hdr);
-fail_free:
-    sl_codec_close(w->codec);
-    free(w);
+fail:
+    writer_free(w);
     return rc;
 }
 
@@ -415,7 +909,5 @@ sl_writer_close(sl_writer *w)
         memset(&none, 0, sizeof(none));
         sl_writer_finish(w, &none);
     }
-    sl_codec_close(w->codec);
-    free(w->zbuf);
-    free(w);
+    writer_free(w);
 }

@@ -30,6 +30,15 @@ typedef struct sl_writer_config {
      * stored uncompressed. */
     unsigned codec;
     int codec_level;
+    /* Rotation (--rotate-size, --rotate-time; the sink must support
+     * rotate(): sink_rotate.c). chunked: the capture is a set of chunks,
+     * the first numbered 1 in its header (docs/capture-format.md 16).
+     * The writer starts the next chunk before a block that would take
+     * the current one past rotate_bytes (0: no size limit), and once the
+     * chunk is rotate_ns old (0: no age limit) and holds events. */
+    int chunked;
+    uint64_t rotate_bytes;
+    uint64_t rotate_ns;
     /* Called once, from the writer thread, with the first sink error (the
      * moment sl_writer_error() turns nonzero), so the owner can stop
      * without polling. May be NULL. Must not call back into the writer. */
@@ -66,6 +75,26 @@ int sl_writer_error(const sl_writer *w);
 
 /** Bytes handed to the sink so far (file header included). Any thread. */
 uint64_t sl_writer_bytes(const sl_writer *w);
+
+/**
+ * Asks the writer thread to end the current chunk and start the next one
+ * (sluice-ctl rotate), between two blocks, and waits until it has. Any
+ * thread except the writer's; never while holding an uncommitted ring
+ * reservation.
+ * @return 0 when done; SL_ENOSYS (the capture is not a rotating set);
+ *         SL_ECANCELED (the writer has finished); the sink's error.
+ */
+int sl_writer_request_rotate(sl_writer *w);
+
+/**
+ * As sl_writer_request_rotate(), for the sink's snapshot() (a flight
+ * recorder). @return 0, SL_ENOSYS (the sink has none), SL_ECANCELED, or
+ * the sink's error.
+ */
+int sl_writer_request_snapshot(sl_writer *w);
+
+/** The current chunk number (0 when not chunked). Any thread. */
+uint64_t sl_writer_chunk(const sl_writer *w);
 
 /** Frees the writer (after finish). NULL is a no-op. */
 void sl_writer_close(sl_writer *w);

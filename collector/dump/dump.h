@@ -180,6 +180,10 @@ typedef struct dump_producer {
     uint64_t next_seq;
     uint64_t gaps;
     uint64_t dropped;     /* events reported by drop records */
+    /* A set of chunks (several FILEs): sequence numbers below the first
+     * LIVE record's, when the producer was live as the first chunk read
+     * began, lie in chunks retention removed (--verify's expired). */
+    uint64_t expired;
     /* the events the filters select (--stats) */
     uint64_t events;
     uint64_t bytes;

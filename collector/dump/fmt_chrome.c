@@ -204,7 +204,8 @@ chrome_connect(dump_ctx *c, const sluice_record *r, dump_producer *p,
     dump_out *o = c->o;
 
     open_elem(c, p, 'i', r->collector_ns, "sluice");
-    dump_out_str(o, "\"connect\",\"args\":{\"name\":");
+    dump_out_str(o, r->type == SLUICE_REC_LIVE ? "\"live\"" : "\"connect\"");
+    dump_out_str(o, ",\"args\":{\"name\":");
     dump_out_json_str(o, (const uint8_t *)ci->name, ci->name_len);
     num_arg(o, "pid", ci->pid);
     if (ci->uid != UINT32_MAX)

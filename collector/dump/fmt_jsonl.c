@@ -80,7 +80,9 @@ jsonl_connect(dump_ctx *c, const sluice_record *r, dump_producer *p,
 {
     dump_out *o = c->o;
 
-    head(o, "connect", r, p);
+    head(o, r->type == SLUICE_REC_LIVE ? "live" : "connect", r, p);
+    if (r->type == SLUICE_REC_LIVE)
+        json_field(o, "next_seq", r->seq);
     json_field(o, "pid", ci->pid);
     if (ci->uid == UINT32_MAX)
         dump_out_str(o, ",\"uid\":null");

@@ -70,8 +70,12 @@ text_connect(dump_ctx *c, const sluice_record *r, dump_producer *p,
     dump_out *o = c->o;
 
     (void)p;
-    dump_out_str(o, "--- connect");
+    /* A LIVE record (a rotated chunk's preamble) has the connect's
+     * fields and the producer's next sequence number. */
+    dump_out_str(o, r->type == SLUICE_REC_LIVE ? "--- live" : "--- connect");
     field(o, "id", r->producer);
+    if (r->type == SLUICE_REC_LIVE)
+        field(o, "next_seq", r->seq);
     dump_out_str(o, " name=");
     dump_out_field(o, (const uint8_t *)ci->name, ci->name_len);
     field(o, "pid", ci->pid);

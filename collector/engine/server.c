@@ -863,7 +863,23 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
      * lock) or a read-only file system is refused before any producer can
      * connect, and nothing ever blocks in an open with clients waiting.
      * If the pipe then fails, a file this start created is removed. */
-    if (cfg->open_sink == NULL) {
+    if (cfg->open_sink == NULL && cfg->rotate_set) {
+        sl_sink_rotate_config rc_cfg;
+
+        /* Every chunk is made like the plain file: same flags, group. */
+        memset(&rc_cfg, 0, sizeof(rc_cfg));
+        rc_cfg.path = cfg->out_path;
+        rc_cfg.flags = (cfg->force ? SL_OS_FILE_FORCE : 0) |
+                       (cfg->share_group ? SL_OS_FILE_GROUP : 0);
+        rc_cfg.set_group = cfg->share_group;
+        rc_cfg.gid = cfg->group;
+        rc_cfg.keep = cfg->keep;
+        rc_cfg.max_total = cfg->max_total;
+        *stage = SL_STAGE_FILE;
+        rc = sl_sink_rotate_open(&rc_cfg, &s->sink);
+        if (rc != 0)
+            goto fail;
+    } else if (cfg->open_sink == NULL) {
         *stage = SL_STAGE_FILE;
         rc = sl_sink_file_open(cfg->out_path,
                                (cfg->force ? SL_OS_FILE_FORCE : 0) |
@@ -885,7 +901,10 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     rc = open_backend(s);
     if (rc != 0) {
         s->io = NULL;
-        sl_sink_file_discard(s->sink);
+        if (cfg->open_sink == NULL && cfg->rotate_set)
+            sl_sink_rotate_discard(s->sink);
+        else
+            sl_sink_file_discard(s->sink);
         s->sink = NULL;
         goto fail;
     }
@@ -907,6 +926,9 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     wc.block_target = 1u << 20;
     wc.codec = cfg->codec;
     wc.codec_level = cfg->codec_level;
+    wc.chunked = cfg->rotate_set;
+    wc.rotate_bytes = cfg->rotate_bytes;
+    wc.rotate_ns = cfg->rotate_ns;
     wc.on_error = on_writer_error;
     wc.on_error_ctx = s;
     rc = sl_writer_open(&wc, &s->writer);
@@ -989,6 +1011,26 @@ sl_server_get_stats(const sl_server *s, sl_server_stats *o)
     o->ring_used = sl_ring_used(s->ring);
     o->ring_capacity = sl_ring_capacity(s->ring);
     o->file_bytes = s->writer ? sl_writer_bytes(s->writer) : 0;
+}
+
+int
+sl_server_rotate(sl_server *s)
+{
+    return s->writer != NULL ? sl_writer_request_rotate(s->writer)
+                             : SL_ECANCELED;
+}
+
+int
+sl_server_snapshot(sl_server *s)
+{
+    return s->writer != NULL ? sl_writer_request_snapshot(s->writer)
+                             : SL_ECANCELED;
+}
+
+uint64_t
+sl_server_chunk(const sl_server *s)
+{
+    return s->writer != NULL ? sl_writer_chunk(s->writer) : 0;
 }
 
 int

@@ -67,6 +67,14 @@ typedef struct sl_server_config {
     unsigned workers;      /* >= 1 */
     unsigned instances;    /* listening instances (Windows) */
     size_t ring_bytes;     /* power of two */
+    /* Rotation (--rotate-size, --rotate-time, --keep, --max-total): with
+     * rotate set, the capture is the rotating set of chunk files named
+     * after out_path (sink.h sl_sink_rotate_open(), writer.h). */
+    int rotate_set;
+    uint64_t rotate_bytes;  /* 0: no size limit */
+    uint64_t rotate_ns;     /* 0: no age limit */
+    uint64_t keep;          /* 0: keep every chunk */
+    uint64_t max_total;     /* 0: no total limit */
     unsigned codec;        /* --compress: SL_CAP2_CODEC_* (0 none) */
     int codec_level;       /* 0 = the codec's default */
     int drop_when_full;    /* --on-full drop */
@@ -162,6 +170,19 @@ const char *sl_server_backend(const sl_server *s);
 
 /** A snapshot of the counters. Any thread. */
 void sl_server_get_stats(const sl_server *s, sl_server_stats *out);
+
+/**
+ * sluice-ctl rotate / snapshot, for the hooks above (collector_main.c
+ * wires them): asks the writer to start the next chunk, or the sink to
+ * write a snapshot, and waits until done. Any thread but the writer's.
+ * @return 0, SL_ENOSYS (no rotating set / no flight recorder),
+ *         SL_ECANCELED (stopping), or the sink's error.
+ */
+int sl_server_rotate(sl_server *s);
+int sl_server_snapshot(sl_server *s);
+
+/** The current chunk number of a rotating capture, 0 otherwise. */
+uint64_t sl_server_chunk(const sl_server *s);
 
 /** The writer's first error, or 0. Any thread. */
 int sl_server_error(const sl_server *s);

@@ -27,6 +27,10 @@ typedef struct sluice_capture sluice_capture;
 #define SLUICE_REC_DISCONNECT 0xF002u
 #define SLUICE_REC_DROP 0xF003u
 #define SLUICE_REC_CLOSE 0xF004u /* summary; last record of a finalised file */
+/* A producer live when a rotated chunk began (its preamble): the connect
+ * payload, with the producer's next sequence number in the record's seq.
+ * Decode with sluice_record_connect(). */
+#define SLUICE_REC_LIVE 0xF005u
 /* The control plane's state (configuration + enabled types) from this
  * record's collector_ns on: one at the start, one per change. */
 #define SLUICE_REC_STATE 0xF020u
@@ -37,6 +41,12 @@ typedef struct sluice_capture_info {
     uint64_t start_ns; /* collector start, ns since the Unix epoch */
     const char *pipe;  /* NUL-terminated copies, valid until close */
     const char *host;
+    /* Format 2 (0 in version 1 files): the chunk number in a rotated set
+     * (0: not part of a set), the kind (0 capture, 1 snapshot) and the
+     * capture id every chunk of one capture shares. */
+    uint64_t chunk;
+    uint32_t kind;
+    uint8_t capture_id[16];
 } sluice_capture_info;
 
 /** One record. payload stays valid until the next call on the reader. */

@@ -13,19 +13,20 @@ compressed blocks).
         ...
     df = sluice.open("demo.sluice").to_pandas()          # needs pandas
 
-Records are plain objects: Event, Connect, Disconnect, Drop, Close and
+Records are plain objects: Event, Connect, Live (a rotated chunk's
+preamble), Disconnect, Drop, Close and
 Other (unknown or undecodable collector records), each with ``kind``,
 ``producer``, ``name`` (from the producer's connect record), ``type``,
 ``seq``, ``producer_ns``, ``collector_ns`` and the fields of its kind,
 named as in `sluice-dump --format jsonl`.
 """
 from ._format import CRC32C_IMPL, FormatError, Header, crc32c
-from .reader import (Capture, Close, Connect, Disconnect, Drop, Event, Other,
-                     Record, Stats, Verdict, verify)
+from .reader import (Capture, Close, Connect, Disconnect, Drop, Event, Live,
+                     Other, Record, Stats, Verdict, verify)
 
 __version__ = "0.1.0"
 __all__ = ["open", "follow", "verify", "Capture", "Record", "Event",
-           "Connect", "Disconnect", "Drop", "Close", "Other", "Stats",
+           "Connect", "Live", "Disconnect", "Drop", "Close", "Other", "Stats",
            "Verdict", "Header", "FormatError", "crc32c", "CRC32C_IMPL"]
 
 

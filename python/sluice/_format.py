@@ -37,6 +37,7 @@ REC_CONNECT = 0xF001
 REC_DISCONNECT = 0xF002
 REC_DROP = 0xF003
 REC_CLOSE = 0xF004
+REC_LIVE = 0xF005  # a rotated chunk's preamble: a live producer (section 16.2)
 REC_STATE = 0xF020  # the control plane's state (configuration, enabled types)
 STATE_TYPES = 0xF000
 STATE_FIXED = 16 + STATE_TYPES // 8

@@ -66,6 +66,20 @@ class Connect(Record):
     _fields = ("producer", "name", "pid", "uid", "mode", "collector_ns")
 
 
+class Live(Connect):
+    """A rotated chunk's preamble (section 16.2): a producer connected when
+    the chunk began, with its connect's fields; ``next_seq`` (= ``seq``)
+    is the sequence number its next event has."""
+    __slots__ = ()
+    kind = "live"
+    _fields = ("producer", "name", "pid", "uid", "mode", "seq",
+               "collector_ns")
+
+    @property
+    def next_seq(self):
+        return self.seq
+
+
 class Disconnect(Record):
     __slots__ = ("events", "bytes", "dropped", "reason", "reason_code",
                  "reason_text", "malformed", "discarded", "filtered")
@@ -395,10 +409,10 @@ class Capture:
             r.payload = payload
             return r
         dec = None
-        if rtype == F.REC_CONNECT:
+        if rtype in (F.REC_CONNECT, F.REC_LIVE):
             dec = F.decode_connect(payload)
             if dec is not None:
-                r = Connect()
+                r = Connect() if rtype == F.REC_CONNECT else Live()
                 name = _text(dec[3])
                 self._names[producer] = name
                 r._init(rt, name, block_seq, file_offset, chunk)
@@ -447,7 +461,7 @@ class Capture:
         r._init(rt, self._names.get(producer), block_seq, file_offset, chunk)
         r.payload = payload
         known = rtype in (F.REC_CONNECT, F.REC_DISCONNECT, F.REC_DROP,
-                          F.REC_CLOSE, F.REC_STATE)
+                          F.REC_CLOSE, F.REC_STATE, F.REC_LIVE)
         r._kind = "invalid" if known else "unknown"
         return r
 
@@ -525,13 +539,18 @@ class Capture:
 class Verdict:
     """What `sluice-dump --verify` prints and its exit status."""
     __slots__ = ("producers", "events", "gaps", "corrupt_blocks",
-                 "torn_tail_bytes", "closed", "status")
+                 "torn_tail_bytes", "closed", "status", "chunks", "expired",
+                 "missing_chunks")
 
     def line(self):
-        return ("verify: producers=%d events=%d gaps=%d corrupt_blocks=%d "
-                "torn_tail_bytes=%d" % (self.producers, self.events, self.gaps,
-                                        self.corrupt_blocks,
-                                        self.torn_tail_bytes))
+        s = ("verify: producers=%d events=%d gaps=%d corrupt_blocks=%d "
+             "torn_tail_bytes=%d" % (self.producers, self.events, self.gaps,
+                                     self.corrupt_blocks,
+                                     self.torn_tail_bytes))
+        if self.chunks > 1:  # a set: fields after the single file's
+            s += " chunks=%d expired=%d missing_chunks=%d" % (
+                self.chunks, self.expired, self.missing_chunks)
+        return s
 
     @property
     def ok(self):
@@ -548,7 +567,7 @@ def verify(paths, producer=None):
     Verdict whose ``status`` is 0 (complete and intact), 3 (incomplete)
     or 4 (corrupt)."""
     expected, gaps, dropped, seen = {}, {}, {}, set()
-    events = 0
+    events = expired = 0
     closed = False
     with Capture(paths) as cap:
         # Producer ids are unique within one collector run: chunks of the
@@ -564,6 +583,19 @@ def verify(paths, producer=None):
             if r.kind in ("unknown", "invalid", "state"):
                 continue
             key = (run[r.chunk], r.producer)
+            if r.kind == "live":
+                # A chunk's preamble: numbers resume at r.seq. Met first in
+                # the first file: the earlier ones were in chunks retention
+                # deleted (expired); later: a missing chunk (gaps).
+                want = expected.get(key, 0)
+                if key not in seen and r.chunk == 0:
+                    expired += r.seq
+                elif r.seq > want:
+                    gaps[key] = gaps.get(key, 0) + r.seq - want
+                if key not in seen or r.seq > want:
+                    expected[key] = r.seq
+                seen.add(key)
+                continue
             seen.add(key)
             if r.kind == "event":
                 events += 1
@@ -585,7 +617,13 @@ def verify(paths, producer=None):
     v.corrupt_blocks = st.corrupt_blocks
     v.torn_tail_bytes = st.torn_tail_bytes
     v.closed = closed
-    if v.gaps or v.corrupt_blocks:
+    v.chunks = len(cap.headers)
+    v.expired = expired
+    nums = sorted(h.chunk for h in cap.headers)
+    one = len({h.capture for h in cap.headers}) == 1
+    v.missing_chunks = (nums[-1] - nums[0] + 1 - len(nums)
+                        if one and len(nums) > 1 and nums[0] > 0 else 0)
+    if v.gaps or v.corrupt_blocks or v.missing_chunks:
         v.status = 4
     elif v.torn_tail_bytes or not closed:
         v.status = 3
