@@ -105,7 +105,7 @@ jsoneq "$WORK/list.jsonl" "$WORK/both.jsonl" ||
 jsoneq "$WORK/dir.jsonl" "$WORK/both.jsonl" ||
   fail "a directory of chunks is not read as one capture"
 [ "$("$PY" -m sluice "$WORK/chunks" --verify)" = \
-  "verify: producers=4 events=$(( $(scaled 10000) + 2 + 4 + 100 )) gaps=3 corrupt_blocks=0 torn_tail_bytes=0" ] ||
+  "verify: producers=4 events=$(( $(scaled 10000) + 2 + 4 + 100 )) gaps=3 corrupt_blocks=0 torn_tail_bytes=0 chunks=2 expired=0 missing_chunks=0" ] ||
   fail "verify of the chunk set: $("$PY" -m sluice "$WORK/chunks" --verify)"
 
 note "follow: waits for the file, ends at the close record"
