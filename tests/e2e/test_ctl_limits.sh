@@ -15,7 +15,10 @@
 #   each (a space is \x20), so a value can neither split nor fake a pair;
 # - one event-type limit everywhere, 0..61439 (0x0..0xEFFF): sluice-dump
 #   --type refuses 61440 and says the range, as its --help, docs/cli.md,
-#   sluice-producer --type and sluice-ctl do.
+#   sluice-producer --type and sluice-ctl do;
+# - sluice-ctl --collector-user UID (sluice-producer's option): a
+#   collector run by another user is refused without it and steered with
+#   it (needs root and a user 'nobody', else that part is skipped).
 source "$(dirname "$0")/lib.sh"
 CTL=$BIN/collector/sluice-ctl
 
@@ -131,4 +134,29 @@ rc=0; "$PRODUCER" --pipe st --type 61440 2>"$WORK/pt.err" || rc=$?
 "$PRODUCER" --help | tr -s ' \n' ' ' | grep -q -- "--type T Event type, 0..61439 or 0x0..0xEFFF" || fail "sluice-producer --help --type"
 rc=0; "$CTL" --pipe st disable 61440 2>"$WORK/ct.err" || rc=$?
 [ "$rc" = 2 ] && grep -q "0..61439 or 0x0..0xEFFF" "$WORK/ct.err" || fail "sluice-ctl disable 61440: $rc $(cat "$WORK/ct.err")"
+if [ "$(id -u)" = 0 ] && OTHER_UID=$(id -u nobody 2>/dev/null) &&
+   setpriv --reuid "$OTHER_UID" --regid "$(id -g nobody)" --clear-groups -- true 2>/dev/null; then
+  note "--collector-user: a collector of uid $OTHER_UID"
+  chmod 1777 "$WORK"
+  TMPDIR=$WORK setpriv --reuid "$OTHER_UID" --regid "$(id -g nobody)" --clear-groups -- \
+    "$COLLECTOR" --pipe other --out "$WORK/other.sluice" --stats 0 >"$WORK/other.out" 2>"$WORK/other.err" &
+  CPID=$!
+  for _ in $(seq 1 400); do
+    grep -q "listening on" "$WORK/other.err" 2>/dev/null && break
+    kill -0 "$CPID" 2>/dev/null || fail "collector exited at start: $(cat "$WORK/other.err")"
+    sleep 0.025
+  done
+  rc=0; "$CTL" --pipe other status 2>"$WORK/other.c1" || rc=$?
+  [ "$rc" = 1 ] && grep -q "is served by another user, not a trusted collector: nothing was sent (--collector-user USER trusts a collector run by USER)" "$WORK/other.c1" ||
+    fail "another user's collector not refused: $rc $(cat "$WORK/other.c1")"
+  "$CTL" --pipe other --collector-user "$OTHER_UID" status >"$WORK/other.c2" 2>&1 ||
+    fail "sluice-ctl --collector-user: $(cat "$WORK/other.c2")"
+  grep -qx "producers: 0 now, 0 total" "$WORK/other.c2" || fail "status: $(cat "$WORK/other.c2")"
+  "$CTL" --pipe other --collector-user "$OTHER_UID" stop >/dev/null || fail "stop with --collector-user"
+  wait_collector other
+  rc=0; "$CTL" --pipe other --collector-user root status 2>"$WORK/other.c3" || rc=$?
+  [ "$rc" = 2 ] && grep -q "invalid value 'root' for --collector-user" "$WORK/other.c3" || fail "bad --collector-user: $rc"
+else
+  note "skip --collector-user: needs root and a user 'nobody'"
+fi
 echo "ok"
