@@ -46,6 +46,7 @@
 #include "capfile.h"
 #include "err.h"
 #include "escape.h"
+#include "sink.h"
 
 #define CTL_REQ_MAX (SL_STATE_PAIRS_MAX * 2u + 4096u) /* request bytes */
 #define CTL_WORDS_MAX 4096u
@@ -444,7 +445,14 @@ do_status(sl_server *s, tbuf *b, int json)
     size_t off = 0;
     const char *k, *val;
     size_t kl, vl;
+    char chunk_name[4096];
+    const char *cap = s->cfg.out_path;
+    uint64_t chunk = sl_server_chunk(s);
 
+    /* A rotating capture: the chunk being written now. */
+    if (cap != NULL && chunk != 0 &&
+        sl_chunk_name(chunk_name, sizeof(chunk_name), cap, chunk) == 0)
+        cap = chunk_name;
     sl_server_get_stats(s, &st);
     filtered = atomic_load_explicit(&s->filtered_ended, memory_order_relaxed);
     sl_mutex_lock(&s->lock);
@@ -489,8 +497,8 @@ do_status(sl_server *s, tbuf *b, int json)
             tb_json(b, val, vl);
         }
         tb_add(b, "},\"capture\":[", 13);
-        if (s->cfg.out_path != NULL)
-            tb_json(b, s->cfg.out_path, strlen(s->cfg.out_path));
+        if (cap != NULL)
+            tb_json(b, cap, strlen(cap));
         tb_add(b, "]", 1);
         tb_forward(s, b, 1);
         tb_add(b, "}\n", 2);
@@ -512,8 +520,7 @@ do_status(sl_server *s, tbuf *b, int json)
               v.npairs == 1 ? "" : "s");
     while (sl_state_next_pair(&v, &off, &k, &kl, &val, &vl))
         tb_printf(b, "  %.*s=%.*s\n", (int)kl, k, (int)vl, val);
-    tb_printf(b, "capture: %s\n",
-              s->cfg.out_path != NULL ? s->cfg.out_path : "-");
+    tb_printf(b, "capture: %s\n", cap != NULL ? cap : "-");
     tb_forward(s, b, 0);
 }
 

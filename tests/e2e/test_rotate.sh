@@ -98,6 +98,7 @@ start_collector ctl --pipe rc --out "$WORK/rc.sluice" --rotate-time 3600 --stats
 "$PRODUCER" --pipe rc --count 100 --name before >/dev/null
 "$CTL" --pipe rc rotate >"$WORK/rot.out" || fail "sluice-ctl rotate failed"
 [ -e "$WORK/rc.000002.sluice" ] || fail "no chunk 2 after sluice-ctl rotate"
+"$CTL" --pipe rc status | grep -qxF "capture: $WORK/rc.000002.sluice" || fail "status does not name chunk 2"
 "$PRODUCER" --pipe rc --count 100 --name after >/dev/null
 "$CTL" --pipe rc stop >/dev/null
 wait_collector ctl
