@@ -206,7 +206,9 @@ main(int argc, char **argv)
     const char *pipe = NULL, *trust_user = NULL;
     uint64_t timeout = 5000;
     char greeting[SL_WIRE_GREETING_MAX + 1];
-    char *path;
+    /* Static: main returns from many places, and the path lives as long as
+     * the process (so it is not a leak to LeakSanitizer either). */
+    static char *path;
     char **words = NULL;
     int nwords = 0;
     sl_transport *t;
