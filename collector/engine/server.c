@@ -330,11 +330,12 @@ ctl_admit(sl_server *s, conn *c)
     if (c->slot) {
         atomic_fetch_sub_explicit(&s->slots, 1, memory_order_relaxed);
         c->slot = 0;
+        /* c->id under the lock: the reaper reads it under the lock. */
         sl_mutex_lock(&s->lock);
         if (s->nspare < SL_WIRE_CTL_CONNS_MAX)
             s->spare_ids[s->nspare++] = c->id;
-        sl_mutex_unlock(&s->lock);
         c->id = 0;
+        sl_mutex_unlock(&s->lock);
     }
     c->ctl_slot = 1;
     if (atomic_fetch_add_explicit(&s->ctl_conns, 1, memory_order_relaxed) >=
