@@ -35,6 +35,12 @@
 /* How long one fetch waits for messages. Without --follow, a fetch that
  * finds nothing and a consumer with nothing pending end the run. */
 #define FETCH_MS 500
+/* When the consumer reports nothing left but blocks are held behind a
+ * gap, fetching goes on this long before the gap is taken as final: a
+ * message delivered before a consumer leader change and never acked is
+ * delivered again only after the ack wait (60 s), and a newly elected
+ * leader may briefly report no pending messages. */
+#define GAP_WAIT_NS (65ull * 1000000000u)
 /* Seconds to wait for a cluster that is electing its leaders. */
 #define RETRIES 30
 
@@ -675,6 +681,8 @@ main(int argc, char **argv)
         goto done;
     }
 
+    uint64_t gap_since = 0; /* the consumer looked empty with a gap */
+
     for (;;) {
         natsMsgList list = {0};
         int failed = 0;
@@ -694,8 +702,23 @@ main(int argc, char **argv)
                 empty = ci->NumPending == 0 && ci->NumAckPending == 0;
                 jsConsumerInfo_Destroy(ci);
             }
-            if (empty)
-                break;
+            if (empty) {
+                size_t held_n = 0;
+
+                for (size_t i = 0; i < n_caps; i++)
+                    held_n += caps[i].n_held;
+                if (held_n == 0)
+                    break;
+                if (gap_since == 0) {
+                    gap_since = sl_os_mono_ns();
+                    fprintf(stderr, PROG ": %zu blocks wait behind a gap; "
+                            "fetching up to %llu s more for the rest\n",
+                            held_n,
+                            (unsigned long long)(GAP_WAIT_NS / 1000000000u));
+                } else if (sl_os_mono_ns() - gap_since > GAP_WAIT_NS) {
+                    break;
+                }
+            }
             continue;
         }
         if (s != NATS_OK) {
@@ -706,6 +729,7 @@ main(int argc, char **argv)
             sl_os_sleep_ns(250000000u);
             continue;
         }
+        gap_since = 0;
         for (int i = 0; i < list.Count && !failed; i++)
             failed = take(dir, host, list.Msgs[i]) != 0;
         if (!failed)
