@@ -42,10 +42,11 @@ ASAN_OPTIONS="$leaks:abort_on_error=1:log_path=$san_logs/asan" \
 # Snaipe/Criterion#274), so the unit suites are left out here; the
 # end-to-end tests run the real multi-threaded binaries, and the stress
 # programs (tests/stress) drive the ring and the producer library from
-# several threads. halt_on_error makes any report a non-zero exit.
+# several threads. halt_on_error makes any report a non-zero exit;
+# tests/tsan.supp lists the only suppressions (third-party code), each with why.
 step "ThreadSanitizer build, end-to-end and stress tests"
 bash scripts/build.sh build-tsan -DSLUICE_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug
-TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$san_logs/tsan" \
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp:log_path=$san_logs/tsan" \
   SL_TEST_SCALE=8 san_ctest tsan --test-dir build-tsan --output-on-failure -j 2 -LE unit
 
 step "fuzzers, 60 s each"

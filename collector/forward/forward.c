@@ -200,11 +200,14 @@ set_error(sl_forward *f, const char *fmt, ...)
         f->repeats = 0;
         f->last_log_ns = now;
         logf_(f, "forward: %s", msg);
-    } else if (++f->repeats, now - f->last_log_ns >= REPEAT_LOG_NS) {
-        logf_(f, "forward: %s (%" PRIu64 " times in %" PRIu64 " s)", msg,
-              f->repeats + 1, (now - f->last_log_ns) / 1000000000u);
-        f->repeats = 0;
-        f->last_log_ns = now;
+    } else {
+        f->repeats++;
+        if (now - f->last_log_ns >= REPEAT_LOG_NS) {
+            logf_(f, "forward: %s (%" PRIu64 " times in %" PRIu64 " s)",
+                  msg, f->repeats + 1, (now - f->last_log_ns) / 1000000000u);
+            f->repeats = 0;
+            f->last_log_ns = now;
+        }
     }
 }
 

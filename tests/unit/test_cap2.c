@@ -24,6 +24,7 @@
 #include "capfile.h"
 #include "crc32c.h"
 #include "sluice/capture.h"
+#include "unit/temp_file.h"
 
 TestSuite(cap2, .timeout = 120.0);
 
@@ -103,18 +104,7 @@ build(size_t *len, size_t *first_block, uint32_t *first_len)
 static char *
 write_temp(const void *data, size_t n)
 {
-    char *path = strdup("/tmp/sluice-cap2-XXXXXX");
-    FILE *f;
-    int fd;
-
-    cr_assert_not_null(path);
-    fd = mkstemp(path);
-    cr_assert(fd >= 0, "mkstemp");
-    f = fdopen(fd, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(data, 1, n, f), n);
-    cr_assert_eq(fclose(f), 0);
-    return path;
+    return sl_test_write_temp("/tmp/sluice-cap2-XXXXXX", data, n);
 }
 
 /* Reads the whole file. @return checksummed bytes; *st its figures. */

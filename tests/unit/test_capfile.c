@@ -22,6 +22,7 @@
 #include "err.h"
 #include "sluice/capture.h"
 #include "wire.h"
+#include "unit/temp_file.h"
 
 TestSuite(capfile, .timeout = 60.0);
 
@@ -114,19 +115,7 @@ cb_block_end(capbuf *b)
 static char *
 write_temp(const void *data, size_t n)
 {
-    char *path = strdup("/tmp/sluice-capfile-XXXXXX");
-    FILE *f;
-    int fd;
-
-    cr_assert_not_null(path);
-    fd = mkstemp(path);
-    cr_assert(fd >= 0, "mkstemp");
-    f = fdopen(fd, "wb");
-    cr_assert_not_null(f);
-    if (n > 0)
-        cr_assert_eq(fwrite(data, 1, n, f), n);
-    cr_assert_eq(fclose(f), 0);
-    return path;
+    return sl_test_write_temp("/tmp/sluice-capfile-XXXXXX", data, n);
 }
 
 static void
