@@ -165,7 +165,14 @@ dead=$WORK/dead.sluice
 start_collector dead --pipe dead --out "$dead"
 "$PRODUCER" --pipe dead --count 100000000 --rate 20000 --name doomed >/dev/null 2>&1 &
 pp=$!
-for _ in $(seq 1 200); do [ -s "$dead" ] && break; sleep 0.05; done
+# Until the file holds a record (a header alone is not enough: under a
+# sanitizer on a loaded machine the first block can take seconds), so the
+# follower has something to read before the kill (bounded: 30 s).
+for _ in $(seq 1 600); do
+  [ -s "$dead" ] && [ "$("$PY" -c 'import sys, sluice
+print(sum(1 for r in sluice.open(sys.argv[1])) > 0)' "$dead" 2>/dev/null)" = True ] && break
+  sleep 0.05
+done
 locks=$("$PY" -c 'import sys, sluice
 print(sluice.open(sys.argv[1]).writer_alive())' "$dead")
 if [ "$locks" = True ]; then
