@@ -120,6 +120,7 @@ struct sl_forward {
     const char *set_pattern; /* the set's --out, or NULL */
     char cur_id[SL_BLK_ID_MAX + 1]; /* capture id of the file */
     char next_path[4200];  /* chunk cur_chunk + 1 of the set */
+    int next_ours;         /* next_path is this capture's chunk */
     uint64_t later_bytes;  /* bytes of the set's chunks after this one */
     uint64_t later_ns;     /* when later_bytes was counted */
     uint64_t acked_off;   /* first byte not acknowledged */
@@ -1026,6 +1027,22 @@ count_written(sl_forward *f, uint64_t size)
 /* The pending figures: bytes of this file (and the later ones) not yet
  * acknowledged, and this file's whole blocks written but not yet
  * acknowledged (in flight or not yet sent). */
+/* 1 when @p path is a chunk of the capture being forwarded (its header is
+ * whole and has this capture's id). A chunk file of an earlier capture of
+ * the same name (--force) is not, until the writer replaces it. */
+static int
+chunk_is_ours(const sl_forward *f, const char *path)
+{
+    sl_blk_reader *r;
+    int ours;
+
+    if (sl_blk_open(path, &r) != 0)
+        return 0;
+    ours = strcmp(sl_blk_capture_id(r), f->cur_id) == 0;
+    sl_blk_close(r);
+    return ours;
+}
+
 /* Bytes of the live set's chunks after the one being forwarded, counted
  * again at most every 0.2 s (one stat per chunk). */
 static uint64_t
@@ -1042,7 +1059,7 @@ later_chunks_bytes(sl_forward *f)
         struct stat sb;
 
         if (f->cfg.chunk_name(name, sizeof(name), f->set_pattern, k) != 0 ||
-            stat(name, &sb) != 0)
+            stat(name, &sb) != 0 || !chunk_is_ours(f, name))
             break;
         sum += (uint64_t)sb.st_size;
     }
@@ -1091,7 +1108,10 @@ chunk_over(sl_forward *f)
     sl_mutex_lock(&f->mu);
     upto = f->expired_upto;
     sl_mutex_unlock(&f->mu);
-    return upto > f->cur_chunk || path_exists(f->next_path);
+    /* Once the next chunk is ours it stays so: one header read. */
+    if (!f->next_ours)
+        f->next_ours = chunk_is_ours(f, f->next_path);
+    return upto > f->cur_chunk || f->next_ours;
 }
 
 /* Forwards one file until its end (a finished file, or the live capture
@@ -1240,6 +1260,7 @@ forward_path(sl_forward *f, const char *path, const char *state_path,
                           f->set_pattern, chunk + 1) != 0)
         f->next_path[0] = '\0';
     f->later_ns = 0;
+    f->next_ours = 0;
     /* The writer creates the live file before this thread starts (and a
      * chunk before it writes its header), but may not have written the
      * header yet. */
@@ -1259,6 +1280,8 @@ forward_path(sl_forward *f, const char *path, const char *state_path,
             return 2;
         wait_event(f, POLL_NS);
     }
+    if (rc == SL_ETRUNC && !live && chunk != 0)
+        return 0; /* a chunk a crash left without its whole header */
     if (rc != 0) {
         set_error(f, "cannot read %s: %s", f->path, sl_strerror(rc));
         return 3;
@@ -1339,15 +1362,13 @@ forward_set(sl_forward *f, const char *pattern, int live)
 
     snprintf(st_path, sizeof(st_path), "%s.fwd", pattern);
     f->set_pattern = pattern;
-    if (state_read(st_path, &s) == 0 && s.chunk != 0) {
-        if (s.done && !live)
+    /* The live set is always a new capture, from its chunk 1 (the sink
+     * has just created it; a state there is an earlier capture's). A set
+     * moved aside goes on at its state's chunk. */
+    if (!live && state_read(st_path, &s) == 0 && s.chunk != 0) {
+        if (s.done)
             return 0;
         k = s.chunk;
-        /* A state of another capture of this name: checked against the
-         * chunk's id by forward_path(); the live set then starts at 1. */
-        if (live && (f->cfg.chunk_name(path, sizeof(path), pattern, k) != 0 ||
-                     !path_exists(path)))
-            k = 1;
     }
     for (int misses = 0;; k++) {
         int rc, finishing;
@@ -1388,7 +1409,7 @@ forward_set(sl_forward *f, const char *pattern, int live)
 
             /* Finished: the last chunk is the one without a next. */
             if (f->cfg.chunk_name(next, sizeof(next), pattern, k + 1) != 0 ||
-                !path_exists(next))
+                !chunk_is_ours(f, next))
                 break;
         }
         /* Between chunks: the next one from its start. */
@@ -1438,8 +1459,10 @@ thread_main(void *arg)
             f->set_pattern = NULL;
             rc = forward_path(f, f->files[i], st, 0, live, 0);
         }
-        if (rc < 0)
+        if (rc < 0) {
+            stopped = 1;
             break;
+        }
         stopped = rc == 1;
     }
     if (f->js != NULL) {

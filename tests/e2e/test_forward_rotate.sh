@@ -126,7 +126,10 @@ mkdir "$WORK/rb-old"
 for f in "$WORK"/rb.[0-9]*.sluice; do
   [ "$(chunk_no "$f")" -ge "$from" ] && cp "$f" "$WORK/rb-old/"
 done
-M=$(scaled 500)
+# A small new run: the killed set's chunks below $from, already forwarded,
+# stay beside it unless the new run overwrites them; the forwarder must
+# not take them for the new set's.
+M=$(scaled 100)
 start_collector rb2 --pipe p-rb --out "$WORK/rb.sluice" --rotate-size 64K --force --stats 0 \
   --forward "$URLS" --forward-host rb --forward-stream ROT --exit-after $P --forward-drain 60
 [ -f "$WORK/rb.sluice.$id.fwd" ] || fail "the killed set's state was not moved aside"
@@ -140,6 +143,16 @@ grep -q "^forward: .* pending_blocks=0 pending_bytes=0 " "$WORK/rb2.out" ||
   { cat "$WORK/rb2.out" "$WORK/rb2.err" >&2; fail "rb: forwarding did not finish"; }
 note "rb (restarted): $(grep '^forward:' "$WORK/rb2.out")"
 grep -q "^done 1" "$WORK/rb.sluice.$id.fwd" || fail "the killed set's state is not done"
+new_id=$(sed -n 's/^capture //p' "$WORK/rb.sluice.fwd")
+new_last=0
+for f in "$WORK"/rb.[0-9]*.sluice; do
+  k=$(chunk_no "$f")
+  # The header's capture_id: 16 bytes at offset 48 (capture-format.md 15.1).
+  if [ "$(od -An -tx1 -j 48 -N 16 "$f" | tr -d ' \n')" = "$new_id" ] && [ "$k" -gt "$new_last" ]; then new_last=$k; fi
+done
+grep -qx "chunk $new_last" "$WORK/rb.sluice.fwd" && grep -qx "done 1" "$WORK/rb.sluice.fwd" ||
+  fail "rb: the new set's state should be done at its last chunk $new_last: $(cat "$WORK/rb.sluice.fwd")"
+[ -e "$WORK/rb.$(printf %06d $((new_last + 1))).sluice" ] && note "rb: an earlier capture's chunk $((new_last + 1)) is beside the new set (not forwarded)"
 out=$(pull_one ROT rb "$WORK/pulled")
 note "rb: $out"
 grep -q "^pull: .* duplicates=0 missing=0 .* missing_chunks=0$" <<<"$out" || fail "rb: $out"
