@@ -868,8 +868,10 @@ main(int argc, char **argv)
     if (fwd != NULL && (rc = sl_forward_start(fwd)) != 0) {
         fprintf(stderr, "sluice-collector: cannot start the forwarder: %s\n",
                 sl_strerror(rc));
-        sl_forward_close(fwd);
+        /* The server first: its writer may still ask the forwarder
+         * (retention hooks) until it has stopped. */
         sl_server_close(srv);
+        sl_forward_close(fwd);
         return 1;
     }
 #endif
