@@ -53,9 +53,11 @@ static const char usage_text[] =
     "                       65536..2^50)\n"
     "  --rotate-time SECS   ... or once a chunk is SECS old (1..2592000)\n"
     "  --keep N             with rotation: keep the N newest chunks, deleting\n"
-    "                       older ones (default: keep all)\n"
+    "                       older ones (default: keep all); with --forward\n"
+    "                       only once they are forwarded\n"
     "  --max-total BYTES    with rotation: delete the oldest chunks while the\n"
-    "                       set is larger (never the current one)\n"
+    "                       set is larger (never the current one), forwarded\n"
+    "                       or not (counted: expired_unforwarded)\n"
     "  --compress CODEC     none|lz4|zstd[:LEVEL] (LEVEL 1..19, default 1):\n"
     "                       compress each block (default: none)\n"
     "  --workers N          worker threads (default: number of cores)\n"
@@ -85,7 +87,8 @@ static const char usage_text[] =
     "                       SLUICE/1 error=user-not-allowed\n"
     "  --forward URL[,URL...]  also forward every block of the capture to a\n"
     "                       NATS JetStream cluster (nats://HOST:PORT, tls://...);\n"
-    "                       the capture file is the buffer (docs/forwarding.md)\n"
+    "                       the capture file (or the rotating set) is the\n"
+    "                       buffer (docs/forwarding.md)\n"
     "  --forward-subject S  subject (default: sluice.<host>.<pipe>)\n"
     "  --forward-stream NAME  stream, created if missing (default: SLUICE)\n"
     "  --forward-replicas N  replicas of a created stream, 1..5 (default: 3\n"
@@ -325,8 +328,29 @@ forward_status(void *arg, sl_server_fwd_status *out)
     out->pending_blocks = fs.pending_blocks;
     out->pending_bytes = fs.pending_bytes;
     out->errors = fs.errors;
+    out->expired_unforwarded = fs.expired_unforwarded;
     out->connected = fs.connected;
     snprintf(out->last_error, sizeof(out->last_error), "%s", fs.last_error);
+}
+
+/* Retention of a rotating set that is forwarded (collector/core/sink.h
+ * sl_retain_hooks): the writer thread asks the forwarder. */
+static int
+retain_forwarded(void *arg, uint64_t chunk)
+{
+    return sl_forward_chunk_forwarded(arg, chunk);
+}
+
+static uint64_t
+retain_expire(void *arg, uint64_t chunk, uint64_t blocks)
+{
+    return sl_forward_chunk_expire(arg, chunk, blocks);
+}
+
+static uint64_t
+retain_expired_total(void *arg)
+{
+    return sl_forward_expired(arg);
 }
 #endif
 
@@ -472,6 +496,7 @@ main(int argc, char **argv)
 #ifdef SL_HAVE_NATS
     sl_forward *fwd = NULL;
     sl_forward_stats fst;
+    sl_retain_hooks retain_hooks;
 #endif
 
     sl_os_args_utf8(&argc, &argv);
@@ -645,9 +670,6 @@ main(int argc, char **argv)
     if ((cfg.keep != 0 || cfg.max_total != 0) && !cfg.rotate_set)
         usage_error("%s", "--keep and --max-total need rotation "
                     "(--rotate-size or --rotate-time)");
-    if (cfg.rotate_set && fwd_urls != NULL)
-        usage_error("%s", "--forward sends one capture file: it does not "
-                    "combine with --rotate-size/--rotate-time");
     if (cfg.rotate_set) {
         /* Messages name the file actually made: chunk 1. */
         static char first_chunk[4096];
@@ -752,6 +774,8 @@ main(int argc, char **argv)
         fc.host = fwd_host;
         fc.capture = cfg.out_path;
         fc.move_aside = cfg.force;
+        /* A rotating set: the forwarder follows its chunks. */
+        fc.chunk_name = cfg.rotate_set ? sl_chunk_name : NULL;
         fc.inflight = (unsigned)fwd_inflight;
         fc.drain_ns = fwd_drain * 1000000000u;
         fc.log = log_line;
@@ -763,6 +787,13 @@ main(int argc, char **argv)
         }
         cfg.forward_status = forward_status;
         cfg.forward_arg = fwd;
+        if (cfg.rotate_set) {
+            retain_hooks.forwarded = retain_forwarded;
+            retain_hooks.expire = retain_expire;
+            retain_hooks.expired_total = retain_expired_total;
+            retain_hooks.arg = fwd;
+            cfg.retain = &retain_hooks;
+        }
     }
 #endif
     rc = sl_server_open(&cfg, &srv, &stage);
@@ -837,8 +868,10 @@ main(int argc, char **argv)
     if (fwd != NULL && (rc = sl_forward_start(fwd)) != 0) {
         fprintf(stderr, "sluice-collector: cannot start the forwarder: %s\n",
                 sl_strerror(rc));
-        sl_forward_close(fwd);
+        /* The server first: its writer may still ask the forwarder
+         * (retention hooks) until it has stopped. */
         sl_server_close(srv);
+        sl_forward_close(fwd);
         return 1;
     }
 #endif
@@ -905,6 +938,9 @@ main(int argc, char **argv)
                 status_field(&sl, "forwarded=%" PRIu64, fst.forwarded_blocks);
                 status_field(&sl, "pending=%" PRIu64, fst.pending_blocks);
                 status_field(&sl, "pending_bytes=%" PRIu64, fst.pending_bytes);
+                if (fst.expired_unforwarded != 0)
+                    status_field(&sl, "expired_unforwarded=%" PRIu64,
+                                 fst.expired_unforwarded);
                 if (!fst.connected)
                     status_field(&sl, "%s", "nats=disconnected");
             }
@@ -948,9 +984,10 @@ main(int argc, char **argv)
         sl_forward_get_stats(fwd, &fst);
         printf("forward: blocks=%" PRIu64 " bytes=%" PRIu64 " duplicates=%"
                PRIu64 " pending_blocks=%" PRIu64 " pending_bytes=%" PRIu64
-               " errors=%" PRIu64 "\n", fst.forwarded_blocks,
-               fst.forwarded_bytes, fst.duplicates, fst.pending_blocks,
-               fst.pending_bytes, fst.errors);
+               " errors=%" PRIu64 " expired_unforwarded=%" PRIu64 "\n",
+               fst.forwarded_blocks, fst.forwarded_bytes, fst.duplicates,
+               fst.pending_blocks, fst.pending_bytes, fst.errors,
+               fst.expired_unforwarded);
         if (frc != 0)
             fprintf(stderr, "sluice-collector: forwarding not finished "
                     "(%s%s); the rest is sent on the next start with "

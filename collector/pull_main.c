@@ -50,8 +50,11 @@ static const char usage_text[] =
     "\n"
     "Rebuilds the captures that collectors forwarded to the JetStream\n"
     "stream NAME: one file per host and capture id,\n"
-    "DIR/<host>/<capture id>.sluice, holding the blocks the collector wrote.\n"
+    "DIR/<host>/<capture id>.sluice, holding the blocks the collector wrote;\n"
+    "a rotating set one file per chunk, DIR/<host>/<capture id>.NNNNNN.sluice.\n"
     "Prints: pull: captures=C blocks=B duplicates=D missing=M bytes=N\n"
+    "        missing_chunks=K (files, blocks; blocks duplicated and never\n"
+    "        seen; chunks of a set never seen, before its last one)\n"
     "\n"
     "Options:\n"
     "  --stream NAME        the stream to read (required)\n"
@@ -108,6 +111,40 @@ typedef struct capture {
 static capture *caps;
 static size_t n_caps;
 static uint64_t n_blocks, n_dups, n_missing, n_bytes;
+
+/* Chunks of a rotating set (chunk >= 1) that no message ever came for:
+ * every chunk number from 1 to the highest one seen of the same host and
+ * capture id that has no file. Chunks after the last one seen cannot be
+ * told from chunks not yet written. */
+static uint64_t
+missing_chunks(void)
+{
+    uint64_t missing = 0;
+
+    for (size_t i = 0; i < n_caps; i++) {
+        uint64_t top = 0, have = 0;
+        int first = 1;
+
+        if (caps[i].chunk == 0)
+            continue;
+        /* Count each (host, id) once: at its first entry. */
+        for (size_t j = 0; j < i; j++)
+            if (caps[j].chunk != 0 && strcmp(caps[j].id, caps[i].id) == 0 &&
+                strcmp(caps[j].host, caps[i].host) == 0)
+                first = 0;
+        if (!first)
+            continue;
+        for (size_t j = 0; j < n_caps; j++)
+            if (caps[j].chunk != 0 && strcmp(caps[j].id, caps[i].id) == 0 &&
+                strcmp(caps[j].host, caps[i].host) == 0) {
+                have++;
+                if (caps[j].chunk > top)
+                    top = caps[j].chunk;
+            }
+        missing += top - have;
+    }
+    return missing;
+}
 
 static void
 held_free(held *h)
@@ -689,8 +726,9 @@ done:
             close(caps[i].fd);
     if (rc == 0)
         printf("pull: captures=%zu blocks=%" PRIu64 " duplicates=%" PRIu64
-               " missing=%" PRIu64 " bytes=%" PRIu64 "\n", n_caps, n_blocks,
-               n_dups, n_missing, n_bytes);
+               " missing=%" PRIu64 " bytes=%" PRIu64 " missing_chunks=%"
+               PRIu64 "\n", n_caps, n_blocks, n_dups, n_missing, n_bytes,
+               missing_chunks());
     free(caps);
     natsSubscription_Destroy(sub);
     jsStreamInfo_Destroy(si);

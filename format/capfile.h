@@ -95,7 +95,10 @@
 #define SL_CAP_DISCONNECT_LEN 48u
 #define SL_CAP_DISCONNECT_MIN 32u
 #define SL_CAP_DROP_LEN 16u
+/* Close payload: readers accept 40 bytes (files before the field at 40,
+ * expired_unforwarded); the writer writes 48. */
 #define SL_CAP_CLOSE_LEN 40u
+#define SL_CAP_CLOSE_LEN_WRITTEN 48u
 
 /** Record size for a payload, padding included. */
 static inline size_t

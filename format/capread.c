@@ -777,6 +777,9 @@ sluice_record_close(const sluice_record *rec, sluice_close_info *out)
     out->bytes = sl_load_le64(p + 16);
     out->dropped = sl_load_le64(p + 24);
     out->malformed = sl_load_le64(p + 32);
+    out->expired_unforwarded =
+        rec->payload_len >= SL_CAP_CLOSE_LEN_WRITTEN ? sl_load_le64(p + 40)
+                                                     : 0;
     return 0;
 }
 

@@ -163,6 +163,24 @@ int sl_sink_file_set_group(sl_sink *s, uint32_t gid);
  * current one). The writer decides WHEN to rotate (size, age, request)
  * and writes each chunk's header and preamble (writer.c).
  */
+/*
+ * Retention that respects forwarding (--forward with rotation;
+ * docs/forwarding.md section 8). The forwarder sends the chunks in order;
+ * these ask it, from the writer thread, how far it is. Must be short and
+ * non-blocking (the forwarder's lock only) and never call into the writer.
+ */
+typedef struct sl_retain_hooks {
+    /* 1 when every block of chunk n is acknowledged by the stream. */
+    int (*forwarded)(void *arg, uint64_t chunk);
+    /* --max-total deletes chunk n (of `blocks` blocks) although it is not
+     * all acknowledged: the forwarder stops sending it and counts its
+     * unacknowledged blocks as expired unforwarded. Returns that count. */
+    uint64_t (*expire)(void *arg, uint64_t chunk, uint64_t blocks);
+    /* Blocks counted by expire() so far (the close record's field). */
+    uint64_t (*expired_total)(void *arg);
+    void *arg;
+} sl_retain_hooks;
+
 typedef struct sl_sink_rotate_config {
     const char *path;  /* --out as given: the chunks' name pattern */
     int flags;         /* sl_os_file_create() flags (FORCE, GROUP) */
@@ -170,6 +188,11 @@ typedef struct sl_sink_rotate_config {
     uint32_t gid;
     uint64_t keep;      /* --keep N: at most N chunks (0: no limit) */
     uint64_t max_total; /* --max-total: bytes of all chunks (0: no limit) */
+    /* NULL, or forwarding's hooks: --keep then deletes only chunks that
+     * are all acknowledged (so with NATS down chunks accumulate, bounded
+     * by --max-total alone); --max-total deletes regardless and counts
+     * what was not forwarded (hooks->expire). */
+    const sl_retain_hooks *retain;
 } sl_sink_rotate_config;
 
 /** Opens the set and creates chunk 1. @return as sl_sink_file_open(). */

@@ -18,8 +18,9 @@
 #include "sink.h"
 
 typedef struct chunk {
-    uint64_t n;     /* chunk number, 1, 2, ... */
-    uint64_t bytes; /* written to it */
+    uint64_t n;      /* chunk number, 1, 2, ... */
+    uint64_t bytes;  /* written to it */
+    uint64_t blocks; /* blocks written to it (its header is not one) */
 } chunk;
 
 typedef struct rot_sink {
@@ -84,6 +85,9 @@ retain(rot_sink *r)
     char name[4096];
     int rc = 0;
 
+    size_t forced;
+    const sl_retain_hooks *h = r->cfg.retain;
+
     if ((r->cfg.keep == 0 && r->cfg.max_total == 0) || r->nchunks <= 1)
         return 0;
     if (r->cfg.keep != 0 && r->nchunks <= r->cfg.keep &&
@@ -97,9 +101,20 @@ retain(rot_sink *r)
     for (size_t i = 0; i < r->nchunks; i++)
         sizes[i] = r->chunks[i].bytes;
     del = sl_retention_pick(sizes, r->nchunks, r->cfg.keep, r->cfg.max_total);
+    /* Of those, the ones --max-total alone asks for are deleted whether
+     * forwarded or not; the rest (--keep) only once forwarded. */
+    forced = r->cfg.max_total != 0
+                 ? sl_retention_pick(sizes, r->nchunks, 0, r->cfg.max_total)
+                 : 0;
     if (sizes != sizes_small)
         free(sizes);
     while (done < del) {
+        if (h != NULL && !h->forwarded(h->arg, r->chunks[done].n)) {
+            /* Chunks are forwarded in order: none after this one is. */
+            if (done >= forced)
+                break;
+            h->expire(h->arg, r->chunks[done].n, r->chunks[done].blocks);
+        }
         rc = sl_chunk_name(name, sizeof(name), r->path, r->chunks[done].n);
         if (rc == 0)
             rc = sl_os_file_remove(name);
@@ -150,6 +165,7 @@ open_chunk(rot_sink *r)
     r->cur = f;
     r->chunks[r->nchunks].n = r->next_n;
     r->chunks[r->nchunks].bytes = 0;
+    r->chunks[r->nchunks].blocks = 0;
     r->nchunks++;
     r->next_n++;
     return 0;
@@ -164,8 +180,15 @@ rot_write(sl_sink *s, const sl_sink_block *b)
     if (rc != 0)
         return rc;
     r->chunks[r->nchunks - 1].bytes += b->len;
+    if (b->kind == SL_SINK_BLOCK)
+        r->chunks[r->nchunks - 1].blocks++;
     r->total += b->len;
     if (r->cfg.max_total != 0 && r->total > r->cfg.max_total)
+        return retain(r);
+    /* Forwarding: chunks --keep left in place because they were not yet
+     * acknowledged go as soon as they are, not at the next rotation. */
+    if (r->cfg.retain != NULL && r->cfg.keep != 0 &&
+        r->nchunks > r->cfg.keep && b->kind == SL_SINK_BLOCK)
         return retain(r);
     return 0;
 }

@@ -377,7 +377,8 @@ static int rotate_chunk(sl_writer *w);
 
 /* Bytes of the block holding the close record alone. */
 #define CLOSE_BLOCK_LEN \
-    (SL_CAP2_BLOCK_HDR + SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN + SL_CAP2_BLOCK_TRL)
+    (SL_CAP2_BLOCK_HDR + SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN_WRITTEN + \
+     SL_CAP2_BLOCK_TRL)
 
 static int
 write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
@@ -468,6 +469,17 @@ test_delay_ns(void)
     return sl_test_env_u64("SLUICE_TEST_WRITER_DELAY_US", 10000000u) * 1000u;
 }
 
+/* Blocks retention deleted before they were forwarded (forwarding's
+ * hooks; 0 without them). Writer thread: retention runs on it too, so
+ * every deletion before this close record is counted in it. */
+static uint64_t
+expired_unforwarded(const sl_writer *w)
+{
+    const sl_retain_hooks *h = w->cfg.retain;
+
+    return h != NULL ? h->expired_total(h->arg) : 0;
+}
+
 /* Ends the current chunk (or the whole capture): a last block holding
  * the close record with *sum alone, then a sync, so a closed chunk is
  * durable. The one "close a chunk" path: the final close and every
@@ -475,7 +487,8 @@ test_delay_ns(void)
 static int
 close_chunk(sl_writer *w, const sl_writer_summary *sum)
 {
-    uint8_t rec[SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN], pl[SL_CAP_CLOSE_LEN];
+    uint8_t rec[SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN_WRITTEN];
+    uint8_t pl[SL_CAP_CLOSE_LEN_WRITTEN];
     int rc;
 
     sl_store_le64(pl + 0, sum->producers);
@@ -483,6 +496,7 @@ close_chunk(sl_writer *w, const sl_writer_summary *sum)
     sl_store_le64(pl + 16, sum->bytes);
     sl_store_le64(pl + 24, sum->dropped);
     sl_store_le64(pl + 32, sum->malformed);
+    sl_store_le64(pl + 40, expired_unforwarded(w));
     sl_cap_rec_put(rec, SL_CAP_T_CLOSE, 0, 0, 0, sl_os_now_ns(), pl,
                    sizeof(pl));
     rc = seal_plain(w, rec, sizeof(rec), 1);

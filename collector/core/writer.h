@@ -44,6 +44,10 @@ typedef struct sl_writer_config {
      * without polling. May be NULL. Must not call back into the writer. */
     void (*on_error)(void *ctx, int err);
     void *on_error_ctx;
+    /* NULL, or forwarding's retention hooks (sink.h): every close record
+     * then carries hooks->expired_total(), the blocks retention deleted
+     * before they were forwarded (docs/capture-format.md 7.4). */
+    const sl_retain_hooks *retain;
 } sl_writer_config;
 
 /** The collector's summary, stored in the final close record. */

@@ -142,6 +142,9 @@ jsonl_close(dump_ctx *c, const sluice_record *r, const sluice_close_info *cl)
     json_field(o, "bytes", cl->bytes);
     json_field(o, "dropped", cl->dropped);
     json_field(o, "malformed", cl->malformed);
+    /* Only when retention deleted unforwarded blocks (forwarding). */
+    if (cl->expired_unforwarded != 0)
+        json_field(o, "expired_unforwarded", cl->expired_unforwarded);
     tail(o, r);
 }
 

@@ -418,9 +418,11 @@ tb_forward(sl_server *s, tbuf *b, int json)
                   PRIu64 ",\"forwarded_bytes\":%" PRIu64
                   ",\"pending_blocks\":%" PRIu64 ",\"pending_bytes\":%"
                   PRIu64 ",\"duplicates\":%" PRIu64 ",\"errors\":%" PRIu64
+                  ",\"expired_unforwarded\":%" PRIu64
                   ",\"last_error\":", fs.connected ? "true" : "false",
                   fs.forwarded_blocks, fs.forwarded_bytes, fs.pending_blocks,
-                  fs.pending_bytes, fs.duplicates, fs.errors);
+                  fs.pending_bytes, fs.duplicates, fs.errors,
+                  fs.expired_unforwarded);
         tb_json(b, fs.last_error, strlen(fs.last_error));
         tb_add(b, "}", 1);
         return;
@@ -429,10 +431,12 @@ tb_forward(sl_server *s, tbuf *b, int json)
     tb_printf(b, "forward: %s\n  forwarded: %" PRIu64 " blocks, %" PRIu64
               " bytes\n  pending: %" PRIu64 " blocks, %" PRIu64 " bytes\n"
               "  duplicates: %" PRIu64 "\n  errors: %" PRIu64
+              "\n  expired unforwarded: %" PRIu64 " blocks"
               "\n  last error: %s\n",
               fs.connected ? "connected" : "disconnected", fs.forwarded_blocks,
               fs.forwarded_bytes, fs.pending_blocks, fs.pending_bytes,
-              fs.duplicates, fs.errors, err[0] != '\0' ? err : "-");
+              fs.duplicates, fs.errors, fs.expired_unforwarded,
+              err[0] != '\0' ? err : "-");
 }
 
 static void

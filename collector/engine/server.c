@@ -876,6 +876,7 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
         rc_cfg.gid = cfg->group;
         rc_cfg.keep = cfg->keep;
         rc_cfg.max_total = cfg->max_total;
+        rc_cfg.retain = cfg->retain;
         *stage = SL_STAGE_FILE;
         rc = sl_sink_rotate_open(&rc_cfg, &s->sink);
         if (rc != 0)
@@ -932,6 +933,7 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     wc.rotate_ns = cfg->rotate_ns;
     wc.on_error = on_writer_error;
     wc.on_error_ctx = s;
+    wc.retain = cfg->rotate_set ? cfg->retain : NULL;
     rc = sl_writer_open(&wc, &s->writer);
     if (rc != 0)
         goto fail;

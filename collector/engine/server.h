@@ -11,6 +11,7 @@
 
 typedef struct sl_server sl_server;
 struct sl_sink;       /* collector/core/sink.h */
+struct sl_retain_hooks; /* collector/core/sink.h */
 struct sl_io_backend; /* collector/io/io.h */
 struct sl_state;      /* format/state.h */
 
@@ -46,6 +47,8 @@ typedef struct sl_server_fwd_status {
     uint64_t pending_bytes;    /* their bytes, with those of captures
                                   still waiting to be forwarded */
     uint64_t errors;           /* failed connects and publishes */
+    uint64_t expired_unforwarded; /* blocks --max-total deleted before
+                                     they were acknowledged (rotation) */
     int connected;             /* 1 while connected to a server */
     char last_error[200];      /* "" if none; NUL-terminated */
 } sl_server_fwd_status;
@@ -75,6 +78,10 @@ typedef struct sl_server_config {
     uint64_t rotate_ns;     /* 0: no age limit */
     uint64_t keep;          /* 0: keep every chunk */
     uint64_t max_total;     /* 0: no total limit */
+    /* With rotation and --forward: the forwarder's retention hooks
+     * (sink.h sl_retain_hooks; wired by collector_main.c, the engine
+     * does not know the forwarder). NULL: retention by the rules alone. */
+    const struct sl_retain_hooks *retain;
     unsigned codec;        /* --compress: SL_CAP2_CODEC_* (0 none) */
     int codec_level;       /* 0 = the codec's default */
     int drop_when_full;    /* --on-full drop */

@@ -80,6 +80,7 @@ struct sl_forward {
     sl_forward_config cfg;
     char *urls, *subject, *stream, *creds, *tls_ca, *host, *capture;
     char **files; /* backlog then the live capture */
+    unsigned char *file_set; /* files[i] is a rotating set's pattern */
     size_t n_files;
 
     sl_thread *thr;
@@ -96,6 +97,15 @@ struct sl_forward {
     size_t q_head, q_len;
     int failed;
     sl_forward_stats st;
+    /* The live set (cfg.chunk_name): the chunk being forwarded (0 while
+     * the forwarder is not on the live set yet), and the last chunk
+     * --max-total deleted (0: none). Under mu: the writer thread asks
+     * (sl_forward_chunk_forwarded/_expire). Chunks below fwd_chunk are
+     * acknowledged whole; fwd_chunk <= expired_upto means the forwarder
+     * must leave its chunk (it is gone) and retire nothing more of it. */
+    uint64_t fwd_chunk;
+    uint64_t expired_upto;
+    uint64_t mu_acked_block; /* acked_block, for the writer thread */
 
     /* Forwarder thread only. */
     natsOptions *opts;
@@ -105,6 +115,14 @@ struct sl_forward {
     sl_blk_reader *rd;
     const char *path;
     char state_path[4096];
+    uint64_t cur_chunk;   /* chunk of the file being forwarded; 0: one
+                             file, not a set */
+    const char *set_pattern; /* the set's --out, or NULL */
+    char cur_id[SL_BLK_ID_MAX + 1]; /* capture id of the file */
+    char next_path[4200];  /* chunk cur_chunk + 1 of the set */
+    int next_ours;         /* next_path is this capture's chunk */
+    uint64_t later_bytes;  /* bytes of the set's chunks after this one */
+    uint64_t later_ns;     /* when later_bytes was counted */
     uint64_t acked_off;   /* first byte not acknowledged */
     uint64_t acked_block; /* its block number */
     uint64_t state_written_off;
@@ -254,6 +272,7 @@ token(char *dst, size_t cap, const char *src)
 
 typedef struct fwd_state {
     char id[SL_BLK_ID_MAX + 1];
+    uint64_t chunk; /* a rotating set: the chunk next_* are of; 0: a file */
     uint64_t next_block;
     uint64_t next_offset;
     int done;
@@ -276,7 +295,9 @@ state_read(const char *path, fwd_state *s)
             continue;
         if (sscanf(line, "capture %40s", s->id) == 1)
             continue;
-        if (sscanf(line, "next_block %llu", &v) == 1)
+        if (sscanf(line, "chunk %llu", &v) == 1)
+            s->chunk = v;
+        else if (sscanf(line, "next_block %llu", &v) == 1)
             s->next_block = v;
         else if (sscanf(line, "next_offset %llu", &v) == 1)
             s->next_offset = v;
@@ -300,9 +321,11 @@ state_write(const char *path, const fwd_state *s)
     fp = fopen(tmp, "w");
     if (fp == NULL)
         return sl_err_from_errno(errno);
-    fprintf(fp, "sluice-forward 1\ncapture %s\nnext_block %" PRIu64
-            "\nnext_offset %" PRIu64 "\ndone %d\n", s->id, s->next_block,
-            s->next_offset, s->done);
+    fprintf(fp, "sluice-forward 1\ncapture %s\n", s->id);
+    if (s->chunk != 0)
+        fprintf(fp, "chunk %" PRIu64 "\n", s->chunk);
+    fprintf(fp, "next_block %" PRIu64 "\nnext_offset %" PRIu64
+            "\ndone %d\n", s->next_block, s->next_offset, s->done);
     ok = fflush(fp) == 0;
     ok = fclose(fp) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
@@ -323,7 +346,8 @@ save_state(sl_forward *f, int done, int force)
     if (!force && now - f->state_written_ns < STATE_EVERY_NS)
         return;
     memset(&s, 0, sizeof(s));
-    snprintf(s.id, sizeof(s.id), "%s", sl_blk_capture_id(f->rd));
+    snprintf(s.id, sizeof(s.id), "%s", f->cur_id);
+    s.chunk = f->cur_chunk;
     s.next_block = f->acked_block;
     s.next_offset = f->acked_off;
     s.done = done;
@@ -347,27 +371,85 @@ is_hex_id(const char *s, size_t n)
 }
 
 static int
-cmp_str(const void *a, const void *b)
+path_exists(const char *path)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    struct stat sb;
+
+    return stat(path, &sb) == 0;
+}
+
+/* Moves the unforwarded chunks of the rotating set @p capture aside to the
+ * set "<capture>.<id>", chunk k to chunk_name(<capture>.<id>, k), from
+ * the state's chunk on, and the state with them. A state whose capture id
+ * is not its chunk's is stale (an earlier capture of the same name) and
+ * is left alone. @return 0, or rename's error. */
+static int
+move_set_aside(const char *capture, const char *st_path, const fwd_state *s,
+               int (*chunk_name)(char *, size_t, const char *, uint64_t))
+{
+    char from[4200], to[4400], aside[4200], aside_st[4300];
+    uint64_t first = s->chunk;
+    sl_blk_reader *r;
+    int same;
+
+    /* Retention may have deleted the state's chunk just before the crash:
+     * the set goes on at the next one. */
+    for (;; first++) {
+        if (first > s->chunk + 1)
+            return 0;
+        if (chunk_name(from, sizeof(from), capture, first) != 0)
+            return SL_ENAMETOOLONG;
+        if (path_exists(from))
+            break;
+    }
+    if (sl_blk_open(from, &r) != 0)
+        return 0;
+    same = strcmp(sl_blk_capture_id(r), s->id) == 0;
+    sl_blk_close(r);
+    if (!same)
+        return 0;
+    snprintf(aside, sizeof(aside), "%s.%s", capture, s->id);
+    snprintf(aside_st, sizeof(aside_st), "%s.fwd", aside);
+    for (uint64_t k = first;; k++) {
+        if (chunk_name(from, sizeof(from), capture, k) != 0 ||
+            chunk_name(to, sizeof(to), aside, k) != 0)
+            return SL_ENAMETOOLONG;
+        if (!path_exists(from))
+            break;
+        if (rename(from, to) != 0)
+            return sl_err_from_errno(errno);
+    }
+    if (rename(st_path, aside_st) != 0)
+        return sl_err_from_errno(errno);
+    return 0;
 }
 
 int
-sl_forward_prepare(const char *capture, int move_aside, char ***backlog,
-                   size_t *n)
+sl_forward_prepare(const char *capture, int move_aside,
+                   int (*chunk_name)(char *, size_t, const char *, uint64_t),
+                   char ***backlog, unsigned char **is_set, size_t *n)
 {
     char st_path[4096], aside[4096], aside_st[4096], dir[4096];
     const char *base, *slash = strrchr(capture, '/');
     fwd_state s;
     char **list = NULL;
+    unsigned char *sets = NULL;
     size_t len = 0, cap = 0, blen;
     DIR *d;
     struct dirent *de;
 
     *backlog = NULL;
+    *is_set = NULL;
     *n = 0;
     snprintf(st_path, sizeof(st_path), "%s.fwd", capture);
-    if (move_aside && state_read(st_path, &s) == 0 && !s.done) {
+    if (move_aside && chunk_name != NULL && state_read(st_path, &s) == 0 &&
+        !s.done && s.chunk != 0) {
+        int rc = move_set_aside(capture, st_path, &s, chunk_name);
+
+        if (rc != 0)
+            return rc;
+    } else if (move_aside && chunk_name == NULL &&
+               state_read(st_path, &s) == 0 && !s.done && s.chunk == 0) {
         sl_blk_reader *r;
 
         /* Only if the state is this file's: an old state beside a new
@@ -400,38 +482,65 @@ sl_forward_prepare(const char *capture, int move_aside, char ***backlog,
     d = opendir(dir);
     if (d == NULL)
         return 0;
+    /* The state files FILE.<id>.fwd: of a file moved aside (FILE.<id>
+     * beside it) or of a set moved aside (its state names a chunk). */
     while ((de = readdir(d)) != NULL) {
         const char *nm = de->d_name;
+        size_t nl = strlen(nm);
         char path[4400], sp[4500];
 
         if (strncmp(nm, base, blen) != 0 || nm[blen] != '.' ||
-            !is_hex_id(nm + blen + 1, strlen(nm + blen + 1)))
+            nl < blen + 5 || strcmp(nm + nl - 4, ".fwd") != 0 ||
+            !is_hex_id(nm + blen + 1, nl - blen - 5))
             continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, nm);
+        snprintf(path, sizeof(path), "%s/%.*s", dir, (int)(nl - 4), nm);
         snprintf(sp, sizeof(sp), "%s.fwd", path);
         if (state_read(sp, &s) != 0 || s.done)
+            continue;
+        if (s.chunk == 0 && !path_exists(path))
             continue;
         if (len == cap) {
             char **p = realloc(list, (cap = cap ? 2 * cap : 4) *
                                          sizeof(*p));
+            unsigned char *q;
+
             if (p == NULL)
                 goto nomem;
             list = p;
+            q = realloc(sets, cap);
+            if (q == NULL)
+                goto nomem;
+            sets = q;
         }
         if ((list[len] = dup_str(path)) == NULL)
             goto nomem;
+        sets[len] = s.chunk != 0;
         len++;
     }
     closedir(d);
-    /* The id starts with start_ns in hex, so name order is age order. */
-    if (len > 1)
-        qsort(list, len, sizeof(*list), cmp_str);
+    /* v1 ids start with start_ns in hex, so name order is age order. */
+    if (len > 1) {
+        /* Sort names and their set flags together. */
+        for (size_t i = 1; i < len; i++)
+            for (size_t j = i; j > 0 && strcmp(list[j - 1], list[j]) > 0;
+                 j--) {
+                char *t = list[j];
+                unsigned char u = sets[j];
+
+                list[j] = list[j - 1];
+                list[j - 1] = t;
+                sets[j] = sets[j - 1];
+                sets[j - 1] = u;
+            }
+    }
     *backlog = list;
+    *is_set = sets;
     *n = len;
     return 0;
 nomem:
     closedir(d);
     sl_forward_backlog_free(list, len);
+    free(sets);
     return SL_ENOMEM;
 }
 
@@ -735,6 +844,10 @@ rewind_inflight(sl_forward *f)
 static void
 retire(sl_forward *f)
 {
+    /* The chunk is gone (--max-total): what is acknowledged from now on
+     * was counted as expired unforwarded; the forwarder leaves it. */
+    if (f->fwd_chunk != 0 && f->expired_upto >= f->fwd_chunk)
+        return;
     while (f->q_len > 0) {
         entry *e = &f->q[f->q_head];
         size_t k;
@@ -748,6 +861,7 @@ retire(sl_forward *f)
             return;
         f->acked_off = e->offset + e->block_len;
         f->acked_block = e->block + 1;
+        f->mu_acked_block = f->acked_block;
         f->st.forwarded_blocks++;
         f->st.forwarded_bytes += e->block_len;
         if (f->st.pending_blocks > 0)
@@ -913,6 +1027,47 @@ count_written(sl_forward *f, uint64_t size)
 /* The pending figures: bytes of this file (and the later ones) not yet
  * acknowledged, and this file's whole blocks written but not yet
  * acknowledged (in flight or not yet sent). */
+/* 1 when @p path is a chunk of the capture being forwarded (its header is
+ * whole and has this capture's id). A chunk file of an earlier capture of
+ * the same name (--force) is not, until the writer replaces it. */
+static int
+chunk_is_ours(const sl_forward *f, const char *path)
+{
+    sl_blk_reader *r;
+    int ours;
+
+    if (sl_blk_open(path, &r) != 0)
+        return 0;
+    ours = strcmp(sl_blk_capture_id(r), f->cur_id) == 0;
+    sl_blk_close(r);
+    return ours;
+}
+
+/* Bytes of the live set's chunks after the one being forwarded, counted
+ * again at most every 0.2 s (one stat per chunk). */
+static uint64_t
+later_chunks_bytes(sl_forward *f)
+{
+    uint64_t now = sl_os_mono_ns(), sum = 0;
+    char name[4200];
+
+    if (f->fwd_chunk == 0 || f->set_pattern == NULL)
+        return 0;
+    if (f->later_ns != 0 && now - f->later_ns < 200000000u)
+        return f->later_bytes;
+    for (uint64_t k = f->cur_chunk + 1;; k++) {
+        struct stat sb;
+
+        if (f->cfg.chunk_name(name, sizeof(name), f->set_pattern, k) != 0 ||
+            stat(name, &sb) != 0 || !chunk_is_ours(f, name))
+            break;
+        sum += (uint64_t)sb.st_size;
+    }
+    f->later_bytes = sum;
+    f->later_ns = now;
+    return sum;
+}
+
 static void
 update_pending_bytes(sl_forward *f)
 {
@@ -920,6 +1075,7 @@ update_pending_bytes(sl_forward *f)
     uint64_t p = size > f->acked_off ? size - f->acked_off : 0;
     uint64_t written;
 
+    p += later_chunks_bytes(f);
     count_written(f, size);
     written = f->scan_next > f->read_next ? f->scan_next : f->read_next;
     sl_mutex_lock(&f->mu);
@@ -939,8 +1095,29 @@ wait_event(sl_forward *f, uint64_t timeout_ns)
     sl_mutex_unlock(&f->mu);
 }
 
+/* The chunk being forwarded is over: the next one exists (the writer
+ * closes and syncs a chunk before it creates the next), or --max-total
+ * deleted a later one. Forwarder thread. */
+static int
+chunk_over(sl_forward *f)
+{
+    uint64_t upto;
+
+    if (f->cur_chunk == 0)
+        return 0;
+    sl_mutex_lock(&f->mu);
+    upto = f->expired_upto;
+    sl_mutex_unlock(&f->mu);
+    /* Once the next chunk is ours it stays so: one header read. */
+    if (!f->next_ours)
+        f->next_ours = chunk_is_ours(f, f->next_path);
+    return upto > f->cur_chunk || f->next_ours;
+}
+
 /* Forwards one file until its end (a finished file, or the live capture
- * once finishing). @return 0 done, 1 stopped before the end. */
+ * once finishing; a chunk of the live set once the next one exists).
+ * @return 0 done, 1 stopped before the end, 2 the chunk was deleted
+ * (--max-total) before it was all acknowledged. */
 static int
 forward_file(sl_forward *f, int live)
 {
@@ -948,7 +1125,7 @@ forward_file(sl_forward *f, int live)
     int stuck = 0;
 
     for (;;) {
-        int finishing, stop_now, failed, timed_out = 0;
+        int finishing, stop_now, failed, timed_out = 0, expired, ended;
         uint64_t forwarded;
         size_t q_len;
         sl_blk b;
@@ -958,6 +1135,7 @@ forward_file(sl_forward *f, int live)
         retire(f);
         finishing = f->finishing;
         stop_now = f->stop_now;
+        expired = f->fwd_chunk != 0 && f->expired_upto >= f->fwd_chunk;
         failed = f->failed;
         q_len = f->q_len;
         forwarded = f->st.forwarded_blocks;
@@ -965,6 +1143,12 @@ forward_file(sl_forward *f, int live)
             sl_os_mono_ns() - f->q[f->q_head].sent_ns > ACK_TIMEOUT_NS)
             timed_out = 1;
         sl_mutex_unlock(&f->mu);
+        if (expired) {
+            /* Drop what is in flight: acknowledgements from now on do not
+             * count (retire), the blocks were counted as expired. */
+            rewind_inflight(f);
+            return 2;
+        }
         save_state(f, 0, 0);
         update_pending_bytes(f);
         if (stop_now)
@@ -1026,6 +1210,9 @@ forward_file(sl_forward *f, int live)
             wait_event(f, POLL_NS * 10);
             continue;
         }
+        /* Whether the file is complete is decided before reading it: a
+         * read after that sees every block it will ever have. */
+        ended = !live || finishing || chunk_over(f);
         rc = sl_blk_next(f->rd, &b);
         if (rc < 0) {
             set_error(f, "reading %s: %s", f->path, sl_strerror(rc));
@@ -1033,7 +1220,7 @@ forward_file(sl_forward *f, int live)
             continue;
         }
         if (rc == 1) {
-            if ((!live || finishing) && q_len == 0)
+            if (ended && q_len == 0)
                 return 0;
             wait_event(f, POLL_NS);
             continue;
@@ -1050,6 +1237,206 @@ forward_file(sl_forward *f, int live)
     }
 }
 
+/* Forwards one file: @p path, with the state in @p state_path; @p chunk
+ * is its chunk number in a set (0: a file alone) and @p in_live_set says
+ * it is a chunk of the live set. A state applies when it names this
+ * capture id (and this chunk). @return 0 done, 1 stopped, 2 the chunk was
+ * deleted before it was all acknowledged, 3 the file cannot be read
+ * (logged), -1 out of memory. */
+static int
+forward_path(sl_forward *f, const char *path, const char *state_path,
+             uint64_t chunk, int live, int in_live_set)
+{
+    fwd_state s;
+    size_t hlen;
+    const uint8_t *hdr;
+    int rc, stopped;
+
+    f->path = path;
+    f->cur_chunk = chunk;
+    snprintf(f->state_path, sizeof(f->state_path), "%s", state_path);
+    if (chunk != 0 &&
+        f->cfg.chunk_name(f->next_path, sizeof(f->next_path),
+                          f->set_pattern, chunk + 1) != 0)
+        f->next_path[0] = '\0';
+    f->later_ns = 0;
+    f->next_ours = 0;
+    /* The writer creates the live file before this thread starts (and a
+     * chunk before it writes its header), but may not have written the
+     * header yet. */
+    while ((rc = sl_blk_open(f->path, &f->rd)) == SL_ETRUNC ||
+           (rc == SL_ENOENT && in_live_set)) {
+        int stop, gone;
+
+        if (!live)
+            break;
+        sl_mutex_lock(&f->mu);
+        stop = f->stop_now;
+        gone = in_live_set && f->expired_upto >= chunk;
+        sl_mutex_unlock(&f->mu);
+        if (stop)
+            return 1;
+        if (gone)
+            return 2;
+        wait_event(f, POLL_NS);
+    }
+    if (rc == SL_ETRUNC && !live && chunk != 0)
+        return 0; /* a chunk a crash left without its whole header */
+    if (rc != 0) {
+        set_error(f, "cannot read %s: %s", f->path, sl_strerror(rc));
+        return 3;
+    }
+    snprintf(f->cur_id, sizeof(f->cur_id), "%s", sl_blk_capture_id(f->rd));
+    f->acked_off = sl_blk_pos(f->rd);
+    f->acked_block = 0;
+    if (state_read(f->state_path, &s) == 0 && s.chunk == chunk &&
+        strcmp(s.id, f->cur_id) == 0) {
+        if (s.done) {
+            sl_blk_close(f->rd);
+            f->rd = NULL;
+            return 0;
+        }
+        /* A state written between two chunks says offset 0: the start. */
+        if (s.next_offset >= f->acked_off &&
+            sl_blk_seek(f->rd, s.next_offset) == 0) {
+            f->acked_off = s.next_offset;
+            f->acked_block = s.next_block;
+            if (s.next_block > 0)
+                f->stream_known = 1;
+        }
+    }
+    sl_mutex_lock(&f->mu);
+    f->mu_acked_block = f->acked_block;
+    sl_mutex_unlock(&f->mu);
+    if (f->host == NULL)
+        f->host = dup_str(sl_blk_host(f->rd));
+    if (f->subject == NULL) {
+        char h[128], p[128];
+
+        token(h, sizeof(h), f->host != NULL ? f->host : "_");
+        token(p, sizeof(p), sl_blk_pipe(f->rd));
+        snprintf(f->subj_buf, sizeof(f->subj_buf), "sluice.%s.%s", h, p);
+        f->subject = dup_str(f->subj_buf);
+    }
+    hdr = sl_blk_header(f->rd, &hlen);
+    free(f->hdr_hex);
+    f->hdr_hex = malloc(2 * hlen + 1);
+    if (f->host == NULL || f->subject == NULL || f->hdr_hex == NULL) {
+        set_error(f, "out of memory");
+        sl_blk_close(f->rd);
+        f->rd = NULL;
+        return -1;
+    }
+    hex(f->hdr_hex, hdr, hlen);
+    f->scan_fmt = *sl_blk_format(f->rd);
+    f->scan_off = f->acked_off;
+    f->scan_next = f->read_next = f->acked_block;
+    f->scan_stuck = 0;
+    f->scan_fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    f->state_written_off = UINT64_MAX;
+    save_state(f, 0, 1);
+    rc = forward_file(f, live);
+    stopped = rc == 1;
+    /* A chunk of a set is recorded done with the set (forward_set). */
+    if (rc != 2)
+        save_state(f, !stopped && chunk == 0, 1);
+    update_pending_bytes(f);
+    if (f->scan_fd >= 0)
+        close(f->scan_fd);
+    f->scan_fd = -1;
+    sl_blk_close(f->rd);
+    f->rd = NULL;
+    return rc;
+}
+
+/* Forwards the rotating set @p pattern chunk by chunk, in order, from the
+ * chunk its state names (chunk 1 without one). The live set ends once the
+ * capture is finished and its last chunk is forwarded; a set moved aside
+ * at its last chunk file. @return 0 done, 1 stopped, -1 out of memory. */
+static int
+forward_set(sl_forward *f, const char *pattern, int live)
+{
+    char st_path[4200], path[4200];
+    fwd_state s;
+    uint64_t k = 1;
+
+    snprintf(st_path, sizeof(st_path), "%s.fwd", pattern);
+    f->set_pattern = pattern;
+    /* The live set is always a new capture, from its chunk 1 (the sink
+     * has just created it; a state there is an earlier capture's). A set
+     * moved aside goes on at its state's chunk. */
+    if (!live && state_read(st_path, &s) == 0 && s.chunk != 0) {
+        if (s.done)
+            return 0;
+        k = s.chunk;
+    }
+    for (int misses = 0;; k++) {
+        int rc, finishing;
+
+        if (live) {
+            sl_mutex_lock(&f->mu);
+            if (f->expired_upto >= k)
+                k = f->expired_upto + 1;
+            f->fwd_chunk = k;
+            f->mu_acked_block = 0; /* forward_path() sets a resumed one */
+            sl_mutex_unlock(&f->mu);
+        }
+        if (f->cfg.chunk_name(path, sizeof(path), pattern, k) != 0) {
+            set_error(f, "chunk %" PRIu64 " of %s: name too long", k,
+                      pattern);
+            return 0;
+        }
+        if (!live && !path_exists(path)) {
+            /* The end of a set moved aside (its state's chunk may have
+             * been deleted just before the crash: look one further). */
+            if (++misses > 1)
+                break;
+            continue;
+        }
+        rc = forward_path(f, path, st_path, k, live, live);
+        f->path = NULL; /* path is this function's */
+        if (rc == 1 || rc < 0)
+            return rc;
+        if (rc == 2)
+            logf_(f, "forward: chunk %" PRIu64 " of %s was deleted "
+                  "(--max-total) before all its blocks were acknowledged; "
+                  "going on with the next", k, pattern);
+        sl_mutex_lock(&f->mu);
+        finishing = f->finishing;
+        sl_mutex_unlock(&f->mu);
+        if (live && finishing) {
+            char next[4200];
+
+            /* Finished: the last chunk is the one without a next. */
+            if (f->cfg.chunk_name(next, sizeof(next), pattern, k + 1) != 0 ||
+                !chunk_is_ours(f, next))
+                break;
+        }
+        /* Between chunks: the next one from its start. */
+        {
+            fwd_state ns;
+
+            memset(&ns, 0, sizeof(ns));
+            snprintf(ns.id, sizeof(ns.id), "%s", f->cur_id);
+            ns.chunk = k + 1;
+            if (ns.id[0] != '\0' && state_write(st_path, &ns) != 0)
+                set_error(f, "cannot write the state file %s", st_path);
+        }
+    }
+    /* The whole set is forwarded: its state says done. */
+    {
+        fwd_state ns;
+
+        memset(&ns, 0, sizeof(ns));
+        snprintf(ns.id, sizeof(ns.id), "%s", f->cur_id);
+        ns.chunk = k;
+        ns.done = 1;
+        if (ns.id[0] != '\0' && state_write(st_path, &ns) != 0)
+            set_error(f, "cannot write the state file %s", st_path);
+    }
+    return 0;
+}
+
 static void
 thread_main(void *arg)
 {
@@ -1058,85 +1445,25 @@ thread_main(void *arg)
 
     for (size_t i = 0; i < f->n_files && !stopped; i++) {
         int live = i + 1 == f->n_files;
-        fwd_state s;
-        size_t hlen;
-        const uint8_t *hdr;
         int rc;
 
-        f->path = f->files[i];
-        snprintf(f->state_path, sizeof(f->state_path), "%s.fwd", f->path);
-        /* The writer creates the live file before this thread starts, but
-         * may not have written the header yet. */
-        while ((rc = sl_blk_open(f->path, &f->rd)) == SL_ETRUNC && live) {
-            int stop;
+        f->backlog_bytes = 0;
+        for (size_t k = i + 1; k + 1 < f->n_files; k++)
+            f->backlog_bytes += file_size(f->files[k]);
+        if (f->file_set[i]) {
+            rc = forward_set(f, f->files[i], live);
+        } else {
+            char st[4200];
 
-            sl_mutex_lock(&f->mu);
-            stop = f->stop_now;
-            sl_mutex_unlock(&f->mu);
-            if (stop)
-                break;
-            wait_event(f, POLL_NS);
+            snprintf(st, sizeof(st), "%s.fwd", f->files[i]);
+            f->set_pattern = NULL;
+            rc = forward_path(f, f->files[i], st, 0, live, 0);
         }
-        if (rc != 0) {
-            set_error(f, "cannot read %s: %s", f->path, sl_strerror(rc));
-            continue;
-        }
-        f->acked_off = sl_blk_pos(f->rd);
-        f->acked_block = 0;
-        if (state_read(f->state_path, &s) == 0 &&
-            strcmp(s.id, sl_blk_capture_id(f->rd)) == 0) {
-            if (s.done) {
-                sl_blk_close(f->rd);
-                f->rd = NULL;
-                continue;
-            }
-            if (sl_blk_seek(f->rd, s.next_offset) == 0) {
-                f->acked_off = s.next_offset;
-                f->acked_block = s.next_block;
-                if (s.next_block > 0)
-                    f->stream_known = 1;
-            }
-        }
-        if (f->host == NULL)
-            f->host = dup_str(sl_blk_host(f->rd));
-        if (f->subject == NULL) {
-            char h[128], p[128];
-
-            token(h, sizeof(h), f->host != NULL ? f->host : "_");
-            token(p, sizeof(p), sl_blk_pipe(f->rd));
-            snprintf(f->subj_buf, sizeof(f->subj_buf), "sluice.%s.%s", h, p);
-            f->subject = dup_str(f->subj_buf);
-        }
-        hdr = sl_blk_header(f->rd, &hlen);
-        free(f->hdr_hex);
-        f->hdr_hex = malloc(2 * hlen + 1);
-        if (f->host == NULL || f->subject == NULL || f->hdr_hex == NULL) {
-            set_error(f, "out of memory");
+        if (rc < 0) {
+            stopped = 1;
             break;
         }
-        hex(f->hdr_hex, hdr, hlen);
-        f->scan_fmt = *sl_blk_format(f->rd);
-        f->scan_off = f->acked_off;
-        f->scan_next = f->read_next = f->acked_block;
-        f->scan_stuck = 0;
-        f->scan_fd = open(f->path, O_RDONLY | O_CLOEXEC);
-        f->state_written_off = UINT64_MAX;
-        save_state(f, 0, 1);
-        {
-            uint64_t later = 0;
-
-            for (size_t k = i + 1; k + 1 < f->n_files; k++)
-                later += file_size(f->files[k]);
-            f->backlog_bytes = later;
-        }
-        stopped = forward_file(f, live) != 0;
-        save_state(f, !stopped, 1);
-        update_pending_bytes(f);
-        if (f->scan_fd >= 0)
-            close(f->scan_fd);
-        f->scan_fd = -1;
-        sl_blk_close(f->rd);
-        f->rd = NULL;
+        stopped = rc == 1;
     }
     if (f->js != NULL) {
         jsPubOptions po;
@@ -1146,8 +1473,6 @@ thread_main(void *arg)
         js_PublishAsyncComplete(f->js, &po);
     }
     disconnect(f);
-    if (f->path != NULL)
-        update_pending_bytes(f);
     sl_mutex_lock(&f->mu);
     f->all_acked = !stopped;
     f->done = 1;
@@ -1165,6 +1490,7 @@ sl_forward_open(const sl_forward_config *cfg, sl_forward **out, char *err,
     sl_forward *f;
     char dummy[8];
     char **backlog = NULL;
+    unsigned char *sets = NULL;
     size_t n = 0;
     int rc;
 
@@ -1201,7 +1527,8 @@ sl_forward_open(const sl_forward_config *cfg, sl_forward **out, char *err,
     rc = build_options(f, err, err_cap);
     if (rc != 0)
         goto fail;
-    rc = sl_forward_prepare(cfg->capture, cfg->move_aside, &backlog, &n);
+    rc = sl_forward_prepare(cfg->capture, cfg->move_aside, cfg->chunk_name,
+                            &backlog, &sets, &n);
     if (rc != 0) {
         snprintf(err, err_cap, "cannot move the unforwarded capture %s "
                  "aside: %s", cfg->capture, sl_strerror(rc));
@@ -1211,13 +1538,22 @@ sl_forward_open(const sl_forward_config *cfg, sl_forward **out, char *err,
     rc = SL_ENOMEM;
     {
         char **p = realloc(backlog, (n + 1) * sizeof(*p));
+        unsigned char *q;
 
         if (p == NULL) {
             sl_forward_backlog_free(backlog, n);
+            free(sets);
             goto fail;
         }
         f->files = p;
         f->n_files = n;
+        q = realloc(sets, n + 1);
+        if (q == NULL) {
+            free(sets);
+            goto fail;
+        }
+        f->file_set = q;
+        f->file_set[n] = cfg->chunk_name != NULL;
         if ((f->files[f->n_files] = dup_str(cfg->capture)) == NULL)
             goto fail;
         f->n_files++;
@@ -1244,6 +1580,50 @@ sl_forward_get_stats(sl_forward *f, sl_forward_stats *out)
     sl_mutex_lock(&f->mu);
     *out = f->st;
     sl_mutex_unlock(&f->mu);
+}
+
+int
+sl_forward_chunk_forwarded(sl_forward *f, uint64_t chunk)
+{
+    int yes;
+
+    sl_mutex_lock(&f->mu);
+    yes = f->fwd_chunk > chunk;
+    sl_mutex_unlock(&f->mu);
+    return yes;
+}
+
+uint64_t
+sl_forward_chunk_expire(sl_forward *f, uint64_t chunk, uint64_t blocks)
+{
+    uint64_t lost;
+
+    sl_mutex_lock(&f->mu);
+    if (f->fwd_chunk > chunk)
+        lost = 0;
+    else if (f->fwd_chunk == chunk)
+        lost = blocks > f->mu_acked_block ? blocks - f->mu_acked_block : 0;
+    else
+        lost = blocks;
+    /* retire() acknowledges nothing more of it from now on, so a block is
+     * either forwarded or counted here, never both. */
+    if (chunk > f->expired_upto)
+        f->expired_upto = chunk;
+    f->st.expired_unforwarded += lost;
+    sl_cond_signal(&f->cv);
+    sl_mutex_unlock(&f->mu);
+    return lost;
+}
+
+uint64_t
+sl_forward_expired(sl_forward *f)
+{
+    uint64_t n;
+
+    sl_mutex_lock(&f->mu);
+    n = f->st.expired_unforwarded;
+    sl_mutex_unlock(&f->mu);
+    return n;
 }
 
 int
@@ -1303,6 +1683,7 @@ sl_forward_close(sl_forward *f)
     for (size_t i = 0; i < f->n_files; i++)
         free(f->files[i]);
     free(f->files);
+    free(f->file_set);
     free(f->urls);
     free(f->subject);
     free(f->stream);

@@ -32,7 +32,14 @@ typedef struct sl_forward_config {
     const char *creds_path; /* NULL, or a credentials file */
     const char *tls_ca;     /* NULL, or a CA file: TLS required */
     const char *host;       /* NULL: the capture header's host */
-    const char *capture;    /* the live capture file (--out) */
+    const char *capture;    /* the live capture file (--out), or with
+                               chunk_name the rotating set's --out */
+    /* NULL: capture is one file. Otherwise capture is a rotating set
+     * (--rotate-size/--rotate-time) and this names its chunk n
+     * (collector/core/sink.h sl_chunk_name()): the forwarder follows the
+     * chunks in order (docs/forwarding.md section 8). */
+    int (*chunk_name)(char *buf, size_t cap, const char *pattern,
+                      uint64_t n);
     int move_aside;         /* the collector will replace the capture
                                (--force): see sl_forward_prepare() */
     unsigned inflight;      /* messages unacknowledged at most, >= 1 */
@@ -52,6 +59,8 @@ typedef struct sl_forward_stats {
     uint64_t pending_bytes;    /* bytes of the capture (and of those
                                   waiting after it) not yet acknowledged */
     uint64_t errors;           /* failed connects and publishes */
+    uint64_t expired_unforwarded; /* blocks of chunks --max-total deleted
+                                     before they were acknowledged */
     int connected;             /* 1 while connected to a server */
     char last_error[200];      /* "" if none; producer bytes never here */
 } sl_forward_stats;
@@ -94,6 +103,21 @@ void sl_forward_get_stats(sl_forward *f, sl_forward_stats *out);
  */
 int sl_forward_finish(sl_forward *f);
 
+/*
+ * Retention of a rotating set (collector/core/sink.h sl_retain_hooks),
+ * called from the writer thread; they take the forwarder's lock only.
+ */
+/** 1 when every block of chunk @p chunk of the live set is acknowledged
+ *  (the forwarder has moved past it), else 0. */
+int sl_forward_chunk_forwarded(sl_forward *f, uint64_t chunk);
+/** --max-total deletes chunk @p chunk (of @p blocks blocks) of the live
+ *  set: the forwarder stops sending it (and every earlier one) and counts
+ *  its unacknowledged blocks as expired unforwarded. @return that count. */
+uint64_t sl_forward_chunk_expire(sl_forward *f, uint64_t chunk,
+                                 uint64_t blocks);
+/** Blocks counted by sl_forward_chunk_expire() so far. */
+uint64_t sl_forward_expired(sl_forward *f);
+
 /** Stops (if needed) and frees. NULL is a no-op. */
 void sl_forward_close(sl_forward *f);
 
@@ -102,13 +126,19 @@ void sl_forward_close(sl_forward *f);
  * has blocks not yet forwarded (its state file FILE.fwd says so), moves
  * FILE and its state
  * aside to FILE.<capture id> and FILE.<capture id>.fwd, so they are
- * forwarded from there. Then lists the captures beside FILE that wait to
- * be forwarded (FILE.<id> with a state file that is not done), oldest
- * first, into an array of *n paths (free with sl_forward_backlog_free).
+ * forwarded from there. With @p chunk_name (FILE is a rotating set's
+ * --out), the same for the set: its chunks from the state's chunk on go
+ * to the set FILE.<capture id> (chunk n named chunk_name(FILE.<id>, n)).
+ * Then lists the captures beside FILE that wait to be forwarded
+ * (FILE.<id> with a state file FILE.<id>.fwd that is not done), oldest
+ * first, into an array of *n paths (free with sl_forward_backlog_free),
+ * and in (*is_set)[i] whether path i is a set (its state names a chunk).
  * @return 0, SL_ENOMEM, or an error from rename.
  */
-int sl_forward_prepare(const char *capture, int move_aside, char ***backlog,
-                       size_t *n);
+int sl_forward_prepare(const char *capture, int move_aside,
+                       int (*chunk_name)(char *, size_t, const char *,
+                                         uint64_t),
+                       char ***backlog, unsigned char **is_set, size_t *n);
 void sl_forward_backlog_free(char **backlog, size_t n);
 
 #endif

@@ -99,6 +99,9 @@ typedef struct sluice_close_info {
     uint64_t bytes;
     uint64_t dropped;
     uint64_t malformed;
+    uint64_t expired_unforwarded; /* blocks retention deleted before they
+                                     were forwarded (--forward with
+                                     rotation); 0 in records without it */
 } sluice_close_info;
 
 /** Running totals of what the reader has seen so far. */

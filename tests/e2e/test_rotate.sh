@@ -10,7 +10,8 @@
 # - SIGKILL mid-rotation (the test-only SLUICE_TEST_ROTATE_DELAY_US holds
 #   the writer between a new chunk's header and its preamble): every
 #   chunk reads back without a corrupt block or a gap;
-# - usage errors: bad sizes, --keep without rotation, --forward with it;
+# - usage errors: bad sizes, --keep without rotation (--forward with
+#   rotation is test_forward_rotate.sh's);
 #   a set of chunks of different captures, a duplicate chunk.
 source "$(dirname "$0")/lib.sh"
 CTL=$BIN/collector/sluice-ctl
@@ -143,7 +144,7 @@ grep -q " gaps=0 corrupt_blocks=0 .* missing_chunks=0$" <<<"$out" || fail "kille
 
 note "usage errors"
 for args in "--rotate-size 4X" "--rotate-size 1K" "--rotate-size M" "--keep 3" "--max-total 1G" \
-    "--rotate-time 0" "--rotate-size 4M --forward nats://127.0.0.1:1"; do
+    "--rotate-time 0"; do
   rc=0
   "$COLLECTOR" --pipe bad --out "$WORK/bad.sluice" $args 2>"$WORK/bad.err" || rc=$?
   [ "$rc" = 2 ] || fail "'$args' exited $rc, expected 2: $(cat "$WORK/bad.err")"

@@ -195,6 +195,93 @@ Test(rotate, sink_keeps_the_newest)
     cr_assert_eq(sl_sink_rotate_open(&rc, &s), SL_EEXIST);
 }
 
+/* Forwarding's retention hooks, faked: chunks below fake_fwd are
+ * acknowledged whole; expire() records what it was told. */
+static uint64_t fake_fwd, fake_expired, fake_expire_calls, fake_last_blocks;
+
+static int
+fake_forwarded(void *arg, uint64_t chunk)
+{
+    (void)arg;
+    return chunk < fake_fwd;
+}
+
+static uint64_t
+fake_expire(void *arg, uint64_t chunk, uint64_t blocks)
+{
+    (void)arg;
+    (void)chunk;
+    fake_expire_calls++;
+    fake_last_blocks = blocks;
+    fake_expired += blocks;
+    return blocks;
+}
+
+static uint64_t
+fake_expired_total(void *arg)
+{
+    (void)arg;
+    return fake_expired;
+}
+
+Test(rotate, keep_waits_for_forwarding_max_total_does_not)
+{
+    sl_retain_hooks h = {fake_forwarded, fake_expire, fake_expired_total,
+                         NULL};
+    sl_sink_rotate_config rc;
+    char base[512];
+    sl_sink *s;
+
+    cr_assert_not_null(mkdtemp(dir));
+    path_of(base, sizeof(base), "fw.sluice");
+    memset(&rc, 0, sizeof(rc));
+    rc.path = base;
+    rc.keep = 2;
+    rc.retain = &h;
+    fake_fwd = 1; /* nothing acknowledged */
+    cr_assert_eq(sl_sink_rotate_open(&rc, &s), 0);
+    for (int i = 0; i < 4; i++) {
+        write_unit(s, 100);
+        cr_assert_eq(sl_sink_rotate(s), 0);
+    }
+    /* --keep 2 alone: nothing is deleted while nothing is acknowledged. */
+    for (int k = 1; k <= 5; k++) {
+        char nm[64];
+
+        snprintf(nm, sizeof(nm), "fw.%06d.sluice", k);
+        cr_assert(exists(nm), "chunk %d kept until forwarded", k);
+    }
+    cr_assert_eq(fake_expire_calls, 0);
+    /* Chunks 1 and 2 acknowledged: the next block deletes them, not 3. */
+    fake_fwd = 3;
+    write_unit(s, 100);
+    cr_assert(!exists("fw.000001.sluice") && !exists("fw.000002.sluice"));
+    cr_assert(exists("fw.000003.sluice"));
+    cr_assert_eq(fake_expire_calls, 0);
+    cr_assert_eq(sl_sink_close(s), 0);
+
+    /* --max-total 250 deletes unforwarded chunks anyway and reports each
+     * with its block count (2 blocks a chunk here). */
+    rc.keep = 0;
+    rc.max_total = 250;
+    rc.flags = SL_OS_FILE_FORCE;
+    fake_fwd = 1;
+    fake_expired = 0;
+    path_of(base, sizeof(base), "fm");
+    cr_assert_eq(sl_sink_rotate_open(&rc, &s), 0);
+    for (int i = 0; i < 4; i++) {
+        write_unit(s, 50);
+        write_unit(s, 50);
+        cr_assert_eq(sl_sink_rotate(s), 0);
+    }
+    cr_assert_eq(sl_sink_close(s), 0);
+    cr_assert(!exists("fm.000001") && !exists("fm.000002"));
+    cr_assert(exists("fm.000003") && exists("fm.000004"));
+    cr_assert_eq(fake_expire_calls, 2);
+    cr_assert_eq(fake_last_blocks, 2);
+    cr_assert_eq(fake_expired, 4);
+}
+
 /* Commits one record (type, producer, seq) with a small payload. */
 static void
 put(sl_ring *ring, uint16_t type, uint32_t id, uint64_t seq,
