@@ -605,11 +605,14 @@ change_state(sl_server *s, sl_state *ns)
 }
 
 static int
-run_hook(sl_server *s, tbuf *b, const char *what, int (*hook)(void *))
+run_hook(sl_server *s, tbuf *b, const char *what, int (*hook)(void *),
+         int (*snap)(void *, char *, size_t))
 {
+    char name[4096];
     int rc;
 
-    if (hook == NULL) {
+    name[0] = '\0';
+    if (hook == NULL && snap == NULL) {
         tb_printf(b, "error: %s is not possible: this collector has no "
                   "%s\n", what,
                   strcmp(what, "rotate") == 0
@@ -617,7 +620,8 @@ run_hook(sl_server *s, tbuf *b, const char *what, int (*hook)(void *))
                       : "flight recorder (a format-v2 feature)");
         return 1;
     }
-    rc = hook(s->cfg.hook_arg);
+    rc = snap != NULL ? snap(s->cfg.hook_arg, name, sizeof(name))
+                      : hook(s->cfg.hook_arg);
     if (rc == SL_ENOSYS) {
         tb_printf(b, "error: %s is not possible: the capture was not "
                   "started with %s\n", what,
@@ -629,7 +633,11 @@ run_hook(sl_server *s, tbuf *b, const char *what, int (*hook)(void *))
         tb_printf(b, "error: %s failed: %s\n", what, sl_strerror(rc));
         return 1;
     }
-    tb_printf(b, "ok\n");
+    /* snapshot: the file's name, which sluice-ctl prints. */
+    if (name[0] != '\0')
+        tb_printf(b, "ok\n%s\n", name);
+    else
+        tb_printf(b, "ok\n");
     return 0;
 }
 
@@ -722,9 +730,9 @@ run_request(sl_server *s, char **w, size_t n, tbuf *b)
         tb_printf(b, "ok\nstate: generation %" PRIu64 "\n", s->state->gen);
         sl_mutex_unlock(&s->ctl_lock);
     } else if (strcmp(cmd, "rotate") == 0 && n == 1) {
-        run_hook(s, b, "rotate", s->cfg.rotate);
+        run_hook(s, b, "rotate", s->cfg.rotate, NULL);
     } else if (strcmp(cmd, "snapshot") == 0 && n == 1) {
-        run_hook(s, b, "snapshot", s->cfg.snapshot);
+        run_hook(s, b, "snapshot", NULL, s->cfg.snapshot);
     } else if (strcmp(cmd, "stop") == 0 && n == 1) {
         tb_printf(b, "ok\nstopping\n");
         sl_srv_logf(s, "stop requested by sluice-ctl");
