@@ -743,15 +743,15 @@ main(int argc, char **argv)
         usage_error("%s", "--pipe NAME is required");
     if (cfg.out_path == NULL)
         usage_error("%s", "--out FILE is required");
-    if ((cfg.keep != 0 || cfg.max_total != 0) && !cfg.rotate_set)
-        usage_error("%s", "--keep and --max-total need rotation "
-                    "(--rotate-size or --rotate-time)");
     cfg.trigger_type = trigger_type;
     if (cfg.flight_bytes == 0 && (trigger_type >= 0 || trigger_after_set))
         usage_error("%s", "--trigger-type and --trigger-after need "
                     "--flight-recorder BYTES");
     if (cfg.flight_bytes != 0)
         check_flight(&cfg, fwd_urls != NULL);
+    if ((cfg.keep != 0 || cfg.max_total != 0) && !cfg.rotate_set)
+        usage_error("%s", "--keep and --max-total need rotation "
+                    "(--rotate-size or --rotate-time)");
     if (cfg.rotate_set && fwd_urls != NULL)
         usage_error("%s", "--forward sends one capture file: it does not "
                     "combine with --rotate-size/--rotate-time");
