@@ -61,6 +61,14 @@ typedef struct ep_conn {
     size_t plen, pdone;
     int64_t presult;
     struct ep_conn *next_push;
+    /* Push hand-off, poster -> owner worker: the poster fills pbuf/plen/
+     * pdone, then adds 1 here with release, then epoll_ctl() arms the
+     * push fd; the owner's do_push() loads it with acquire before it
+     * touches those fields. The kernel already orders epoll_ctl() before
+     * the epoll_wait() that reports the registration, but that order is
+     * invisible to the C memory model (and to ThreadSanitizer); this pair
+     * states it. The value itself is never used. */
+    _Atomic uint64_t pgen;
 } ep_conn;
 
 /* Low bit of epoll_event.data.u64 for a connection's push fd. */
@@ -291,6 +299,8 @@ do_push(ep_worker *w, ep_conn *c)
 {
     struct epoll_event ev;
 
+    /* Acquire: pairs with ep_push()'s release (see pgen). */
+    (void)atomic_load_explicit(&c->pgen, memory_order_acquire);
     while (c->pdone < c->plen) {
         ssize_t r = send(c->wfd, c->pbuf + c->pdone, c->plen - c->pdone,
                          MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -519,6 +529,8 @@ ep_push(sl_io *io, sl_io_conn *base, const void *buf, size_t len)
     c->pbuf = buf;
     c->plen = len;
     c->pdone = 0;
+    /* Release: the fields above are the owner's from here (see pgen). */
+    atomic_fetch_add_explicit(&c->pgen, 1, memory_order_release);
     /* The owner worker sends once the socket is writable (at once, for a
      * socket with room): the first send happens there, not here, so a
      * push never blocks its caller and its result always comes through
