@@ -966,9 +966,12 @@ main(int argc, char **argv)
 #endif
     atomic_store_explicit(&hook_srv, srv, memory_order_release);
     fprintf(stderr, "sluice-collector: listening on %s (backend %s, %u "
-            "workers, ring %" PRIu64 " MiB, on-full %s), writing %s\n", path,
+            "workers, ring %" PRIu64 " MiB, on-full %s), %s %s\n", path,
             sl_server_backend(srv), cfg.workers, ring_mb,
-            cfg.drop_when_full ? "drop" : "wait", out_shown);
+            cfg.drop_when_full ? "drop" : "wait",
+            cfg.flight_bytes != 0 ? "flight recorder: snapshots from"
+                                  : "writing",
+            out_shown);
 
     start = sl_os_mono_ns();
     last_stats = start;

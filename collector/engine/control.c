@@ -453,6 +453,16 @@ do_status(sl_server *s, tbuf *b, int json)
     if (cap != NULL && chunk != 0 &&
         sl_chunk_name(chunk_name, sizeof(chunk_name), cap, chunk) == 0)
         cap = chunk_name;
+    /* A flight recorder writes no capture file: its snapshots' pattern. */
+    if (cap != NULL && s->cfg.flight_bytes != 0 &&
+        sl_snapshot_name(chunk_name, sizeof(chunk_name), cap, 0) == 0 &&
+        strlen(chunk_name) >= 3) {
+        char *z = strstr(chunk_name, ".snapshot-000");
+
+        if (z != NULL)
+            memcpy(z + 10, "NNN", 3);
+        cap = chunk_name;
+    }
     sl_server_get_stats(s, &st);
     filtered = atomic_load_explicit(&s->filtered_ended, memory_order_relaxed);
     sl_mutex_lock(&s->lock);

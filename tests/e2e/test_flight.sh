@@ -68,6 +68,7 @@ done
 note "SIGUSR1 with --trigger-after; sluice-ctl snapshot meanwhile is folded"
 start_collector sig --pipe sig --out "$WORK/sig.sluice" --flight-recorder 1M --trigger-after 2 --stats 0
 "$PRODUCER" --pipe sig --count $(scaled 20000) --name before >/dev/null
+"$CTL" --pipe sig status | grep -qxF "capture: $WORK/sig.snapshot-NNN.sluice" || fail "status does not name the snapshots"
 kill -USR1 "$CPID"
 for _ in $(seq 1 200); do [ -e "$WORK/sig.snapshot-001.sluice" ] && break; sleep 0.025; done
 [ -e "$WORK/sig.snapshot-001.sluice" ] || fail "no snapshot file after SIGUSR1"
