@@ -58,6 +58,17 @@ static const char usage_text[] =
     "  --max-total BYTES    with rotation: delete the oldest chunks while the\n"
     "                       set is larger (never the current one), forwarded\n"
     "                       or not (counted: expired_unforwarded)\n"
+    "  --flight-recorder BYTES  keep only about the last BYTES of capture, in\n"
+    "                       memory (K/M/G suffixes; 262144..2^40), and write\n"
+    "                       FILE-stem.snapshot-NNN.ext on a trigger: SIGUSR1\n"
+    "                       (POSIX), an event of --trigger-type, sluice-ctl\n"
+    "                       snapshot; no capture file otherwise\n"
+    "  --trigger-type T     with --flight-recorder: every event of type T\n"
+    "                       (0..61439, or 0x hex) from any producer triggers\n"
+    "  --trigger-after SECS  with --flight-recorder: record SECS more seconds\n"
+    "                       after a trigger before the snapshot is cut\n"
+    "                       (0..3600, default 0); triggers meanwhile are\n"
+    "                       recorded and counted, not a second snapshot\n"
     "  --compress CODEC     none|lz4|zstd[:LEVEL] (LEVEL 1..19, default 1):\n"
     "                       compress each block (default: none)\n"
     "  --workers N          worker threads (default: number of cores)\n"
@@ -370,12 +381,86 @@ hook_rotate(void *arg)
 }
 
 static int
-hook_snapshot(void *arg)
+hook_snapshot(void *arg, char *name, size_t cap)
 {
     sl_server *s = atomic_load_explicit(&hook_srv, memory_order_acquire);
 
     (void)arg;
-    return s != NULL ? sl_server_snapshot(s) : SL_EBUSY;
+    if (cap > 0)
+        name[0] = '\0';
+    return s != NULL ? sl_server_snapshot(s, name, cap) : SL_EBUSY;
+}
+
+/* SIGUSR1: a flight-recorder trigger, on the main thread (the signal
+ * handler only wakes it). */
+static void
+signal_trigger(sl_server *srv)
+{
+    char name[4096];
+    int rc = sl_server_trigger(srv, SLUICE_TRIGGER_SIGNAL, name,
+                               sizeof(name));
+
+    if (rc == 0)
+        fprintf(stderr, "sluice-collector: SIGUSR1: snapshot %s\n", name);
+    else
+        fprintf(stderr, "sluice-collector: SIGUSR1: snapshot failed: %s\n",
+                sl_strerror(rc));
+}
+
+/* --trigger-type T: decimal or 0x hex, an event type 0..0xEFFF. */
+static int
+parse_type(const char *opt, const char *v)
+{
+    unsigned long x;
+    char *end;
+
+    errno = 0;
+    if (v[0] < '0' || v[0] > '9')
+        usage_error("--trigger-type: '%s' is not an event type (0..61439 "
+                    "or 0x0..0xEFFF)", v);
+    x = strtoul(v, &end, 0);
+    if (errno != 0 || *end != '\0' || x > 0xEFFFu)
+        usage_error("--trigger-type: '%s' is not an event type (0..61439 "
+                    "or 0x0..0xEFFF)", v);
+    (void)opt;
+    return (int)x;
+}
+
+/* --flight-recorder keeps its capture in memory and writes snapshots:
+ * the options of a capture file do not apply. One line each. */
+static void
+check_flight(const sl_server_config *cfg, int forward)
+{
+    if (cfg->rotate_set)
+        usage_error("%s", "--flight-recorder does not combine with "
+                    "--rotate-size/--rotate-time (it keeps the last BYTES "
+                    "itself)");
+    if (cfg->keep != 0 || cfg->max_total != 0)
+        usage_error("%s", "--flight-recorder does not combine with --keep "
+                    "or --max-total (it keeps the last BYTES itself)");
+    if (forward)
+        usage_error("%s", "--flight-recorder does not combine with "
+                    "--forward (there is no capture file to forward)");
+    if (cfg->codec != 0)
+        usage_error("%s", "--flight-recorder does not combine with "
+                    "--compress (snapshots are stored uncompressed)");
+    if (cfg->force)
+        usage_error("%s", "--flight-recorder does not combine with --force "
+                    "(a snapshot takes the next free number, never "
+                    "replacing a file)");
+#ifndef _WIN32
+    {
+        struct stat st;
+
+        /* FILE is only the snapshots' name pattern; a FIFO or device
+         * there means the user expected a stream, which this is not. */
+        if (stat(cfg->out_path, &st) == 0 && !S_ISREG(st.st_mode))
+            usage_error("--flight-recorder: --out '%s' is not a regular "
+                        "file name (a FIFO, device or directory); it names "
+                        "the snapshots, FILE-stem.snapshot-NNN.ext",
+                        cfg->out_path);
+    }
+#endif
 }
 
 /* --config KEY=VALUE, or line `lineno` of --config-file FILE. */
@@ -493,6 +578,7 @@ main(int argc, char **argv)
     const char *fwd_urls = NULL, *fwd_subject = NULL, *fwd_stream = "SLUICE";
     const char *fwd_creds = NULL, *fwd_ca = NULL, *fwd_host = NULL;
     uint64_t fwd_replicas = 0, fwd_inflight = 32, fwd_drain = 10;
+    int trigger_type = -1, trigger_after_set = 0;
 #ifdef SL_HAVE_NATS
     sl_forward *fwd = NULL;
     sl_forward_stats fst;
@@ -567,6 +653,21 @@ main(int argc, char **argv)
             if (sl_cli_size(a, v, 65536u, UINT64_MAX / 2, &cfg.max_total,
                             why, sizeof(why)) != 0)
                 usage_error("%s", why);
+        } else if (strcmp(a, "--flight-recorder") == 0) {
+            char why[256];
+
+            if (sl_cli_size(a, v, 262144u, 1ull << 40, &cfg.flight_bytes, why,
+                            sizeof(why)) != 0)
+                usage_error("%s", why);
+        } else if (strcmp(a, "--trigger-type") == 0) {
+            trigger_type = parse_type(a, v);
+        } else if (strcmp(a, "--trigger-after") == 0) {
+            char why[256];
+
+            if (sl_cli_secs(a, v, 0, 3600ull * 1000000000u,
+                            &cfg.trigger_after_ns, why, sizeof(why)) != 0)
+                usage_error("%s", why);
+            trigger_after_set = 1;
         } else if (strcmp(a, "--compress") == 0) {
             char why[256];
 
@@ -667,10 +768,24 @@ main(int argc, char **argv)
         usage_error("%s", "--pipe NAME is required");
     if (cfg.out_path == NULL)
         usage_error("%s", "--out FILE is required");
+    cfg.trigger_type = trigger_type;
+    if (cfg.flight_bytes == 0 && (trigger_type >= 0 || trigger_after_set))
+        usage_error("%s", "--trigger-type and --trigger-after need "
+                    "--flight-recorder BYTES");
+    if (cfg.flight_bytes != 0)
+        check_flight(&cfg, fwd_urls != NULL);
     if ((cfg.keep != 0 || cfg.max_total != 0) && !cfg.rotate_set)
         usage_error("%s", "--keep and --max-total need rotation "
                     "(--rotate-size or --rotate-time)");
-    if (cfg.rotate_set) {
+    if (cfg.flight_bytes != 0) {
+        /* Messages name the first snapshot's file (no capture file). */
+        static char first_snap[4096];
+
+        if (sl_snapshot_name(first_snap, sizeof(first_snap), cfg.out_path,
+                             1) != 0)
+            usage_error("--out '%s': name too long", cfg.out_path);
+        out_shown = first_snap;
+    } else if (cfg.rotate_set) {
         /* Messages name the file actually made: chunk 1. */
         static char first_chunk[4096];
 
@@ -757,6 +872,13 @@ main(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "sluice-collector: cannot install stop handlers: "
                 "%s\n", sl_strerror(rc));
+        return 1;
+    }
+    /* SIGUSR1 triggers a flight-recorder snapshot (POSIX only). */
+    if (cfg.flight_bytes != 0 && (rc = sl_os_trigger_install()) != 0 &&
+        rc != SL_ENOSYS) {
+        fprintf(stderr, "sluice-collector: cannot install the SIGUSR1 "
+                "trigger: %s\n", sl_strerror(rc));
         return 1;
     }
 #ifdef SL_HAVE_NATS
@@ -877,9 +999,12 @@ main(int argc, char **argv)
 #endif
     atomic_store_explicit(&hook_srv, srv, memory_order_release);
     fprintf(stderr, "sluice-collector: listening on %s (backend %s, %u "
-            "workers, ring %" PRIu64 " MiB, on-full %s), writing %s\n", path,
+            "workers, ring %" PRIu64 " MiB, on-full %s), %s %s\n", path,
             sl_server_backend(srv), cfg.workers, ring_mb,
-            cfg.drop_when_full ? "drop" : "wait", out_shown);
+            cfg.drop_when_full ? "drop" : "wait",
+            cfg.flight_bytes != 0 ? "flight recorder: snapshots from"
+                                  : "writing",
+            out_shown);
 
     start = sl_os_mono_ns();
     last_stats = start;
@@ -906,6 +1031,8 @@ main(int argc, char **argv)
         }
         if (sl_os_stop_wait(wait))
             break;
+        if (sl_os_trigger_take())
+            signal_trigger(srv);
         now = sl_os_mono_ns();
         sl_server_get_stats(srv, &st);
         if (stats_every != 0 && now - last_stats >= stats_every * 1000000000u) {

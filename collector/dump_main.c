@@ -193,6 +193,24 @@ handle(run *rn, const sluice_record *r)
         free(desc);
         return 0;
     }
+    if (r->type == SLUICE_REC_TRIGGER) {
+        sluice_trigger_info t;
+        char desc[256];
+        size_t dlen;
+
+        /* A collector record of no producer, like the state record. */
+        if (!rn->show || !in_window(rn, r->collector_ns))
+            return 0;
+        if (sluice_record_trigger(r, &t) != 0) {
+            if (f->other != NULL)
+                f->other(&rn->ctx, r, NULL, "invalid");
+            return 0;
+        }
+        dlen = dump_trigger_desc(&t, desc, sizeof(desc));
+        if (f->trigger != NULL)
+            f->trigger(&rn->ctx, r, &t, desc, dlen);
+        return 0;
+    }
     if (r->type == SLUICE_REC_CLOSE) {
         sluice_close_info cl;
 

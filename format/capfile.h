@@ -73,6 +73,7 @@
 #define SL_CAP_T_STATE SLUICE_REC_STATE /* payload: state.h */
 #define SL_CAP_T_LIVE SLUICE_REC_LIVE /* chunk preamble: connect payload,
                                         seq = the next sequence number */
+#define SL_CAP_T_TRIGGER SLUICE_REC_TRIGGER /* flight-recorder trigger */
 
 /*
  * Connect payload:     0 4 pid | 4 4 uid (0xFFFFFFFF unknown) | 8 1 mode
@@ -99,6 +100,10 @@
  * expired_unforwarded); the writer writes 48. */
 #define SL_CAP_CLOSE_LEN 40u
 #define SL_CAP_CLOSE_LEN_WRITTEN 48u
+/* Trigger payload (docs/capture-format.md 7.6): 0 4 cause | 4 4 event type
+ * | 8 4 producer | 12 4 snapshot number | 16 8 seq | 24 8 after_ns |
+ * 32 4 folded | 36 4 reserved (zero). */
+#define SL_CAP_TRIGGER_LEN 40u
 
 /** Record size for a payload, padding included. */
 static inline size_t

@@ -783,6 +783,39 @@ sluice_record_close(const sluice_record *rec, sluice_close_info *out)
     return 0;
 }
 
+int
+sluice_record_trigger(const sluice_record *rec, sluice_trigger_info *out)
+{
+    const uint8_t *p = rec->payload;
+
+    if (rec->type != SLUICE_REC_TRIGGER ||
+        rec->payload_len < SL_CAP_TRIGGER_LEN)
+        return SL_ECORRUPT;
+    out->cause = sl_load_le32(p);
+    out->event_type = sl_load_le32(p + 4);
+    out->producer = sl_load_le32(p + 8);
+    out->snapshot = sl_load_le32(p + 12);
+    out->seq = sl_load_le64(p + 16);
+    out->after_ns = sl_load_le64(p + 24);
+    out->folded = sl_load_le32(p + 32);
+    return 0;
+}
+
+const char *
+sluice_trigger_cause_name(uint32_t cause)
+{
+    switch (cause) {
+    case SLUICE_TRIGGER_SIGNAL:
+        return "signal";
+    case SLUICE_TRIGGER_TYPE:
+        return "type";
+    case SLUICE_TRIGGER_CTL:
+        return "ctl";
+    default:
+        return "unknown";
+    }
+}
+
 /* The public names are the wire header's list (wire.c), so they cannot
  * drift from the codes the collector stores. */
 const char *

@@ -264,6 +264,18 @@ int sl_os_stop_wait(uint64_t timeout_ns);
  */
 void sl_os_stop_request(void);
 
+/**
+ * The flight recorder's signal trigger: POSIX installs a SIGUSR1 handler
+ * that wakes sl_os_stop_wait() (returning 0: not a stop) and marks a
+ * trigger, which sl_os_trigger_take() then returns once. Call after
+ * sl_os_stop_install(). Windows has no SIGUSR1: SL_ENOSYS (sluice-ctl
+ * snapshot is the trigger there).
+ */
+int sl_os_trigger_install(void);
+/** @return 1 (and clears it) if a trigger signal came since the last
+ *  call, else 0. */
+int sl_os_trigger_take(void);
+
 /* ---- process limits and identity (collector start) --------------------- */
 
 /**

@@ -869,6 +869,45 @@ sl_os_stop_install(void)
     return stop_init_rc;
 }
 
+/* SIGUSR1 (sl_os_trigger_install()): relaxed, like stop_flag; the
+ * self-pipe byte orders the wake-up, and the flag carries no data. */
+static atomic_int trigger_flag;
+
+static void
+on_trigger_signal(int sig)
+{
+    int saved = errno;
+    char c = (char)sig;
+
+    atomic_store_explicit(&trigger_flag, 1, memory_order_relaxed);
+    if (write(stop_pipe[1], &c, 1) < 0) {
+        /* A full pipe already holds a pending wake-up. */
+    }
+    errno = saved;
+}
+
+int
+sl_os_trigger_install(void)
+{
+    struct sigaction sa;
+
+    if (stop_pipe[1] < 0)
+        return SL_EINVAL; /* sl_os_stop_install() first */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_trigger_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGUSR1, &sa, NULL) != 0)
+        return sl_err_from_errno(errno);
+    return 0;
+}
+
+int
+sl_os_trigger_take(void)
+{
+    return atomic_exchange_explicit(&trigger_flag, 0, memory_order_relaxed);
+}
+
 int
 sl_os_stop_wait(uint64_t timeout_ns)
 {
@@ -887,9 +926,18 @@ sl_os_stop_wait(uint64_t timeout_ns)
     ms = timeout_ns / 1000000u >= (uint64_t)INT_MAX
              ? -1
              : (int)((timeout_ns + 999999u) / 1000000u);
-    if (poll(&p, 1, ms) > 0) {
-        /* Leave the byte in the pipe: every later wait returns at once. */
+    if (poll(&p, 1, ms) > 0 &&
+        !atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
+        /* Not a stop: a trigger's byte (SIGUSR1). Drain it so the next
+         * wait sleeps again. A stop's byte drained with it loses
+         * nothing: stop_flag is set before its byte is written, and is
+         * read again below and first thing in every later wait. */
+        char buf[64];
+
+        while (read(stop_pipe[0], buf, sizeof(buf)) > 0)
+            ;
     }
+    /* A stop's byte stays in the pipe: every later wait returns at once. */
     return atomic_load_explicit(&stop_flag, memory_order_relaxed);
 }
 

@@ -872,6 +872,18 @@ sl_os_stop_request(void)
     stop_set();
 }
 
+int
+sl_os_trigger_install(void)
+{
+    return SL_ENOSYS; /* no SIGUSR1: sluice-ctl snapshot triggers */
+}
+
+int
+sl_os_trigger_take(void)
+{
+    return 0;
+}
+
 /* ---- UTF-8 arguments ------------------------------------------------------ */
 
 int

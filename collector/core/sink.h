@@ -218,4 +218,49 @@ int sl_chunk_name(char *buf, size_t cap, const char *path, uint64_t n);
 size_t sl_retention_pick(const uint64_t *sizes, size_t n, uint64_t keep,
                          uint64_t max_total);
 
+/*
+ * The flight recorder (sink_flight.c, --flight-recorder BYTES;
+ * docs/capture-format.md section 17). The writer runs chunked with a
+ * chunk size of BYTES/4 (writer.h); the sink keeps the records of the
+ * current chunk and of the keep chunks before it in memory, forgetting
+ * older ones, and writes nothing until a trigger. snapshot() writes what
+ * it holds to the next free PATH-stem.snapshot-NNN.ext (NNN from 001):
+ * a file of its own (v2 header, own key, kind snapshot, chunk 0), the
+ * oldest chunk's preamble, every record since, a close record.
+ */
+typedef struct sl_sink_flight_config {
+    const char *path;    /* --out as given: the snapshots' name pattern */
+    int flags;           /* sl_os_file_create() flags (GROUP; FORCE is
+                            ignored: a snapshot never replaces a file) */
+    int set_group;       /* POSIX --group: chown each snapshot to gid */
+    uint32_t gid;
+    uint64_t keep;       /* full chunks kept besides the current one */
+    size_t block_target; /* a snapshot's blocks: about this many bytes */
+} sl_sink_flight_config;
+
+/** Opens the recorder (no file yet). @return 0, SL_ENOMEM. */
+int sl_sink_flight_open(const sl_sink_flight_config *cfg, sl_sink **out);
+
+/**
+ * A trigger: creates the next free snapshot file (sl_os_file_create(),
+ * never replacing one) with its header, and holds every record from now
+ * on, forgetting nothing, until snapshot() cuts it. While one is held,
+ * returns the same one. Writer thread only.
+ * @param n     Receives its number (NNN).
+ * @param name  Receives its file name (valid until the next hold).
+ * @return 0, or the create error (SL_EACCES, SL_ENOSPC, ...).
+ */
+int sl_sink_flight_hold(sl_sink *s, uint64_t *n, const char **name);
+
+/** 1 if s is a flight recorder (sl_sink_flight_open()). */
+int sl_sink_is_flight(const sl_sink *s);
+
+/**
+ * The file name of snapshot n of --out path: ".snapshot-NNN" (three
+ * digits at least) before the last name's extension ("cap.sluice" ->
+ * "cap.snapshot-001.sluice"), or appended when it has none.
+ * @return 0, SL_ENAMETOOLONG (cap too small).
+ */
+int sl_snapshot_name(char *buf, size_t cap, const char *path, uint64_t n);
+
 #endif

@@ -22,6 +22,7 @@
 #include "writer.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,10 +195,23 @@ struct sl_writer {
     int req_rc;
     int ended; /* the writer thread has finished: no more requests */
     atomic_int req_posted;
+    unsigned req_cause;  /* REQ_SNAPSHOT with a flight recorder */
+    char req_name[4096]; /* its answer: the snapshot's file name */
     uint64_t test_rotate_delay_ns; /* SLUICE_TEST_ROTATE_DELAY_US */
+    /* Flight recorder (cfg.flight), writer thread only: a trigger whose
+     * snapshot waits for its cut (--trigger-after), when (monotonic ns),
+     * bytes sealed since the trigger, the snapshot's number and name. */
+    int fl_pending;
+    uint64_t fl_cut_at, fl_after_bytes, fl_snap;
+    const char *fl_name;
 };
 
 enum { REQ_ROTATE = 1, REQ_SNAPSHOT = 2 };
+
+static int flight_trigger(sl_writer *w, unsigned cause, const uint8_t *ev);
+static int flight_write_block(sl_writer *w, const uint8_t *recs, size_t len,
+                              uint32_t count);
+static int flight_check(sl_writer *w);
 
 /* Records the first error and tells the owner, once (the CAS winner). */
 static void
@@ -290,6 +304,7 @@ seal(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count,
         return rc;
     w->block_seq++;
     w->file_off += block_len;
+    w->fl_after_bytes += block_len;
     atomic_fetch_add_explicit(&w->bytes, block_len, memory_order_relaxed);
     return 0;
 }
@@ -637,11 +652,14 @@ serve_requests(sl_writer *w)
     rc = atomic_load_explicit(&w->error, memory_order_relaxed);
     if (rc == 0) {
         rc = kind == REQ_ROTATE ? rotate_chunk(w)
+             : w->cfg.flight    ? flight_trigger(w, w->req_cause, NULL)
                                 : sl_sink_snapshot(w->cfg.sink);
         if (rc != 0 && rc != SL_ENOSYS)
             set_error(w, rc);
     }
     sl_mutex_lock(&w->req_lock);
+    if (kind == REQ_SNAPSHOT && w->cfg.flight && rc == 0)
+        snprintf(w->req_name, sizeof(w->req_name), "%s", w->fl_name);
     w->req_rc = rc;
     w->req_done = w->req_gen;
     atomic_store_explicit(&w->req_posted, 0, memory_order_relaxed);
@@ -650,7 +668,7 @@ serve_requests(sl_writer *w)
 }
 
 static int
-request(sl_writer *w, int kind)
+request(sl_writer *w, int kind, unsigned cause, char *name, size_t cap)
 {
     uint64_t gen;
     int rc;
@@ -663,6 +681,8 @@ request(sl_writer *w, int kind)
         return SL_ECANCELED;
     }
     w->req_kind = kind;
+    w->req_cause = cause;
+    w->req_name[0] = '\0';
     gen = ++w->req_gen;
     atomic_store_explicit(&w->req_posted, 1, memory_order_relaxed);
     sl_mutex_unlock(&w->req_lock);
@@ -671,6 +691,8 @@ request(sl_writer *w, int kind)
     while (w->req_done != gen && !w->ended)
         sl_cond_timedwait(&w->req_cv, &w->req_lock, SL_OS_FOREVER);
     rc = w->req_done == gen ? w->req_rc : SL_ECANCELED;
+    if (rc == 0 && name != NULL && cap > 0)
+        snprintf(name, cap, "%s", w->req_name);
     w->req_kind = 0;
     sl_cond_broadcast(&w->req_cv);
     sl_mutex_unlock(&w->req_lock);
@@ -680,17 +702,29 @@ request(sl_writer *w, int kind)
 int
 sl_writer_request_rotate(sl_writer *w)
 {
-    if (!w->cfg.chunked)
+    /* A flight recorder's chunks are its own (in memory). */
+    if (!w->cfg.chunked || w->cfg.flight)
         return SL_ENOSYS;
-    return request(w, REQ_ROTATE);
+    return request(w, REQ_ROTATE, 0, NULL, 0);
 }
 
 int
 sl_writer_request_snapshot(sl_writer *w)
 {
+    if (w->cfg.flight)
+        return sl_writer_request_trigger(w, SLUICE_TRIGGER_CTL, NULL, 0);
     if (w->cfg.sink->ops->snapshot == NULL)
         return SL_ENOSYS;
-    return request(w, REQ_SNAPSHOT);
+    return request(w, REQ_SNAPSHOT, 0, NULL, 0);
+}
+
+int
+sl_writer_request_trigger(sl_writer *w, unsigned cause, char *name,
+                          size_t cap)
+{
+    if (!w->cfg.flight)
+        return SL_ENOSYS;
+    return request(w, REQ_SNAPSHOT, cause, name, cap);
 }
 
 uint64_t
@@ -708,7 +742,11 @@ seal_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count,
 {
     if (count > 0 &&
         atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
-        int rc = write_block(w, recs, len, count);
+        int rc = w->cfg.flight && w->cfg.trigger_type >= 0
+                     ? flight_write_block(w, recs, len, count)
+                     : write_block(w, recs, len, count);
+        if (rc == 0 && w->fl_pending)
+            rc = flight_check(w);
         if (rc != 0)
             set_error(w, rc);
     }
@@ -753,6 +791,11 @@ wait_ns(const sl_writer *w)
 {
     uint64_t age, now;
 
+    if (w->fl_pending) {
+        /* The flight recorder's rotation is by size only: its cut. */
+        now = sl_os_mono_ns();
+        return now >= w->fl_cut_at ? 0 : w->fl_cut_at - now;
+    }
     if (!w->cfg.chunked || w->cfg.rotate_ns == 0 || w->chunk_blocks == 0)
         return SL_OS_FOREVER;
     now = sl_os_mono_ns();
@@ -787,6 +830,14 @@ writer_main(void *arg)
         }
         /* --rotate-time: a chunk that is old enough ends even when no
          * more records come. */
+        if (w->fl_pending && wait_ns(w) == 0) {
+            if (atomic_load_explicit(&w->error, memory_order_relaxed) == 0 &&
+                (rc = flight_check(w)) != 0)
+                set_error(w, rc);
+            if (w->fl_pending)
+                w->fl_pending = 0; /* after an error: no retry loop */
+            continue;
+        }
         if (wait_ns(w) == 0) {
             if (atomic_load_explicit(&w->error, memory_order_relaxed) == 0 &&
                 (rc = rotate_chunk(w)) != 0)
@@ -799,6 +850,13 @@ writer_main(void *arg)
          * request (sl_ring_wake(), remembered if it comes first). */
         sl_ring_wait_data(w->cfg.ring, wait_ns(w));
     }
+    /* A stop during --trigger-after cuts the pending snapshot now. */
+    if (w->fl_pending &&
+        atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
+        w->fl_cut_at = 0;
+        if ((rc = flight_check(w)) != 0)
+            set_error(w, rc);
+    }
     if (atomic_load_explicit(&w->error, memory_order_relaxed) == 0) {
         rc = close_chunk(w, &w->sum);
         if (rc != 0)
@@ -808,6 +866,99 @@ writer_main(void *arg)
     w->ended = 1;
     sl_cond_broadcast(&w->req_cv);
     sl_mutex_unlock(&w->req_lock);
+}
+
+/* ---- flight recorder (cfg.flight; sink_flight.c holds the records) ---- */
+
+/* A trigger: the TRIGGER record (docs/capture-format.md 7.6) where it
+ * fell, the snapshot file reserved (sl_sink_flight_hold()), and the cut
+ * now or at --trigger-after. ev: the triggering event record (a type
+ * trigger), else NULL. A trigger while a cut is pending is recorded as
+ * folded into it. */
+static int
+flight_trigger(sl_writer *w, unsigned cause, const uint8_t *ev)
+{
+    uint8_t rec[SL_CAP_REC_HDR + SL_CAP_TRIGGER_LEN], pl[SL_CAP_TRIGGER_LEN];
+    int folded = w->fl_pending;
+    uint64_t ns;
+    int rc;
+
+    if (!folded) {
+        rc = sl_sink_flight_hold(w->cfg.sink, &w->fl_snap, &w->fl_name);
+        if (rc != 0)
+            return rc;
+        w->fl_pending = 1;
+        w->fl_cut_at = sl_os_mono_ns() + w->cfg.trigger_after_ns;
+        w->fl_after_bytes = 0;
+    }
+    memset(pl, 0, sizeof(pl));
+    sl_store_le32(pl, cause);
+    if (ev != NULL) {
+        sl_cap_rec r;
+
+        sl_cap_rec_decode(ev, &r);
+        sl_store_le32(pl + 4, r.type);
+        sl_store_le32(pl + 8, r.producer);
+        sl_store_le64(pl + 16, r.seq);
+        ns = r.collector_ns; /* keeps the block's times in order */
+    } else {
+        ns = sl_os_now_ns();
+    }
+    sl_store_le32(pl + 12, (uint32_t)w->fl_snap);
+    sl_store_le64(pl + 24, w->cfg.trigger_after_ns);
+    sl_store_le32(pl + 32, (uint32_t)folded);
+    sl_cap_rec_put(rec, SL_CAP_T_TRIGGER, 0, 0, 0, ns, pl, sizeof(pl));
+    rc = seal_plain(w, rec, sizeof(rec), 1);
+    if (rc == 0 && !folded && w->cfg.trigger_after_ns == 0)
+        rc = flight_check(w);
+    return rc;
+}
+
+/* Cuts the pending snapshot once its time has come (--trigger-after
+ * passed, or flight_bytes sealed since the trigger, or finishing). */
+static int
+flight_check(sl_writer *w)
+{
+    uint64_t now = sl_os_mono_ns();
+    int rc;
+
+    if (!w->fl_pending)
+        return 0;
+    if (now < w->fl_cut_at && w->fl_after_bytes < w->cfg.flight_bytes)
+        return 0;
+    w->fl_pending = 0;
+    rc = sl_sink_snapshot(w->cfg.sink);
+    return rc;
+}
+
+/* write_block() with --trigger-type: a block is cut right after each
+ * event of that type and the trigger recorded there, so the TRIGGER
+ * record follows its event. One load per record. */
+static int
+flight_write_block(sl_writer *w, const uint8_t *recs, size_t len,
+                   uint32_t count)
+{
+    size_t off = 0, start = 0;
+    uint32_t n = 0;
+    int rc = 0;
+
+    (void)count;
+    while (off < len && rc == 0) {
+        const uint8_t *r = recs + off;
+
+        off += sl_load_le32(r);
+        n++;
+        if (sl_load_le16(r + 8) == (uint16_t)w->cfg.trigger_type) {
+            rc = write_block(w, recs + start, off - start, n);
+            if (rc == 0)
+                rc = flight_trigger(w, SLUICE_TRIGGER_TYPE, r);
+            start = off;
+            n = 0;
+        }
+    }
+    if (rc == 0 && n > 0)
+        rc = write_block(w, recs + start, off - start, n);
+    return rc;
 }
 
 static void
@@ -845,7 +996,9 @@ sl_writer_open(const sl_writer_config *cfg, sl_writer **out)
     }
     if (w->cfg.block_target == 0)
         w->cfg.block_target = 1u << 20;
-    if (w->cfg.chunked && w->cfg.sink->ops->rotate == NULL) {
+    if ((w->cfg.chunked && w->cfg.sink->ops->rotate == NULL) ||
+        (w->cfg.flight && (!w->cfg.chunked || !sl_sink_is_flight(w->cfg.sink) ||
+                           w->codec != NULL))) {
         rc = SL_EINVAL;
         goto fail;
     }

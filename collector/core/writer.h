@@ -39,6 +39,17 @@ typedef struct sl_writer_config {
     int chunked;
     uint64_t rotate_bytes;
     uint64_t rotate_ns;
+    /* Flight recorder (--flight-recorder; the sink is
+     * sl_sink_flight_open()'s, and chunked is set with rotate_bytes its
+     * chunk size). trigger_type: an event type (0..0xEFFF) whose every
+     * event is a trigger, or -1. trigger_after_ns: --trigger-after, how
+     * long after a trigger the snapshot is cut; the cut comes earlier
+     * once flight_bytes have been sealed since the trigger (so memory
+     * stays bounded), or at finish. */
+    int flight;
+    int trigger_type;
+    uint64_t trigger_after_ns;
+    uint64_t flight_bytes;
     /* Called once, from the writer thread, with the first sink error (the
      * moment sl_writer_error() turns nonzero), so the owner can stop
      * without polling. May be NULL. Must not call back into the writer. */
@@ -96,6 +107,23 @@ int sl_writer_request_rotate(sl_writer *w);
  * the sink's error.
  */
 int sl_writer_request_snapshot(sl_writer *w);
+
+/* sl_writer_request_trigger() causes: SLUICE_TRIGGER_* (capture.h). */
+
+/**
+ * A flight-recorder trigger (SIGUSR1, sluice-ctl snapshot; a type
+ * trigger is the writer's own): the writer records a TRIGGER record,
+ * reserves the snapshot file and cuts it now, or --trigger-after later
+ * (then this returns at the trigger, the file holding its header only
+ * until the cut). A trigger while one waits for its cut is recorded and
+ * counted into it: no second snapshot. Any thread but the writer's.
+ * @param name  Receives the snapshot's file name (NUL-terminated,
+ *              truncated to cap); may be NULL.
+ * @return 0; SL_ENOSYS (no flight recorder); SL_ECANCELED; the sink's
+ *         error.
+ */
+int sl_writer_request_trigger(sl_writer *w, unsigned cause, char *name,
+                              size_t cap);
 
 /** The current chunk number (0 when not chunked). Any thread. */
 uint64_t sl_writer_chunk(const sl_writer *w);

@@ -267,7 +267,20 @@ typedef struct dump_format {
     void (*state)(dump_ctx *c, const sluice_record *r,
                   const struct sl_state_view *v, const char *desc,
                   size_t desc_len);
+    /* a flight-recorder trigger (where it fell); desc is
+     * dump_trigger_desc()'s text */
+    void (*trigger)(dump_ctx *c, const sluice_record *r,
+                    const sluice_trigger_info *t, const char *desc,
+                    size_t desc_len);
 } dump_format;
+
+/**
+ * A trigger record in one line: "snapshot=N cause=C producer=P seq=S
+ * type=T after_ns=A folded=0|1" into buf (cap bytes, NUL-terminated).
+ * @return its length.
+ */
+size_t dump_trigger_desc(const sluice_trigger_info *t, char *buf,
+                         size_t cap);
 
 /**
  * A state record in one line: "gen=N disabled=RANGES config=K: KEY=VALUE

@@ -301,7 +301,28 @@ chrome_end(dump_ctx *c)
                     "collector's\"}}\n");
 }
 
+/* An instant on track 0 (the collector) named "trigger CAUSE", the
+ * whole description in args. */
+static void
+chrome_trigger(dump_ctx *c, const sluice_record *r,
+               const sluice_trigger_info *t, const char *desc, size_t len)
+{
+    dump_out *o = c->o;
+
+    elem(c);
+    dump_out_str(o, "\"ph\":\"i\",\"s\":\"g\",");
+    ts_field(c, r->collector_ns);
+    dump_out_str(o, ",\"pid\":0,\"tid\":0,\"cat\":\"sluice\",\"name\":"
+                    "\"trigger ");
+    dump_out_str(o, sluice_trigger_cause_name(t->cause));
+    dump_out_str(o, "\",\"args\":{\"trigger\":");
+    dump_out_json_str(o, (const uint8_t *)desc, len);
+    time_arg(o, "collector_time", r->collector_ns);
+    dump_out_str(o, "}}");
+}
+
 const dump_format dump_fmt_chrome = {
     "chrome",    chrome_begin, chrome_event, chrome_connect, chrome_disconnect,
     chrome_drop, NULL,         NULL,         chrome_end,   chrome_state,
+    chrome_trigger,
 };

@@ -63,7 +63,29 @@ csv_state(dump_ctx *c, const sluice_record *r, const sl_state_view *v,
     dump_out_str(o, "\r\n");
 }
 
+/* A trigger record as a row of producer 0 named "(trigger)": seq is the
+ * snapshot's number, type 61447 (0xF007), the payload its description. */
+static void
+csv_trigger(dump_ctx *c, const sluice_record *r,
+            const sluice_trigger_info *t, const char *desc, size_t len)
+{
+    dump_out *o = c->o;
+
+    dump_out_time(o, r->collector_ns);
+    dump_out_ch(o, ',');
+    dump_out_u64(o, r->collector_ns);
+    dump_out_str(o, ",0,(trigger),");
+    dump_out_u64(o, t->snapshot);
+    dump_out_ch(o, ',');
+    dump_out_u64(o, r->type);
+    dump_out_str(o, ",0,");
+    dump_out_u64(o, len);
+    dump_out_ch(o, ',');
+    dump_out_csv_field(o, (const uint8_t *)desc, len);
+    dump_out_str(o, "\r\n");
+}
+
 const dump_format dump_fmt_csv = {
     "csv", csv_begin, csv_event, NULL, NULL, NULL, NULL, NULL, NULL,
-    csv_state,
+    csv_state, csv_trigger,
 };

@@ -206,7 +206,29 @@ jsonl_state(dump_ctx *c, const sluice_record *r, const sl_state_view *v,
     tail(o, r);
 }
 
+static void
+jsonl_trigger(dump_ctx *c, const sluice_record *r,
+              const sluice_trigger_info *t, const char *desc, size_t len)
+{
+    dump_out *o = c->o;
+
+    (void)desc;
+    (void)len;
+    dump_out_str(o, "{\"kind\":\"trigger\",\"producer\":0");
+    json_field(o, "snapshot", t->snapshot);
+    dump_out_str(o, ",\"cause\":\"");
+    dump_out_str(o, sluice_trigger_cause_name(t->cause));
+    dump_out_ch(o, '"');
+    json_field(o, "trigger_producer", t->producer);
+    json_field(o, "trigger_seq", t->seq);
+    json_field(o, "trigger_type", t->event_type);
+    json_field(o, "after_ns", t->after_ns);
+    dump_out_str(o, t->folded ? ",\"folded\":true" : ",\"folded\":false");
+    tail(o, r);
+}
+
 const dump_format dump_fmt_jsonl = {
     "jsonl",    NULL,        jsonl_event, jsonl_connect, jsonl_disconnect,
     jsonl_drop, jsonl_close, jsonl_other, NULL,          jsonl_state,
+    jsonl_trigger,
 };

@@ -773,4 +773,5 @@ dump_perfetto_free(dump_ctx *c)
 const dump_format dump_fmt_perfetto = {
     "perfetto", pf_begin, pf_event, pf_connect, pf_disconnect,
     pf_drop,    pf_close, NULL,     pf_end, pf_state,
+    NULL, /* trigger: not in the Perfetto trace (docs/cli.md) */
 };

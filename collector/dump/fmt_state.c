@@ -42,3 +42,20 @@ dump_state_desc(const sl_state_view *v, size_t *len)
     *len = n;
     return s;
 }
+
+size_t
+dump_trigger_desc(const sluice_trigger_info *t, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap,
+                     "snapshot=%u cause=%s producer=%u seq=%llu type=%u "
+                     "after_ns=%llu folded=%u",
+                     (unsigned)t->snapshot,
+                     sluice_trigger_cause_name(t->cause),
+                     (unsigned)t->producer, (unsigned long long)t->seq,
+                     (unsigned)t->event_type,
+                     (unsigned long long)t->after_ns, (unsigned)t->folded);
+
+    if (n < 0)
+        return 0;
+    return (size_t)n < cap ? (size_t)n : cap - 1;
+}

@@ -193,7 +193,23 @@ text_state(dump_ctx *c, const sluice_record *r, const sl_state_view *v,
     dump_out_ch(o, '\n');
 }
 
+/* "--- trigger snapshot=N cause=C producer=P seq=S type=T after_ns=A
+ * folded=F": every value a number or a fixed word. */
+static void
+text_trigger(dump_ctx *c, const sluice_record *r,
+             const sluice_trigger_info *t, const char *desc, size_t len)
+{
+    dump_out *o = c->o;
+
+    (void)r;
+    (void)t;
+    dump_out_str(o, "--- trigger ");
+    dump_out_bytes(o, desc, len);
+    dump_out_ch(o, '\n');
+}
+
 const dump_format dump_fmt_text = {
     "text",    NULL,       text_event, text_connect, text_disconnect,
     text_drop, text_close, text_other, NULL,         text_state,
+    text_trigger,
 };

@@ -457,6 +457,16 @@ do_status(sl_server *s, tbuf *b, int json)
     if (cap != NULL && chunk != 0 &&
         sl_chunk_name(chunk_name, sizeof(chunk_name), cap, chunk) == 0)
         cap = chunk_name;
+    /* A flight recorder writes no capture file: its snapshots' pattern. */
+    if (cap != NULL && s->cfg.flight_bytes != 0 &&
+        sl_snapshot_name(chunk_name, sizeof(chunk_name), cap, 0) == 0 &&
+        strlen(chunk_name) >= 3) {
+        char *z = strstr(chunk_name, ".snapshot-000");
+
+        if (z != NULL)
+            memcpy(z + 10, "NNN", 3);
+        cap = chunk_name;
+    }
     sl_server_get_stats(s, &st);
     filtered = atomic_load_explicit(&s->filtered_ended, memory_order_relaxed);
     sl_mutex_lock(&s->lock);
@@ -609,11 +619,14 @@ change_state(sl_server *s, sl_state *ns)
 }
 
 static int
-run_hook(sl_server *s, tbuf *b, const char *what, int (*hook)(void *))
+run_hook(sl_server *s, tbuf *b, const char *what, int (*hook)(void *),
+         int (*snap)(void *, char *, size_t))
 {
+    char name[4096];
     int rc;
 
-    if (hook == NULL) {
+    name[0] = '\0';
+    if (hook == NULL && snap == NULL) {
         tb_printf(b, "error: %s is not possible: this collector has no "
                   "%s\n", what,
                   strcmp(what, "rotate") == 0
@@ -621,7 +634,8 @@ run_hook(sl_server *s, tbuf *b, const char *what, int (*hook)(void *))
                       : "flight recorder (a format-v2 feature)");
         return 1;
     }
-    rc = hook(s->cfg.hook_arg);
+    rc = snap != NULL ? snap(s->cfg.hook_arg, name, sizeof(name))
+                      : hook(s->cfg.hook_arg);
     if (rc == SL_ENOSYS) {
         tb_printf(b, "error: %s is not possible: the capture was not "
                   "started with %s\n", what,
@@ -633,7 +647,11 @@ run_hook(sl_server *s, tbuf *b, const char *what, int (*hook)(void *))
         tb_printf(b, "error: %s failed: %s\n", what, sl_strerror(rc));
         return 1;
     }
-    tb_printf(b, "ok\n");
+    /* snapshot: the file's name, which sluice-ctl prints. */
+    if (name[0] != '\0')
+        tb_printf(b, "ok\n%s\n", name);
+    else
+        tb_printf(b, "ok\n");
     return 0;
 }
 
@@ -726,9 +744,9 @@ run_request(sl_server *s, char **w, size_t n, tbuf *b)
         tb_printf(b, "ok\nstate: generation %" PRIu64 "\n", s->state->gen);
         sl_mutex_unlock(&s->ctl_lock);
     } else if (strcmp(cmd, "rotate") == 0 && n == 1) {
-        run_hook(s, b, "rotate", s->cfg.rotate);
+        run_hook(s, b, "rotate", s->cfg.rotate, NULL);
     } else if (strcmp(cmd, "snapshot") == 0 && n == 1) {
-        run_hook(s, b, "snapshot", s->cfg.snapshot);
+        run_hook(s, b, "snapshot", NULL, s->cfg.snapshot);
     } else if (strcmp(cmd, "stop") == 0 && n == 1) {
         tb_printf(b, "ok\nstopping\n");
         sl_srv_logf(s, "stop requested by sluice-ctl");

@@ -758,6 +758,20 @@ worker_main(void *p)
 /* ---- open / stop ------------------------------------------------------- */
 
 /* The writer's first error, passed on as it happens (writer thread). */
+/* The flight recorder's chunks: BYTES/SL_FLIGHT_CHUNKS each, the newest
+ * SL_FLIGHT_CHUNKS full ones kept besides the current one, so it holds
+ * between BYTES and 1.25 x BYTES. Its blocks are at most a quarter of a
+ * chunk (and the usual 1 MiB), so a chunk is never one huge block. */
+#define SL_FLIGHT_CHUNKS 4u
+
+static size_t
+flight_block_target(uint64_t bytes)
+{
+    uint64_t t = bytes / SL_FLIGHT_CHUNKS / 4u;
+
+    return t < (1u << 20) ? (size_t)t : (size_t)1u << 20;
+}
+
 static void
 on_writer_error(void *ctx, int err)
 {
@@ -864,7 +878,23 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
      * lock) or a read-only file system is refused before any producer can
      * connect, and nothing ever blocks in an open with clients waiting.
      * If the pipe then fails, a file this start created is removed. */
-    if (cfg->open_sink == NULL && cfg->rotate_set) {
+    if (cfg->open_sink == NULL && cfg->flight_bytes != 0) {
+        sl_sink_flight_config fl_cfg;
+
+        /* No file until a trigger (sink_flight.c): nothing to check now
+         * but the name pattern, which collector_main.c did. */
+        memset(&fl_cfg, 0, sizeof(fl_cfg));
+        fl_cfg.path = cfg->out_path;
+        fl_cfg.flags = cfg->share_group ? SL_OS_FILE_GROUP : 0;
+        fl_cfg.set_group = cfg->share_group;
+        fl_cfg.gid = cfg->group;
+        fl_cfg.keep = SL_FLIGHT_CHUNKS;
+        fl_cfg.block_target = flight_block_target(cfg->flight_bytes);
+        *stage = SL_STAGE_FILE;
+        rc = sl_sink_flight_open(&fl_cfg, &s->sink);
+        if (rc != 0)
+            goto fail;
+    } else if (cfg->open_sink == NULL && cfg->rotate_set) {
         sl_sink_rotate_config rc_cfg;
 
         /* Every chunk is made like the plain file: same flags, group. */
@@ -903,7 +933,9 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     rc = open_backend(s);
     if (rc != 0) {
         s->io = NULL;
-        if (cfg->open_sink == NULL && cfg->rotate_set)
+        if (cfg->open_sink == NULL && cfg->flight_bytes != 0)
+            sl_sink_close(s->sink); /* it made no file */
+        else if (cfg->open_sink == NULL && cfg->rotate_set)
             sl_sink_rotate_discard(s->sink);
         else
             sl_sink_file_discard(s->sink);
@@ -931,6 +963,19 @@ sl_server_open(const sl_server_config *cfg, sl_server **out,
     wc.chunked = cfg->rotate_set;
     wc.rotate_bytes = cfg->rotate_bytes;
     wc.rotate_ns = cfg->rotate_ns;
+    wc.trigger_type = -1;
+    if (cfg->flight_bytes != 0) {
+        /* The flight recorder is rotation in memory: chunks of BYTES/4,
+         * the newest SL_FLIGHT_CHUNKS full ones kept (sink_flight.c). */
+        wc.flight = 1;
+        wc.chunked = 1;
+        wc.rotate_bytes = cfg->flight_bytes / SL_FLIGHT_CHUNKS;
+        wc.rotate_ns = 0;
+        wc.block_target = flight_block_target(cfg->flight_bytes);
+        wc.trigger_type = cfg->trigger_type;
+        wc.trigger_after_ns = cfg->trigger_after_ns;
+        wc.flight_bytes = cfg->flight_bytes;
+    }
     wc.on_error = on_writer_error;
     wc.on_error_ctx = s;
     wc.retain = cfg->rotate_set ? cfg->retain : NULL;
@@ -1024,16 +1069,35 @@ sl_server_rotate(sl_server *s)
 }
 
 int
-sl_server_snapshot(sl_server *s)
+sl_server_snapshot(sl_server *s, char *name, size_t cap)
 {
-    return s->writer != NULL ? sl_writer_request_snapshot(s->writer)
-                             : SL_ECANCELED;
+    if (cap > 0)
+        name[0] = '\0';
+    if (s->writer == NULL)
+        return SL_ECANCELED;
+    if (s->cfg.flight_bytes != 0)
+        return sl_writer_request_trigger(s->writer, SLUICE_TRIGGER_CTL, name,
+                                         cap);
+    return sl_writer_request_snapshot(s->writer);
+}
+
+int
+sl_server_trigger(sl_server *s, unsigned cause, char *name, size_t cap)
+{
+    if (cap > 0)
+        name[0] = '\0';
+    return s->writer != NULL
+               ? sl_writer_request_trigger(s->writer, cause, name, cap)
+               : SL_ECANCELED;
 }
 
 uint64_t
 sl_server_chunk(const sl_server *s)
 {
-    return s->writer != NULL ? sl_writer_chunk(s->writer) : 0;
+    /* A flight recorder's chunks are in memory: no file to name. */
+    return s->writer != NULL && s->cfg.flight_bytes == 0
+               ? sl_writer_chunk(s->writer)
+               : 0;
 }
 
 int

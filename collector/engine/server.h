@@ -82,6 +82,14 @@ typedef struct sl_server_config {
      * (sink.h sl_retain_hooks; wired by collector_main.c, the engine
      * does not know the forwarder). NULL: retention by the rules alone. */
     const struct sl_retain_hooks *retain;
+    /* Flight recorder (--flight-recorder BYTES, --trigger-type,
+     * --trigger-after; sink.h sl_sink_flight_open(), writer.h): nonzero
+     * flight_bytes keeps about the last BYTES of capture in memory and
+     * writes snapshots named after out_path on a trigger. Excludes
+     * rotate_set and a codec (collector_main.c refuses the mix). */
+    uint64_t flight_bytes;
+    int trigger_type;         /* 0..0xEFFF, or -1: none */
+    uint64_t trigger_after_ns;
     unsigned codec;        /* --compress: SL_CAP2_CODEC_* (0 none) */
     int codec_level;       /* 0 = the codec's default */
     int drop_when_full;    /* --on-full drop */
@@ -119,9 +127,11 @@ typedef struct sl_server_config {
     const struct sl_state *state;
     /* sluice-ctl rotate / snapshot, run on a worker thread; 0 when done,
      * SL_ENOSYS when the sink cannot, another SL_E* on failure. NULL:
-     * not possible in this collector (sluice-ctl says so). */
+     * not possible in this collector (sluice-ctl says so). snapshot
+     * puts the snapshot's file name in name (cap bytes, NUL-terminated;
+     * "" if it has none), which sluice-ctl prints. */
     int (*rotate)(void *arg);
-    int (*snapshot)(void *arg);
+    int (*snapshot)(void *arg, char *name, size_t cap);
     void *hook_arg;
     /* sluice-ctl status: fills *out with the forwarder's figures. Called
      * on a worker thread (the one serving the request); must be short and
@@ -186,7 +196,16 @@ void sl_server_get_stats(const sl_server *s, sl_server_stats *out);
  *         SL_ECANCELED (stopping), or the sink's error.
  */
 int sl_server_rotate(sl_server *s);
-int sl_server_snapshot(sl_server *s);
+int sl_server_snapshot(sl_server *s, char *name, size_t cap);
+
+/**
+ * A flight-recorder trigger of the given cause (SLUICE_TRIGGER_*:
+ * SIGUSR1 from collector_main.c; sluice-ctl snapshot is cause CTL),
+ * sl_writer_request_trigger(). name: as sl_server_snapshot().
+ * @return 0, SL_ENOSYS (no flight recorder), SL_ECANCELED, the sink's
+ *         error.
+ */
+int sl_server_trigger(sl_server *s, unsigned cause, char *name, size_t cap);
 
 /** The current chunk number of a rotating capture, 0 otherwise. */
 uint64_t sl_server_chunk(const sl_server *s);

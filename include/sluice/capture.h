@@ -31,6 +31,10 @@ typedef struct sluice_capture sluice_capture;
  * payload, with the producer's next sequence number in the record's seq.
  * Decode with sluice_record_connect(). */
 #define SLUICE_REC_LIVE 0xF005u
+/* Where a flight-recorder trigger fell (--flight-recorder): its cause and,
+ * for a type trigger, the triggering event. Decode with
+ * sluice_record_trigger(). */
+#define SLUICE_REC_TRIGGER 0xF007u
 /* The control plane's state (configuration + enabled types) from this
  * record's collector_ns on: one at the start, one per change. */
 #define SLUICE_REC_STATE 0xF020u
@@ -104,6 +108,24 @@ typedef struct sluice_close_info {
                                      rotation); 0 in records without it */
 } sluice_close_info;
 
+/* sluice_trigger_info.cause */
+#define SLUICE_TRIGGER_SIGNAL 1u /* SIGUSR1 (POSIX) */
+#define SLUICE_TRIGGER_TYPE 2u   /* an event of the --trigger-type type */
+#define SLUICE_TRIGGER_CTL 3u    /* sluice-ctl snapshot */
+
+/** Decoded payload of a SLUICE_REC_TRIGGER record. */
+typedef struct sluice_trigger_info {
+    uint32_t cause;      /* SLUICE_TRIGGER_* (another value: unknown) */
+    uint32_t event_type; /* TYPE: the triggering event's type, else 0 */
+    uint32_t producer;   /* TYPE: its producer id, else 0 */
+    uint32_t snapshot;   /* the snapshot it belongs to: NNN of
+                            cap.snapshot-NNN.sluice */
+    uint64_t seq;        /* TYPE: its sequence number, else 0 */
+    uint64_t after_ns;   /* --trigger-after, ns */
+    uint32_t folded;     /* 1: came while an earlier trigger's snapshot
+                            was pending (counted into it, no new one) */
+} sluice_trigger_info;
+
 /** Running totals of what the reader has seen so far. */
 typedef struct sluice_capture_stats {
     uint64_t blocks;          /* valid blocks read */
@@ -176,6 +198,10 @@ SLUICE_API int sluice_record_drop(const sluice_record *rec,
                                   sluice_drop_info *out);
 SLUICE_API int sluice_record_close(const sluice_record *rec,
                                    sluice_close_info *out);
+SLUICE_API int sluice_record_trigger(const sluice_record *rec,
+                                     sluice_trigger_info *out);
+/** "signal", "type", "ctl", or "unknown". */
+SLUICE_API const char *sluice_trigger_cause_name(uint32_t cause);
 
 /** Text for a disconnect reason code ("end of stream", ...). */
 SLUICE_API const char *sluice_reason_str(uint32_t reason);

@@ -22,12 +22,12 @@ named as in `sluice-dump --format jsonl`.
 """
 from ._format import CRC32C_IMPL, FormatError, Header, crc32c
 from .reader import (Capture, Close, Connect, Disconnect, Drop, Event, Live,
-                     Other, Record, Stats, Verdict, verify)
+                     Other, Record, Stats, Trigger, Verdict, verify)
 
 __version__ = "0.1.0"
 __all__ = ["open", "follow", "verify", "Capture", "Record", "Event",
            "Connect", "Live", "Disconnect", "Drop", "Close", "Other", "Stats",
-           "Verdict", "Header", "FormatError", "crc32c", "CRC32C_IMPL"]
+           "Trigger", "Verdict", "Header", "FormatError", "crc32c", "CRC32C_IMPL"]
 
 
 def open(paths, **kw):  # noqa: A001 (the module's verb, like gzip.open)

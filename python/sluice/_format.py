@@ -38,6 +38,7 @@ REC_DISCONNECT = 0xF002
 REC_DROP = 0xF003
 REC_CLOSE = 0xF004
 REC_LIVE = 0xF005  # a rotated chunk's preamble: a live producer (section 16.2)
+REC_TRIGGER = 0xF007  # a flight-recorder trigger: where it fell (section 7.6)
 REC_STATE = 0xF020  # the control plane's state (configuration, enabled types)
 STATE_TYPES = 0xF000
 STATE_FIXED = 16 + STATE_TYPES // 8
@@ -525,6 +526,17 @@ def decode_drop(p):
     if len(p) < 16:
         return None
     return _DROP.unpack_from(p, 0)
+
+
+TRIGGER_CAUSES = {1: "signal", 2: "type", 3: "ctl"}
+_TRIGGER = struct.Struct("<IIIIQQI")
+
+
+def decode_trigger(p):
+    """(cause, event_type, producer, snapshot, seq, after_ns, folded)."""
+    if len(p) < 40:
+        return None
+    return _TRIGGER.unpack_from(p, 0)
 
 
 def decode_close(p):

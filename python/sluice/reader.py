@@ -98,6 +98,20 @@ class State(Record):
     _fields = ("gen", "enabled", "disabled", "config", "collector_ns")
 
 
+class Trigger(Record):
+    """Where a flight-recorder trigger fell: ``cause`` ("signal", "type",
+    "ctl" or "unknown"), ``snapshot`` (NNN of cap.snapshot-NNN.sluice),
+    for a type trigger the event's ``trigger_producer``, ``trigger_seq``
+    and ``trigger_type`` (else 0), ``after_ns`` (--trigger-after) and
+    ``folded`` (True: it came while an earlier trigger's snapshot was
+    pending and was counted into it)."""
+    __slots__ = ("cause", "snapshot", "trigger_producer", "trigger_seq",
+                 "trigger_type", "after_ns", "folded")
+    kind = "trigger"
+    _fields = ("cause", "snapshot", "trigger_producer", "trigger_seq",
+               "trigger_type", "after_ns", "folded", "collector_ns")
+
+
 class Drop(Record):
     __slots__ = ("events", "bytes")
     kind = "drop"
@@ -449,6 +463,16 @@ class Capture:
                 r.disabled = F.type_ranges(dec[1], 0)
                 r.config = {_text(k): _text(v) for k, v in dec[2]}
                 return r
+        elif rtype == F.REC_TRIGGER:
+            dec = F.decode_trigger(payload)
+            if dec is not None:
+                r = Trigger()
+                r._init(rt, None, block_seq, file_offset, chunk)
+                (cause, r.trigger_type, r.trigger_producer, r.snapshot,
+                 r.trigger_seq, r.after_ns, folded) = dec
+                r.cause = F.TRIGGER_CAUSES.get(cause, "unknown")
+                r.folded = folded != 0
+                return r
         elif rtype == F.REC_CLOSE:
             dec = F.decode_close(payload)
             if dec is not None:
@@ -461,7 +485,8 @@ class Capture:
         r._init(rt, self._names.get(producer), block_seq, file_offset, chunk)
         r.payload = payload
         known = rtype in (F.REC_CONNECT, F.REC_DISCONNECT, F.REC_DROP,
-                          F.REC_CLOSE, F.REC_STATE, F.REC_LIVE)
+                          F.REC_CLOSE, F.REC_STATE, F.REC_LIVE,
+                          F.REC_TRIGGER)
         r._kind = "invalid" if known else "unknown"
         return r
 
@@ -580,7 +605,7 @@ def verify(paths, producer=None):
                 continue
             if producer is not None and r.producer != producer:
                 continue
-            if r.kind in ("unknown", "invalid", "state"):
+            if r.kind in ("unknown", "invalid", "state", "trigger"):
                 continue
             key = (run[r.chunk], r.producer)
             if r.kind == "live":
