@@ -94,6 +94,20 @@ expect_verify() { # expect_verify CAPTURE EXACT-VERIFY-LINE
 #   ring + connections × (64 KiB buffer + 4 KiB state) + 32 MiB fixed
 # (code, thread stacks, allocator arenas, io_uring rings). Sanitizer builds
 # add shadow memory and quarantines, so there the bound is not checked.
+# produce_retrying_refusal ERRFILE PRODUCER-ARGS...: runs sluice-producer,
+# retrying (every 0.2 s, at most 100 times: 20 s) only while the collector
+# refuses it with "too many producers" (a slot being given back); any other
+# failure ends at once. Returns the last run's status; stderr in ERRFILE.
+produce_retrying_refusal() {
+  local err=$1
+  shift
+  for _ in $(seq 1 100); do
+    "$PRODUCER" "$@" >/dev/null 2>"$err" && return 0
+    grep -q "too many producers" "$err" || return 1
+    sleep 0.2
+  done
+  return 1
+}
 sanitized() { grep -qa -e __asan_init -e __tsan_init "$COLLECTOR"; }
 
 # watch_mem PID: samples the process's peak RSS (VmHWM, KiB) into

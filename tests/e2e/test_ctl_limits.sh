@@ -50,15 +50,8 @@ for b in $(backends); do
   # hold1 leaves the producers list a moment before its slot is given
   # back (the slot goes at the connection's end): a refusal for that
   # reason is retried, bounded (20 s), anything else fails at once.
-  after_ok=0
-  for _ in $(seq 1 100); do
-    if "$PRODUCER" --pipe "full-$b" --name after --count 3 >/dev/null 2>"$WORK/after-$b.err"; then
-      after_ok=1; break
-    fi
-    grep -q "too many producers" "$WORK/after-$b.err" || break
-    sleep 0.2
-  done
-  [ "$after_ok" = 1 ] || fail "a producer after the slot was freed: $(cat "$WORK/after-$b.err")"
+  produce_retrying_refusal "$WORK/after-$b.err" --pipe "full-$b" --name after --count 3 ||
+    fail "a producer after the slot was freed: $(cat "$WORK/after-$b.err")"
   kill "$h2"; wait "$h2" || true
   "$CTL" --pipe "full-$b" stop >/dev/null
   wait_collector "full-$b"
