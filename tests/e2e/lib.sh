@@ -108,6 +108,18 @@ produce_retrying_refusal() {
   done
   return 1
 }
+# wait_for WHAT CMD...: polls CMD (every 50 ms, at most 60 s: a sanitizer
+# build on a loaded machine is slow) until it succeeds; fails naming WHAT
+# if it never does, so a later check does not fail for a confusing reason.
+wait_for() {
+  local what=$1
+  shift
+  for _ in $(seq 1 1200); do
+    "$@" && return 0
+    sleep 0.05
+  done
+  fail "waited 60 s for $what"
+}
 sanitized() { grep -qa -e __asan_init -e __tsan_init "$COLLECTOR"; }
 
 # watch_mem PID: samples the process's peak RSS (VmHWM, KiB) into
