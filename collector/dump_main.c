@@ -162,6 +162,20 @@ handle_event(run *rn, const sluice_record *r, dump_producer *p)
     }
 }
 
+/* A connect or live record's facts onto its producer: name, pid, mode,
+ * and selection by --name. @return 0, or -1 when out of memory. */
+static int
+take_connect_info(run *rn, dump_producer *p, const sluice_connect_info *ci)
+{
+    if (dump_producer_set_name(p, ci->name, ci->name_len) != 0)
+        return -1;
+    p->pid = ci->pid;
+    p->mode = ci->mode;
+    if (!p->selected && name_selected(rn->opt, ci))
+        p->selected = 1;
+    return 0;
+}
+
 /* Routes one record to the counters and the format. @return 0, or -1 when
  * out of memory. */
 static int
@@ -246,12 +260,8 @@ handle(run *rn, const sluice_record *r)
 
         if (sluice_record_connect(r, &ci) != 0)
             break;
-        if (dump_producer_set_name(p, ci.name, ci.name_len) != 0)
+        if (take_connect_info(rn, p, &ci) != 0)
             return -1;
-        p->pid = ci.pid;
-        p->mode = ci.mode;
-        if (!p->selected && name_selected(rn->opt, &ci))
-            p->selected = 1;
         if (p->selected && show && f->connect != NULL)
             f->connect(&rn->ctx, r, p, &ci);
         return 0;
@@ -267,12 +277,8 @@ handle(run *rn, const sluice_record *r)
          * chunk that is missing (gaps). */
         if (sluice_record_connect(r, &ci) != 0)
             break;
-        if (dump_producer_set_name(p, ci.name, ci.name_len) != 0)
+        if (take_connect_info(rn, p, &ci) != 0)
             return -1;
-        p->pid = ci.pid;
-        p->mode = ci.mode;
-        if (!p->selected && name_selected(rn->opt, &ci))
-            p->selected = 1;
         if (!was_seen && rn->file_index == 0)
             p->expired = r->seq;
         else if (r->seq > p->next_seq)

@@ -94,6 +94,32 @@ expect_verify() { # expect_verify CAPTURE EXACT-VERIFY-LINE
 #   ring + connections × (64 KiB buffer + 4 KiB state) + 32 MiB fixed
 # (code, thread stacks, allocator arenas, io_uring rings). Sanitizer builds
 # add shadow memory and quarantines, so there the bound is not checked.
+# produce_retrying_refusal ERRFILE PRODUCER-ARGS...: runs sluice-producer,
+# retrying (every 0.2 s, at most 100 times: 20 s) only while the collector
+# refuses it with "too many producers" (a slot being given back); any other
+# failure ends at once. Returns the last run's status; stderr in ERRFILE.
+produce_retrying_refusal() {
+  local err=$1
+  shift
+  for _ in $(seq 1 100); do
+    "$PRODUCER" "$@" >/dev/null 2>"$err" && return 0
+    grep -q "too many producers" "$err" || return 1
+    sleep 0.2
+  done
+  return 1
+}
+# wait_for WHAT CMD...: polls CMD (every 50 ms, at most 60 s: a sanitizer
+# build on a loaded machine is slow) until it succeeds; fails naming WHAT
+# if it never does, so a later check does not fail for a confusing reason.
+wait_for() {
+  local what=$1
+  shift
+  for _ in $(seq 1 1200); do
+    "$@" && return 0
+    sleep 0.05
+  done
+  fail "waited 60 s for $what"
+}
 sanitized() { grep -qa -e __asan_init -e __tsan_init "$COLLECTOR"; }
 
 # watch_mem PID: samples the process's peak RSS (VmHWM, KiB) into

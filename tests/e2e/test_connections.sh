@@ -72,15 +72,8 @@ for b in $(backends); do
   # connections close (1,000 hang-ups, each its own completion, so not at
   # once on a loaded machine) it takes a producer again. Until then a new
   # one is refused, which is right; retry only that refusal, bounded.
-  after_ok=0
-  for _ in $(seq 1 100); do
-    if "$PRODUCER" --pipe "conn-$b" --count 1000 --name after >/dev/null 2>"$WORK/after-$b.err"; then
-      after_ok=1; break
-    fi
-    grep -q "too many producers" "$WORK/after-$b.err" || break
-    sleep 0.2
-  done
-  [ "$after_ok" = 1 ] || { cat "$WORK/after-$b.err" >&2; fail "producer after the burst failed"; }
+  produce_retrying_refusal "$WORK/after-$b.err" --pipe "conn-$b" --count 1000 --name after ||
+    { cat "$WORK/after-$b.err" >&2; fail "producer after the burst failed"; }
   wait_collector "c-$b"
   wait
   expect_mem_bound "$CPID" 64 "$CONNS"

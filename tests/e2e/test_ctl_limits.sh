@@ -22,6 +22,9 @@
 source "$(dirname "$0")/lib.sh"
 CTL=$BIN/collector/sluice-ctl
 
+# holders_are PIPE N: the producers list shows exactly N 'hold' producers.
+holders_are() { [ "$("$CTL" --pipe "$1" producers 2>/dev/null | grep -c hold)" = "$2" ]; }
+
 for b in $(backends); do
   note "backend $b: control connections take no producer slot and no id"
   cap=$WORK/full-$b.sluice
@@ -30,10 +33,7 @@ for b in $(backends); do
   h1=$!
   "$PRODUCER" --pipe "full-$b" --name hold2 --rate 20 --count 100000 >/dev/null 2>&1 &
   h2=$!
-  for _ in $(seq 1 400); do
-    [ "$("$CTL" --pipe "full-$b" producers 2>/dev/null | grep -c hold)" = 2 ] && break
-    sleep 0.025
-  done
+  wait_for "both holders in the producers list" holders_are "full-$b" 2
   rc=0; "$PRODUCER" --pipe "full-$b" --count 1 --connect-timeout 0 >/dev/null 2>"$WORK/full-$b.p" || rc=$?
   [ "$rc" = 1 ] && grep -q "too many producers" "$WORK/full-$b.p" || fail "a third producer was not refused: $rc $(cat "$WORK/full-$b.p")"
   "$CTL" --pipe "full-$b" status >"$WORK/full-$b.st" 2>&1 || fail "status with every slot taken: $(cat "$WORK/full-$b.st")"
@@ -43,22 +43,12 @@ for b in $(backends); do
   "$CTL" --pipe "full-$b" disable 9 >/dev/null || fail "disable with every slot taken"
   "$CTL" --pipe "full-$b" enable 9 >/dev/null || fail "enable with every slot taken"
   kill "$h1"; wait "$h1" || true
-  for _ in $(seq 1 400); do
-    [ "$("$CTL" --pipe "full-$b" producers | grep -c hold)" = 1 ] && break
-    sleep 0.025
-  done
+  wait_for "hold1 to leave the producers list" holders_are "full-$b" 1
   # hold1 leaves the producers list a moment before its slot is given
   # back (the slot goes at the connection's end): a refusal for that
   # reason is retried, bounded (20 s), anything else fails at once.
-  after_ok=0
-  for _ in $(seq 1 100); do
-    if "$PRODUCER" --pipe "full-$b" --name after --count 3 >/dev/null 2>"$WORK/after-$b.err"; then
-      after_ok=1; break
-    fi
-    grep -q "too many producers" "$WORK/after-$b.err" || break
-    sleep 0.2
-  done
-  [ "$after_ok" = 1 ] || fail "a producer after the slot was freed: $(cat "$WORK/after-$b.err")"
+  produce_retrying_refusal "$WORK/after-$b.err" --pipe "full-$b" --name after --count 3 ||
+    fail "a producer after the slot was freed: $(cat "$WORK/after-$b.err")"
   kill "$h2"; wait "$h2" || true
   "$CTL" --pipe "full-$b" stop >/dev/null
   wait_collector "full-$b"
