@@ -47,7 +47,8 @@ static const char usage_text[] =
     "  --pipe NAME          pipe name (Linux: $TMPDIR/CoreFxPipe_NAME, or a path\n"
     "                       if NAME has '/'; Windows: \\\\.\\pipe\\NAME)\n"
     "  --out FILE           capture file to create\n"
-    "  --force              overwrite FILE if it exists (default: refuse)\n"
+    "  --force              overwrite FILE (with rotation: remove an earlier\n"
+    "                       set of its name) if it exists (default: refuse)\n"
     "  --rotate-size BYTES  write a set of chunks, FILE.000001.ext, ...: start\n"
     "                       the next before one passes BYTES (K/M/G suffixes;\n"
     "                       65536..2^50)\n"
@@ -556,6 +557,155 @@ read_config_file(sl_state *st, const char *path)
     fclose(f);
 }
 
+/* ---- chunks of an earlier set ------------------------------------------ */
+
+typedef struct stale_scan {
+    const char *stem; /* the chunk names' start: "cap" of cap.sluice */
+    size_t stem_len;
+    const char *ext;  /* their end: ".sluice", or "" */
+    char **names;     /* matching entries, owned */
+    size_t n, cap;
+    int nomem;
+} stale_scan;
+
+static void
+stale_one(void *ctx, const char *name)
+{
+    stale_scan *sc = ctx;
+    const char *p = name + sc->stem_len + 1;
+    size_t digits = 0;
+
+    if (strncmp(name, sc->stem, sc->stem_len) != 0 ||
+        name[sc->stem_len] != '.')
+        return;
+    while (p[digits] >= '0' && p[digits] <= '9')
+        digits++;
+    /* sl_chunk_name(): at least six digits, then the extension exactly. */
+    if (digits < 6 || strcmp(p + digits, sc->ext) != 0)
+        return;
+    if (sc->n == sc->cap) {
+        size_t cap = sc->cap ? sc->cap * 2 : 8;
+        char **q = realloc(sc->names, cap * sizeof(*q));
+
+        if (q == NULL) {
+            sc->nomem = 1;
+            return;
+        }
+        sc->names = q;
+        sc->cap = cap;
+    }
+    if ((sc->names[sc->n] = strdup(name)) == NULL)
+        sc->nomem = 1;
+    else
+        sc->n++;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Rotation creates chunk 1, 2, ... of --out's name: a chunk of an earlier
+ * set still there would stop the capture when rotation reaches it (the
+ * collector never overwrites a file without --force), or, with --force,
+ * be replaced only as far as this run gets, leaving the end of the old set
+ * behind the new one. So the set's name is checked at the start: without
+ * --force any chunk of that name is refused (exit 1) before anything is
+ * created; with --force every one is removed first, unless a running
+ * collector writes one (then nothing is removed and we refuse).
+ * Chunks that forwarding moved aside (--force with --forward) have other
+ * names by now and are not touched. @return 0 or the exit status.
+ */
+static int
+check_earlier_set(const char *out, int force)
+{
+    char dir[4096], path[8192];
+    const char *base = out, *dot;
+    stale_scan sc;
+    char stem[4096];
+    int rc, status = 0;
+
+    for (const char *p = out; *p != '\0'; p++)
+        if (*p == '/' || *p == '\\')
+            base = p + 1;
+    if (base == out)
+        snprintf(dir, sizeof(dir), ".");
+    else if (base - out == 1)
+        snprintf(dir, sizeof(dir), "%.1s", out);
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(base - out - 1), out);
+    dot = strrchr(base, '.');
+    if (dot == NULL || dot == base)
+        dot = base + strlen(base);
+    snprintf(stem, sizeof(stem), "%.*s", (int)(dot - base), base);
+    memset(&sc, 0, sizeof(sc));
+    sc.stem = stem;
+    sc.stem_len = strlen(stem);
+    sc.ext = dot;
+    rc = sl_os_list_dir(dir, stale_one, &sc);
+    if (rc != 0 || sc.n == 0) {
+        /* A directory that cannot be read: creating chunk 1 will say. */
+        free(sc.names);
+        return 0;
+    }
+    if (sc.nomem) {
+        fprintf(stderr, "sluice-collector: out of memory listing %s\n", dir);
+        status = 1;
+        goto out;
+    }
+    qsort(sc.names, sc.n, sizeof(*sc.names), name_cmp);
+#define STALE_PATH(i)                                                         \
+    (base == out ? sc.names[i]                                               \
+                 : (snprintf(path, sizeof(path), "%.*s%s", (int)(base - out), \
+                             out, sc.names[i]),                               \
+                    path))
+    if (!force) {
+        fprintf(stderr, "sluice-collector: %s already exists (%zu chunk%s of "
+                "an earlier set named %s); use --force to replace that set\n",
+                STALE_PATH(0), sc.n, sc.n == 1 ? "" : "s", out);
+        status = 1;
+        goto out;
+    }
+    for (size_t i = 0; i < sc.n; i++) {
+        const char *p = STALE_PATH(i);
+
+        if (sl_os_file_writer_alive(p) == 1) {
+            uint32_t holder = sl_os_file_lock_holder(p);
+
+            fprintf(stderr, "sluice-collector: %s is being written by another "
+                    "collector (pid %u); refusing to touch its set, even with "
+                    "--force\n", p, (unsigned)holder);
+            status = 1;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < sc.n; i++) {
+        const char *p = STALE_PATH(i);
+
+        rc = sl_os_file_remove(p);
+        if (rc != 0) {
+            fprintf(stderr, "sluice-collector: --force: cannot remove %s, a "
+                    "chunk of an earlier set: %s\n", p, sl_strerror(rc));
+            status = 1;
+            goto out;
+        }
+    }
+    fprintf(stderr, "sluice-collector: --force: removed %zu chunk%s of an "
+            "earlier set named %s (%s", sc.n, sc.n == 1 ? "" : "s", out,
+            sc.names[0]);
+    if (sc.n > 1)
+        fprintf(stderr, " .. %s", sc.names[sc.n - 1]);
+    fprintf(stderr, ")\n");
+#undef STALE_PATH
+out:
+    for (size_t i = 0; i < sc.n; i++)
+        free(sc.names[i]);
+    free(sc.names);
+    return status;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -881,6 +1031,14 @@ main(int argc, char **argv)
                 "trigger: %s\n", sl_strerror(rc));
         return 1;
     }
+    /* Without --force before forwarding touches anything (its state
+     * file); with --force after, once forwarding has moved aside the
+     * chunks it still has to send. */
+    if (cfg.rotate_set && cfg.flight_bytes == 0 && !cfg.force) {
+        rc = check_earlier_set(cfg.out_path, 0);
+        if (rc != 0)
+            return rc;
+    }
 #ifdef SL_HAVE_NATS
     if (fwd_urls != NULL) {
         sl_forward_config fc;
@@ -918,6 +1076,11 @@ main(int argc, char **argv)
         }
     }
 #endif
+    if (cfg.rotate_set && cfg.flight_bytes == 0 && cfg.force) {
+        rc = check_earlier_set(cfg.out_path, 1);
+        if (rc != 0)
+            return rc;
+    }
     rc = sl_server_open(&cfg, &srv, &stage);
     if (rc != 0) {
         if (stage == SL_STAGE_FILE && rc == SL_EEXIST)

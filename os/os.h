@@ -135,6 +135,14 @@ int sl_os_list_pipes(void (*fn)(void *ctx, const char *name,
                      void *ctx);
 
 /**
+ * Calls fn(ctx, name) for every entry of the directory dir (UTF-8; "."
+ * and ".." left out), in no particular order: rotation looks for chunks
+ * of an earlier set there. @return 0, or an error opening the directory.
+ */
+int sl_os_list_dir(const char *dir, void (*fn)(void *ctx, const char *name),
+                   void *ctx);
+
+/**
  * Connects to the endpoint at path, reads the server's greeting (up to
  * its NUL, at most cap - 1 bytes) and disconnects without sending a byte,
  * so a sluice collector does not count the probe as a producer. Both the

@@ -393,6 +393,22 @@ sl_os_list_pipes(void (*fn)(void *ctx, const char *name, const char *path),
 }
 
 int
+sl_os_list_dir(const char *dir, void (*fn)(void *ctx, const char *name),
+               void *ctx)
+{
+    struct dirent *de;
+    DIR *d = opendir(dir);
+
+    if (d == NULL)
+        return sl_err_from_errno(errno);
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            fn(ctx, de->d_name);
+    closedir(d);
+    return 0;
+}
+
+int
 sl_os_probe_greeting(const char *path, char *buf, size_t cap,
                      uint32_t timeout_ms)
 {

@@ -452,6 +452,49 @@ sl_os_list_pipes(void (*fn)(void *ctx, const char *name, const char *path),
 }
 
 int
+sl_os_list_dir(const char *dir, void (*fn)(void *ctx, const char *name),
+               void *ctx)
+{
+    WIN32_FIND_DATAW fd;
+    wchar_t *w = NULL, *pat;
+    size_t wl;
+    HANDLE h;
+    char name[MAX_PATH * 3];
+    int rc = sl_os_utf8_to_wide(dir, &w);
+
+    if (rc != 0)
+        return rc;
+    wl = wcslen(w);
+    pat = malloc((wl + 3) * sizeof(*pat));
+    if (pat == NULL) {
+        free(w);
+        return SL_ENOMEM;
+    }
+    memcpy(pat, w, wl * sizeof(*pat));
+    if (wl > 0 && pat[wl - 1] != L'\\' && pat[wl - 1] != L'/')
+        pat[wl++] = L'\\';
+    pat[wl++] = L'*';
+    pat[wl] = L'\0';
+    free(w);
+    h = FindFirstFileW(pat, &fd);
+    free(pat);
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD e = GetLastError();
+
+        return e == ERROR_FILE_NOT_FOUND ? 0 : sl_err_from_win32(e);
+    }
+    do {
+        if (WideCharToMultiByte(CP_UTF8, 0, fd.cFileName, -1, name,
+                                (int)sizeof(name), NULL, NULL) <= 0)
+            continue;
+        if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0)
+            fn(ctx, name);
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+    return 0;
+}
+
+int
 sl_os_probe_greeting(const char *path, char *buf, size_t cap,
                      uint32_t timeout_ms)
 {

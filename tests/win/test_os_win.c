@@ -123,6 +123,23 @@ remove_utf8(const char *path)
     DeleteFileW(w);
 }
 
+/* sl_os_list_dir() callback: counts entries named ctx->want. */
+typedef struct list_seen {
+    const char *want;
+    int seen, dots;
+} list_seen;
+
+static void
+list_one(void *ctx, const char *name)
+{
+    list_seen *ls = ctx;
+
+    if (strcmp(name, ls->want) == 0)
+        ls->seen++;
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        ls->dots++;
+}
+
 static void
 test_files(void)
 {
@@ -181,6 +198,24 @@ test_files(void)
 
     CASE("file_create refuses a path that is not UTF-8");
     CHECK_EQ_RC(sl_os_file_create("bad-\xFF-name.cap", 0, &g), SL_EINVAL);
+
+    CASE("list_dir names a UTF-8 file once, without . and .., with or "
+         "without a trailing backslash; a missing directory is an error");
+    {
+        list_seen ls = {path + strlen(dir), 0, 0};
+        char nodir[MAX_PATH * 3];
+
+        CHECK_OK(sl_os_list_dir(dir, list_one, &ls));
+        CHECK(ls.seen == 1 && ls.dots == 0);
+        dir[strlen(dir) - 1] = '\0'; /* the trailing backslash */
+        ls.seen = 0;
+        CHECK_OK(sl_os_list_dir(dir, list_one, &ls));
+        CHECK(ls.seen == 1 && ls.dots == 0);
+        strcat(dir, "\\");
+        snprintf(nodir, sizeof(nodir), "%sno-such-dir-%lu", dir,
+                 (unsigned long)GetCurrentProcessId());
+        CHECK(sl_os_list_dir(nodir, list_one, &ls) != 0);
+    }
 
     CASE("file_close(NULL) is a no-op");
     CHECK(sl_os_file_close(NULL) == 0);
