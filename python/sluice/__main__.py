@@ -29,10 +29,22 @@ def jsonl_obj(r):
         return {"kind": "event", "producer": r.producer, "name": r.name,
                 "seq": r.seq, "type": r.type, "producer_ns": r.producer_ns,
                 "collector_ns": r.collector_ns, "payload": _jtext(r.payload)}
-    if k == "connect":
-        return {"kind": "connect", "producer": r.producer,
-                "name": _jtext(r.name_bytes), "pid": r.pid, "uid": r.uid,
-                "mode": r.mode, "collector_ns": r.collector_ns}
+    if k in ("connect", "live"):
+        o = {"kind": k, "producer": r.producer, "name": _jtext(r.name_bytes)}
+        if k == "live":  # a chunk's preamble: the producer's next sequence
+            o["next_seq"] = r.next_seq
+        o["pid"] = r.pid
+        # sluice-dump prints an unknown uid (0xFFFFFFFF) as null
+        o["uid"] = None if r.uid == 0xFFFFFFFF else r.uid
+        o["mode"] = r.mode
+        o["collector_ns"] = r.collector_ns
+        return o
+    if k == "trigger":
+        return {"kind": "trigger", "producer": 0, "snapshot": r.snapshot,
+                "cause": r.cause, "trigger_producer": r.trigger_producer,
+                "trigger_seq": r.trigger_seq, "trigger_type": r.trigger_type,
+                "after_ns": r.after_ns, "folded": bool(r.folded),
+                "collector_ns": r.collector_ns}
     if k == "disconnect":
         o = {"kind": "disconnect", "producer": r.producer, "name": r.name,
              "events": r.events, "bytes": r.bytes, "dropped": r.dropped,

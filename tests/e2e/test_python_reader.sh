@@ -23,6 +23,9 @@
 #     as version 1 and as version 2 stored, lz4 and zstd; and, where this
 #     build's sluice-dump reads version 2, the comparisons of 2 and 3 on
 #     the v2 example and those captures.
+#  8. --jsonl on a rotated set (LIVE preamble records) and on a flight
+#     snapshot (a TRIGGER record): the records sluice-dump prints (these
+#     kinds crashed python3 -m sluice --jsonl once).
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
@@ -240,4 +243,25 @@ if "$DUMP" "$SRC/tests/fixtures/capture-example-v2.sluice" --verify >/dev/null 2
 else
   note "this sluice-dump reads format version 1 only: v2 checked against the document"
 fi
+
+note "--jsonl of a rotated set (live records) and of a snapshot (trigger)"
+start_collector rot --pipe py-rot --out "$WORK/rot.sluice" --rotate-size 64K --compress none --exit-after 1 --stats 0
+"$PRODUCER" --pipe py-rot --count "$(scaled 20000)" --size 64 --name rotating >/dev/null
+wait_collector rot
+set -- "$WORK"/rot.0*.sluice
+[ "$#" -ge 2 ] || fail "--rotate-size 64K made $# chunk(s), want several"
+"$DUMP" "$@" --format jsonl >"$WORK/rot-dump.jsonl"
+grep -q '"kind":"live"' "$WORK/rot-dump.jsonl" || fail "no live record in a rotated set"
+"$PY" -m sluice "$@" --jsonl >"$WORK/rot-py.jsonl" || fail "python3 -m sluice --jsonl failed on a rotated set"
+jsoneq "$WORK/rot-py.jsonl" "$WORK/rot-dump.jsonl" || fail "python and sluice-dump differ on a rotated set"
+start_collector fr --pipe py-fr --out "$WORK/fr.sluice" --flight-recorder 1M --trigger-type 7 --exit-after 2 --stats 0
+printf 'before\n' | socat - "UNIX-CONNECT:$WORK/CoreFxPipe_py-fr" >/dev/null
+echo '[[7, "54524947", 0, 0]]' | "$PY" "$CLIENTS/event_client.py" "$WORK/CoreFxPipe_py-fr" --name trig
+wait_collector fr
+snap=$WORK/fr.snapshot-001.sluice
+[ -s "$snap" ] || fail "no snapshot after the type-7 event"
+"$DUMP" "$snap" --format jsonl >"$WORK/fr-dump.jsonl"
+grep -q '"kind":"trigger"' "$WORK/fr-dump.jsonl" || fail "no trigger record in the snapshot"
+"$PY" -m sluice "$snap" --jsonl >"$WORK/fr-py.jsonl" || fail "python3 -m sluice --jsonl failed on a snapshot"
+jsoneq "$WORK/fr-py.jsonl" "$WORK/fr-dump.jsonl" || fail "python and sluice-dump differ on a snapshot"
 echo "ok"
