@@ -185,6 +185,11 @@ handle(run *rn, const sluice_record *r)
     int show, was_seen;
     dump_producer *p;
 
+    /* The time index (capture-format.md 15.5) is the file's structure,
+     * not data: no format shows it, as the Python reader does not, and it
+     * makes no producer entry. */
+    if (r->type == SLUICE_REC_INDEX)
+        return 0;
     if (r->type == SLUICE_REC_STATE) {
         sl_state_view v;
         char *desc;
