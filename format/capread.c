@@ -1024,6 +1024,11 @@ sluice_capture_next(sluice_capture *c, sluice_record *rec)
         rec->file_offset = c->blk_off + c->rec_off;
         c->rec_off += h.size;
         c->blk_next++;
+        /* The time index is the file's structure, not data (15.5): never
+         * returned, so a reader that counts producers by record does not
+         * meet a record of producer 0 it did not expect. */
+        if (h.type == SL_CAP_T_INDEX)
+            continue;
         if (c->filter_on) {
             if (c->blk_off >= c->filter_end) {
                 c->filter_on = 0;

@@ -37,7 +37,8 @@ typedef struct sluice_capture sluice_capture;
 #define SLUICE_REC_TRIGGER 0xF007u
 /* The time index (docs/capture-format.md 15.5): the only record of the
  * block before a finalised file's close block; sluice_capture_seek_time()
- * uses it. Readers that only want data skip it (sluice-dump does). */
+ * uses it. sluice_capture_next() never returns it (nor counts it in
+ * the stats' records); the Python reader skips it too. */
 #define SLUICE_REC_INDEX 0xF006u
 /* The control plane's state (configuration + enabled types) from this
  * record's collector_ns on: one at the start, one per change. */
