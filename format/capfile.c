@@ -269,3 +269,122 @@ sl_cap2_block_trailer(uint8_t trl[SL_CAP2_BLOCK_TRL],
     sl_store_le32(trl, (uint32_t)sl_load_le64(hdr + 56));
     sl_store_le32(trl + 4, sl_load_le32(hdr + 4));
 }
+
+/* ---- the time index (docs/capture-format.md 15.5) ------------------------ */
+
+void
+sl_cap_index_reset(sl_cap_index *ix)
+{
+    ix->n = 0;
+    ix->stride = 1;
+    ix->blocks = 0;
+}
+
+static void
+index_merge(sl_cap_index_entry *a, const sl_cap_index_entry *b)
+{
+    if (b->min_ns < a->min_ns)
+        a->min_ns = b->min_ns;
+    if (b->max_ns > a->max_ns)
+        a->max_ns = b->max_ns;
+    a->records += b->records;
+    a->blocks += b->blocks;
+    a->meta = b->meta > UINT32_MAX - a->meta ? UINT32_MAX : a->meta + b->meta;
+}
+
+void
+sl_cap_index_add(sl_cap_index *ix, uint64_t off, uint64_t min_ns,
+                 uint64_t max_ns, uint32_t records, uint32_t meta)
+{
+    sl_cap_index_entry e;
+
+    e.off = off;
+    e.min_ns = min_ns;
+    e.max_ns = max_ns;
+    e.records = records;
+    e.blocks = 1;
+    e.meta = meta;
+    ix->blocks++;
+    if (ix->n > 0 && ix->e[ix->n - 1].blocks < ix->stride) {
+        index_merge(&ix->e[ix->n - 1], &e);
+        return;
+    }
+    if (ix->n == SL_CAP_INDEX_MAX) {
+        /* Full, and its last entry holds stride blocks: pairs merge, the
+         * stride doubles, every entry again covers stride blocks. */
+        for (uint32_t i = 0; i < SL_CAP_INDEX_MAX / 2; i++) {
+            ix->e[i] = ix->e[2 * i];
+            index_merge(&ix->e[i], &ix->e[2 * i + 1]);
+        }
+        ix->n = SL_CAP_INDEX_MAX / 2;
+        ix->stride *= 2;
+    }
+    ix->e[ix->n++] = e;
+}
+
+size_t
+sl_cap_index_payload_len(const sl_cap_index *ix, uint32_t extra)
+{
+    uint32_t n = ix->n + extra;
+
+    if (n > SL_CAP_INDEX_MAX)
+        n = SL_CAP_INDEX_MAX;
+    return SL_CAP_INDEX_HDR + (size_t)n * SL_CAP_INDEX_ENTRY;
+}
+
+void
+sl_cap_index_encode(const sl_cap_index *ix, uint8_t *buf)
+{
+    sl_store_le32(buf, ix->n);
+    sl_store_le32(buf + 4, SL_CAP_INDEX_ENTRY);
+    sl_store_le32(buf + 8, ix->stride);
+    sl_store_le32(buf + 12, 0);
+    sl_store_le64(buf + 16, ix->blocks);
+    for (uint32_t i = 0; i < ix->n; i++) {
+        uint8_t *q = buf + SL_CAP_INDEX_HDR + (size_t)i * SL_CAP_INDEX_ENTRY;
+        const sl_cap_index_entry *e = &ix->e[i];
+
+        sl_store_le64(q, e->off);
+        sl_store_le64(q + 8, e->min_ns);
+        sl_store_le64(q + 16, e->max_ns);
+        sl_store_le64(q + 24, e->records);
+        sl_store_le32(q + 32, e->blocks);
+        sl_store_le32(q + 36, e->meta);
+    }
+}
+
+int
+sl_cap_index_decode(const uint8_t *p, size_t len, uint64_t first_off,
+                    uint64_t end_off, sl_cap_index *out)
+{
+    uint32_t n, elen, stride;
+
+    if (len < SL_CAP_INDEX_HDR)
+        return SL_ECORRUPT;
+    n = sl_load_le32(p);
+    elen = sl_load_le32(p + 4);
+    stride = sl_load_le32(p + 8);
+    if (n == 0 || n > SL_CAP_INDEX_MAX || elen < SL_CAP_INDEX_ENTRY ||
+        elen > 4096 || stride == 0 || (stride & (stride - 1)) != 0 ||
+        (len - SL_CAP_INDEX_HDR) / elen < n)
+        return SL_ECORRUPT;
+    out->n = n;
+    out->stride = stride;
+    out->blocks = sl_load_le64(p + 16);
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *q = p + SL_CAP_INDEX_HDR + (size_t)i * elen;
+        sl_cap_index_entry *e = &out->e[i];
+
+        e->off = sl_load_le64(q);
+        e->min_ns = sl_load_le64(q + 8);
+        e->max_ns = sl_load_le64(q + 16);
+        e->records = sl_load_le64(q + 24);
+        e->blocks = sl_load_le32(q + 32);
+        e->meta = sl_load_le32(q + 36);
+        if (e->off < (i == 0 ? first_off : out->e[i - 1].off + 1) ||
+            e->off >= end_off || e->min_ns > e->max_ns || e->blocks == 0 ||
+            e->blocks > stride)
+            return SL_ECORRUPT;
+    }
+    return 0;
+}

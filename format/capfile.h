@@ -74,6 +74,7 @@
 #define SL_CAP_T_LIVE SLUICE_REC_LIVE /* chunk preamble: connect payload,
                                         seq = the next sequence number */
 #define SL_CAP_T_TRIGGER SLUICE_REC_TRIGGER /* flight-recorder trigger */
+#define SL_CAP_T_INDEX SLUICE_REC_INDEX /* time index, before the close */
 
 /*
  * Connect payload:     0 4 pid | 4 4 uid (0xFFFFFFFF unknown) | 8 1 mode
@@ -327,6 +328,71 @@ void sl_cap2_block_header(uint8_t hdr[SL_CAP2_BLOCK_HDR],
                           uint32_t stored_len, uint32_t raw_len, uint8_t codec,
                           uint32_t body_crc, uint64_t first_ns,
                           uint64_t last_ns);
+
+/*
+ * The time index (docs/capture-format.md section 15.5), the payload of an
+ * INDEX record (0xF006) that is the only record of the block right before
+ * a file's close block:
+ *   0   4  entries        n, 1 .. SL_CAP_INDEX_MAX
+ *   4   4  entry_len      40 (a reader accepts more and skips the excess)
+ *   8   4  stride         blocks per entry, a power of two (the last entry
+ *                         may hold fewer)
+ *   12  4  reserved       zero
+ *   16  8  blocks         blocks the index covers (every block before it)
+ *   24  n x entry_len     entries:
+ *       0  8  offset      file offset of the entry's first block
+ *       8  8  min_ns      least collector_ns of its records
+ *       16 8  max_ns      greatest collector_ns of its records
+ *       24 8  records     records in its blocks
+ *       32 4  blocks      blocks it covers (1 .. stride)
+ *       36 4  meta        records of collector types (0xF000..) in them
+ */
+#define SL_CAP_INDEX_HDR 24u
+#define SL_CAP_INDEX_ENTRY 40u
+#define SL_CAP_INDEX_MAX 1024u /* entries; then two merge into one */
+
+typedef struct sl_cap_index_entry {
+    uint64_t off;
+    uint64_t min_ns, max_ns;
+    uint64_t records;
+    uint32_t blocks;
+    uint32_t meta;
+} sl_cap_index_entry;
+
+/** An index being built (writer) or read back (reader). */
+typedef struct sl_cap_index {
+    sl_cap_index_entry e[SL_CAP_INDEX_MAX];
+    uint32_t n;
+    uint32_t stride; /* blocks per entry, a power of two */
+    uint64_t blocks;
+} sl_cap_index;
+
+/** Empties ix (a new file). */
+void sl_cap_index_reset(sl_cap_index *ix);
+
+/** Adds the block at file offset off (records of collector_ns in
+ * [min_ns, max_ns], meta of them of collector types). At
+ * SL_CAP_INDEX_MAX entries, neighbours merge in pairs and the stride
+ * doubles, so the index never grows past that. */
+void sl_cap_index_add(sl_cap_index *ix, uint64_t off, uint64_t min_ns,
+                      uint64_t max_ns, uint32_t records, uint32_t meta);
+
+/** Payload bytes of ix encoded (also an upper bound after one more
+ * add: pass extra = 1). */
+size_t sl_cap_index_payload_len(const sl_cap_index *ix, uint32_t extra);
+
+/** Encodes ix into buf (sl_cap_index_payload_len(ix, 0) bytes). */
+void sl_cap_index_encode(const sl_cap_index *ix, uint8_t *buf);
+
+/**
+ * Decodes and checks an index payload: n in 1..SL_CAP_INDEX_MAX, entry_len
+ * at least 40, the payload long enough, stride a power of two, offsets
+ * strictly increasing from at least first_off to below end_off (the index
+ * block's own offset), min_ns <= max_ns, 1 <= blocks <= stride.
+ * @return 0, or SL_ECORRUPT (then the index is not used).
+ */
+int sl_cap_index_decode(const uint8_t *p, size_t len, uint64_t first_off,
+                        uint64_t end_off, sl_cap_index *out);
 
 /** Writes a v2 block trailer for the header hdr. */
 void sl_cap2_block_trailer(uint8_t trl[SL_CAP2_BLOCK_TRL],

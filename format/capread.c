@@ -20,6 +20,11 @@
  *
  * Memory stays bounded by the largest block: the window is compacted to the
  * earliest byte still needed before each read.
+ *
+ * The one exception to "front to back": sluice_capture_seek_time() reads a
+ * finalised file's time index from its end (docs/capture-format.md 15.5)
+ * and moves the read position (fseek, the window emptied) to the blocks
+ * that matter; without a usable index it reads on as always.
  */
 #include "sluice/capture.h"
 
@@ -85,6 +90,35 @@ struct sluice_capture {
     sluice_capture_info info;
     char *pipe;
     char *host;
+
+    uint64_t bytes_read; /* sluice_capture_bytes_read() */
+    int in_header;       /* read_header() runs: exact reads */
+    uint32_t header_len;
+
+    /* The time index (15.5), loaded by the first seek: idx_state 0 not
+     * tried, 1 loaded, -1 none usable. pmax[j]: the greatest max_ns of
+     * entries 0..j; smin[j]: the least min_ns of entries j..n-1. */
+    int idx_state;
+    sl_cap_index *idx;
+    uint64_t *pmax, *smin;
+    uint64_t idx_off; /* the index block's offset: entries end there */
+
+    /* A seek in progress: records below seek_ns are skipped in blocks
+     * before filter_end (with keep_meta, collector records are not);
+     * without an index filter_end is NO_POS and the filter ends at the
+     * first record at or after seek_ns. nav: before land_off, jump over
+     * entries without collector records (keep_meta) to land_off. */
+    int filter_on;
+    uint64_t seek_ns;
+    uint64_t filter_end;
+    int keep_meta;
+    int nav_on;
+    uint32_t land;     /* the landing entry (idx->n: the file's end) */
+    uint64_t land_off; /* its offset */
+    /* sluice_capture_set_until(): end early once the index says every
+     * record left is at or after until_ns. */
+    int until_on;
+    uint64_t until_ns;
 };
 
 /* ---- the window ---------------------------------------------------------- */
@@ -141,8 +175,14 @@ win_fill(sluice_capture *c, uint64_t keep, uint64_t end)
         /* EOF is sticky in stdio; clear it so a file that has grown (follow
          * mode) is read again. */
         clearerr(c->f);
-        n = fread(c->win + c->win_len, 1, c->win_cap - c->win_len, c->f);
+        /* Reading the header or seeking: no read-ahead past what is
+         * needed (a seek may skip what follows). */
+        n = fread(c->win + c->win_len, 1,
+                  c->nav_on || c->in_header ? need - c->win_len
+                                            : c->win_cap - c->win_len,
+                  c->f);
         c->win_len += n;
+        c->bytes_read += n;
         if (n == 0) {
             if (ferror(c->f))
                 return SL_EIO;
@@ -467,6 +507,308 @@ find_block(sluice_capture *c)
     return 1;
 }
 
+/* ---- the time index and seeking (docs/capture-format.md 15.5) ------------ */
+
+static int
+file_seek(FILE *f, uint64_t off)
+{
+#ifdef _WIN32
+    return _fseeki64(f, (__int64)off, SEEK_SET) == 0 ? 0 : SL_EIO;
+#else
+    return fseeko(f, (off_t)off, SEEK_SET) == 0 ? 0 : SL_EIO;
+#endif
+}
+
+static int
+file_size(FILE *f, uint64_t *out)
+{
+#ifdef _WIN32
+    __int64 n;
+
+    if (_fseeki64(f, 0, SEEK_END) != 0 || (n = _ftelli64(f)) < 0)
+        return SL_EIO;
+#else
+    off_t n;
+
+    if (fseeko(f, 0, SEEK_END) != 0 || (n = ftello(f)) < 0)
+        return SL_EIO;
+#endif
+    *out = (uint64_t)n;
+    return 0;
+}
+
+/* Reads file bytes [off, off + n) into buf (counted as read). @return 0,
+ * 1 when the file is shorter, SL_EIO. */
+static int
+read_at(sluice_capture *c, uint64_t off, uint8_t *buf, size_t n)
+{
+    size_t got;
+
+    if (file_seek(c->f, off) != 0)
+        return SL_EIO;
+    got = fread(buf, 1, n, c->f);
+    c->bytes_read += got;
+    return got == n ? 0 : 1;
+}
+
+/*
+ * The genuine single-record block whose trailer ends at file offset end,
+ * read into a malloc'd *out: its length from the trailer, at most max;
+ * its header's tag under the file's key at its offset; trailer, body CRC,
+ * codec 0, exactly one well-formed record of type want. @return 1 found
+ * (*off its offset, *out the block, *len its length), 0 not, SL_E*.
+ */
+static int
+block_ending_at(sluice_capture *c, uint64_t end, uint32_t max, uint16_t want,
+                uint64_t *off, uint8_t **out, uint32_t *len)
+{
+    uint8_t trl[SL_CAP2_BLOCK_TRL], *b;
+    uint32_t l;
+    uint64_t at;
+    int rc;
+
+    if (end < (uint64_t)c->header_len + 8)
+        return 0;
+    rc = read_at(c, end - 8, trl, sizeof(trl));
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    l = sl_load_le32(trl + 4);
+    if (l < SL_CAP2_BLOCK_HDR + SL_CAP_REC_HDR + SL_CAP2_BLOCK_TRL ||
+        l > max || l % 8 != 0 || end - c->header_len < l)
+        return 0;
+    at = end - l;
+    if ((at - c->header_len) % 8 != 0)
+        return 0;
+    b = malloc(l);
+    if (b == NULL)
+        return SL_ENOMEM;
+    rc = read_at(c, at, b, l);
+    if (rc != 0 || sl_cap2_block_header_len(c->key, b, at) != l ||
+        b[28] != SL_CAP2_CODEC_NONE || !sl_cap2_block_stored_valid(b, l) ||
+        sl_load_le32(b + 16) != 1 ||
+        !sl_cap_records_valid(b + SL_CAP2_BLOCK_HDR, sl_load_le32(b + 20), 1) ||
+        sl_load_le16(b + SL_CAP2_BLOCK_HDR + 8) != want) {
+        free(b);
+        return rc < 0 ? rc : 0;
+    }
+    *off = at;
+    *out = b;
+    *len = l;
+    return 1;
+}
+
+/*
+ * Finds the index of a finalised version 2 file without scanning: the
+ * file's last block, by its trailer, must be a genuine close block, and
+ * the block that ends where it starts a genuine index block (15.5). The
+ * stdio position is put back where the window ends.
+ */
+static int
+load_index(sluice_capture *c)
+{
+    const uint32_t idx_max = sl_cap2_block_len(
+        SL_CAP_REC_HDR + SL_CAP_INDEX_HDR + SL_CAP_INDEX_MAX * 4096u);
+    uint64_t size, coff, ioff;
+    uint8_t *b = NULL;
+    uint32_t len;
+    int rc;
+
+    c->idx_state = -1;
+    if (c->version != SL_CAP2_VERSION || c->follow)
+        return 0;
+    rc = file_size(c->f, &size);
+    if (rc == 0)
+        rc = block_ending_at(c, size, 4096, SL_CAP_T_CLOSE, &coff, &b, &len);
+    free(b);
+    b = NULL;
+    if (rc == 1)
+        rc = block_ending_at(c, coff, idx_max, SL_CAP_T_INDEX, &ioff, &b,
+                             &len);
+    if (rc == 1) {
+        const uint8_t *r = b + SL_CAP2_BLOCK_HDR;
+
+        rc = 0;
+        c->idx = malloc(sizeof(*c->idx));
+        c->pmax = malloc(2 * SL_CAP_INDEX_MAX * sizeof(*c->pmax));
+        if (c->idx == NULL || c->pmax == NULL) {
+            rc = SL_ENOMEM;
+        } else if (sl_cap_index_decode(r + SL_CAP_REC_HDR,
+                                       sl_load_le32(r + 4), c->header_len,
+                                       ioff, c->idx) == 0) {
+            uint32_t n = c->idx->n;
+
+            c->smin = c->pmax + SL_CAP_INDEX_MAX;
+            for (uint32_t j = 0; j < n; j++)
+                c->pmax[j] = j == 0 || c->idx->e[j].max_ns > c->pmax[j - 1]
+                                 ? c->idx->e[j].max_ns
+                                 : c->pmax[j - 1];
+            for (uint32_t j = n; j-- > 0;)
+                c->smin[j] = j == n - 1 || c->idx->e[j].min_ns < c->smin[j + 1]
+                                 ? c->idx->e[j].min_ns
+                                 : c->smin[j + 1];
+            c->idx_off = ioff;
+            c->idx_state = 1;
+        }
+    }
+    free(b);
+    if (c->idx_state != 1) {
+        free(c->idx);
+        free(c->pmax);
+        c->idx = NULL;
+        c->pmax = c->smin = NULL;
+    }
+    if (file_seek(c->f, win_end(c)) != 0)
+        return SL_EIO;
+    return rc < 0 ? rc : 0;
+}
+
+/* The entry whose blocks hold file offset p (0 before the first). */
+static uint32_t
+entry_of(const sluice_capture *c, uint64_t p)
+{
+    uint32_t lo = 0, hi = c->idx->n;
+
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+
+        if (c->idx->e[mid].off <= p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Moves the read position to the block expected at off. */
+static int
+jump(sluice_capture *c, uint64_t off)
+{
+    if (off >= c->win_off && off <= win_end(c)) {
+        c->pos = c->probe = off;
+    } else {
+        if (file_seek(c->f, off) != 0)
+            return SL_EIO;
+        c->win_off = off;
+        c->win_len = 0;
+        c->pos = c->probe = off;
+    }
+    c->state = ST_SEEK;
+    c->counted = 0;
+    clear_tail(c);
+    return 0;
+}
+
+/* Before the landing entry: on to the next entry worth reading (one
+ * holding collector records, with keep_meta) or to the landing one. */
+static int
+nav(sluice_capture *c)
+{
+    uint64_t p = c->pos;
+    uint32_t j, k;
+
+    if (p >= c->land_off) {
+        c->nav_on = 0;
+        return 0;
+    }
+    j = entry_of(c, p);
+    if (c->keep_meta && c->idx->e[j].meta > 0 && p >= c->idx->e[j].off)
+        return 0; /* inside an entry to read: read on */
+    for (k = p < c->idx->e[0].off ? 0 : j + 1; k < c->land; k++)
+        if (c->keep_meta && c->idx->e[k].meta > 0)
+            break;
+    return jump(c, k < c->land ? c->idx->e[k].off : c->land_off);
+}
+
+/* 1 when the index says no record from pos on is before until_ns. */
+static int
+until_reached(const sluice_capture *c)
+{
+    if (!c->until_on || c->idx_state != 1 || c->pos >= c->idx_off)
+        return 0;
+    return c->smin[entry_of(c, c->pos)] >= c->until_ns;
+}
+
+int
+sluice_capture_seek_time_ex(sluice_capture *c, uint64_t ns, unsigned flags)
+{
+    int rc;
+
+    if (c == NULL)
+        return SL_EINVAL;
+    if (c->idx_state == 0 && (rc = load_index(c)) != 0)
+        return rc;
+    c->seek_ns = ns;
+    c->keep_meta = (flags & SLUICE_SEEK_KEEP_COLLECTOR) != 0;
+    c->filter_on = 1;
+    if (c->idx_state != 1) {
+        /* No usable index: read on from here, skipping what is before
+         * ns (scanning: correct, only slower). */
+        c->filter_end = NO_POS;
+        c->nav_on = 0;
+        return 0;
+    }
+    {
+        uint32_t lo = 0, hi = c->idx->n; /* first j with pmax[j] >= ns */
+
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+
+            if (c->pmax[mid] >= ns)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        c->land = lo;
+    }
+    c->land_off = c->land < c->idx->n ? c->idx->e[c->land].off : c->idx_off;
+    c->filter_end = c->land + 1 < c->idx->n ? c->idx->e[c->land + 1].off
+                    : c->land < c->idx->n   ? c->idx_off
+                                            : NO_POS;
+    c->nav_on = 1;
+    rc = jump(c, c->idx->e[0].off);
+    if (rc == 0)
+        rc = nav(c);
+    return rc;
+}
+
+int
+sluice_capture_seek_time(sluice_capture *c, uint64_t ns)
+{
+    return sluice_capture_seek_time_ex(c, ns, 0);
+}
+
+int
+sluice_capture_set_until(sluice_capture *c, uint64_t ns)
+{
+    int rc;
+
+    if (c == NULL)
+        return SL_EINVAL;
+    if (c->idx_state == 0 && (rc = load_index(c)) != 0)
+        return rc;
+    c->until_on = 1;
+    c->until_ns = ns;
+    return 0;
+}
+
+int
+sluice_capture_has_index(sluice_capture *c)
+{
+    int rc;
+
+    if (c == NULL)
+        return SL_EINVAL;
+    if (c->idx_state == 0 && (rc = load_index(c)) != 0)
+        return rc;
+    return c->idx_state == 1;
+}
+
+uint64_t
+sluice_capture_bytes_read(const sluice_capture *c)
+{
+    return c->bytes_read;
+}
+
 /* ---- public API ---------------------------------------------------------- */
 
 static char *
@@ -567,6 +909,7 @@ read_header(sluice_capture *c)
         c->info.kind = sl_load_le32(h + 72);
     }
     c->pos = c->probe = header_len;
+    c->header_len = header_len;
     c->st.valid_bytes = header_len;
     return 0;
 }
@@ -592,7 +935,9 @@ sluice_capture_open(const char *path, sluice_capture **out)
     rc = sl_os_fopen_read(path, &c->f);
     if (rc != 0)
         goto fail;
+    c->in_header = 1;
     rc = read_header(c);
+    c->in_header = 0;
     if (rc != 0)
         goto fail;
     *out = c;
@@ -642,6 +987,8 @@ sluice_capture_next(sluice_capture *c, sluice_record *rec)
         int rc;
 
         if (c->state == ST_SEEK) {
+            if (until_reached(c))
+                return 1;
             rc = find_block(c);
             if (rc != 0)
                 return rc; /* 1: no more data (yet); or an error */
@@ -651,6 +998,11 @@ sluice_capture_next(sluice_capture *c, sluice_record *rec)
             c->state = ST_SEEK;
             c->pos = c->probe = c->blk_off + c->blk_len;
             c->counted = 0;
+            if (c->nav_on) {
+                rc = nav(c);
+                if (rc != 0)
+                    return rc;
+            }
             continue;
         }
         /* A compressed block's records are in the decoded area, which
@@ -672,6 +1024,21 @@ sluice_capture_next(sluice_capture *c, sluice_record *rec)
         rec->file_offset = c->blk_off + c->rec_off;
         c->rec_off += h.size;
         c->blk_next++;
+        /* The time index is the file's structure, not data (15.5): never
+         * returned, so a reader that counts producers by record does not
+         * meet a record of producer 0 it did not expect. */
+        if (h.type == SL_CAP_T_INDEX)
+            continue;
+        if (c->filter_on) {
+            if (c->blk_off >= c->filter_end) {
+                c->filter_on = 0;
+            } else if (h.collector_ns < c->seek_ns) {
+                if (!(c->keep_meta && h.type >= 0xF000u))
+                    continue; /* before the time sought */
+            } else if (c->filter_end == NO_POS) {
+                c->filter_on = 0; /* scanning: the first one at or after */
+            }
+        }
         c->st.records++;
         return 0;
     }
@@ -702,6 +1069,8 @@ sluice_capture_close(sluice_capture *c)
         fclose(c->f);
     free(c->win);
     free(c->dec);
+    free(c->idx);
+    free(c->pmax);
     free(c->pipe);
     free(c->host);
     free(c->path);

@@ -181,6 +181,10 @@ struct sl_writer {
     uint8_t *state_rec; /* the last state record sealed, whole */
     size_t state_len, state_cap;
     sl_writer_summary run; /* totals of the records sealed so far */
+    /* The current file's time index (docs/capture-format.md 15.5): an
+     * entry per block sealed (or per stride of blocks), written before
+     * the close record. Writer thread only. */
+    sl_cap_index idx;
     /* Requests from other threads (sluice-ctl rotate/snapshot): one at a
      * time, under req_lock. req_kind is posted by a requester, served by
      * the writer thread (req_done = req_gen, req_rc), cleared by the
@@ -261,7 +265,8 @@ seal(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count,
 {
     uint8_t hdr[SL_CAP2_BLOCK_HDR], trl[SL_CAP2_BLOCK_TRL];
     uint32_t block_len;
-    uint64_t first_ns, last_ns;
+    uint64_t first_ns, last_ns, min_ns, max_ns;
+    uint32_t meta = 0;
     size_t padded;
     sl_iovec iov[3];
     sl_sink_block b;
@@ -274,10 +279,15 @@ seal(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count,
      * (walked by their size fields, a few loads per record). */
     sl_cap_rec_decode(recs, &r);
     first_ns = r.collector_ns;
-    last_ns = first_ns;
+    last_ns = min_ns = max_ns = first_ns;
     for (off = 0; off < len; off += r.size) {
         sl_cap_rec_decode(recs + off, &r);
         last_ns = r.collector_ns;
+        if (last_ns < min_ns)
+            min_ns = last_ns;
+        if (last_ns > max_ns)
+            max_ns = last_ns;
+        meta += r.type >= 0xF000u;
     }
     padded = (stored_len + 7u) & ~(size_t)7u;
     block_len = sl_cap2_block_len((uint32_t)stored_len);
@@ -302,6 +312,7 @@ seal(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count,
     rc = sl_sink_write(w->cfg.sink, &b);
     if (rc != 0)
         return rc;
+    sl_cap_index_add(&w->idx, w->file_off, min_ns, max_ns, count, meta);
     w->block_seq++;
     w->file_off += block_len;
     w->fl_after_bytes += block_len;
@@ -395,6 +406,17 @@ static int rotate_chunk(sl_writer *w);
     (SL_CAP2_BLOCK_HDR + SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN_WRITTEN + \
      SL_CAP2_BLOCK_TRL)
 
+/* Bytes a file's end takes after its last data block: the index block
+ * (with room for one more entry) and the close block. */
+static uint64_t
+end_len(const sl_writer *w)
+{
+    return sl_cap2_block_len((uint32_t)(SL_CAP_REC_HDR +
+                                        sl_cap_index_payload_len(&w->idx,
+                                                                 1))) +
+           CLOSE_BLOCK_LEN;
+}
+
 static int
 write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
 {
@@ -426,7 +448,7 @@ write_block(sl_writer *w, const uint8_t *recs, size_t len, uint32_t count)
 
         if (w->chunk_blocks > 0 &&
             ((w->cfg.rotate_bytes != 0 &&
-              w->file_off + blen + CLOSE_BLOCK_LEN > w->cfg.rotate_bytes) ||
+              w->file_off + blen + end_len(w) > w->cfg.rotate_bytes) ||
              (w->cfg.rotate_ns != 0 &&
               sl_os_mono_ns() - w->chunk_t0 >= w->cfg.rotate_ns))) {
             rc = rotate_chunk(w);
@@ -495,16 +517,44 @@ expired_unforwarded(const sl_writer *w)
     return h != NULL ? h->expired_total(h->arg) : 0;
 }
 
-/* Ends the current chunk (or the whole capture): a last block holding
- * the close record with *sum alone, then a sync, so a closed chunk is
- * durable. The one "close a chunk" path: the final close and every
- * rotation go through it. */
+/* The time index of the file being closed, as the only record of a
+ * block (docs/capture-format.md 15.5). A file with no block yet gets
+ * none (an index has at least one entry). */
+static int
+write_index(sl_writer *w)
+{
+    size_t plen = sl_cap_index_payload_len(&w->idx, 0);
+    size_t rlen = sl_cap_rec_size(plen);
+    uint8_t *rec, *pl;
+    int rc;
+
+    if (w->idx.n == 0)
+        return 0;
+    rec = malloc(rlen + plen);
+    if (rec == NULL)
+        return SL_ENOMEM;
+    pl = rec + rlen;
+    sl_cap_index_encode(&w->idx, pl);
+    sl_cap_rec_put(rec, SL_CAP_T_INDEX, 0, 0, 0, sl_os_now_ns(), pl, plen);
+    rc = seal_plain(w, rec, rlen, 1);
+    free(rec);
+    return rc;
+}
+
+/* Ends the current chunk (or the whole capture): its time index, then a
+ * last block holding the close record with *sum alone, then a sync, so a
+ * closed chunk is durable. The one "close a chunk" path: the final close
+ * and every rotation go through it. */
 static int
 close_chunk(sl_writer *w, const sl_writer_summary *sum)
 {
     uint8_t rec[SL_CAP_REC_HDR + SL_CAP_CLOSE_LEN_WRITTEN];
     uint8_t pl[SL_CAP_CLOSE_LEN_WRITTEN];
     int rc;
+
+    rc = write_index(w);
+    if (rc != 0)
+        return rc;
 
     sl_store_le64(pl + 0, sum->producers);
     sl_store_le64(pl + 8, sum->events);
@@ -552,6 +602,7 @@ write_header(sl_writer *w, uint64_t n)
     memcpy(w->key, w->info.key, sizeof(w->key));
     w->file_off = hdr_len;
     w->block_seq = 0;
+    sl_cap_index_reset(&w->idx);
     w->chunk_blocks = 0;
     w->chunk_t0 = sl_os_mono_ns();
     atomic_store_explicit(&w->chunk, n, memory_order_relaxed);

@@ -35,6 +35,11 @@ typedef struct sluice_capture sluice_capture;
  * for a type trigger, the triggering event. Decode with
  * sluice_record_trigger(). */
 #define SLUICE_REC_TRIGGER 0xF007u
+/* The time index (docs/capture-format.md 15.5): the only record of the
+ * block before a finalised file's close block; sluice_capture_seek_time()
+ * uses it. sluice_capture_next() never returns it (nor counts it in
+ * the stats' records); the Python reader skips it too. */
+#define SLUICE_REC_INDEX 0xF006u
 /* The control plane's state (configuration + enabled types) from this
  * record's collector_ns on: one at the start, one per change. */
 #define SLUICE_REC_STATE 0xF020u
@@ -184,6 +189,53 @@ SLUICE_API int sluice_capture_next(sluice_capture *c, sluice_record *rec);
 
 /** Follow mode on (1) or off (0); see sluice_capture_next(). */
 SLUICE_API void sluice_capture_set_follow(sluice_capture *c, int on);
+
+/* sluice_capture_seek_time_ex() flags. */
+/* Also return the collector's own records (types 0xF000..: connect,
+ * live, disconnect, drop, state, trigger) that lie before the time
+ * sought, as a reader that names producers needs them: from the index
+ * entries that hold any. */
+#define SLUICE_SEEK_KEEP_COLLECTOR 1u
+
+/**
+ * Moves the reader so that the records it returns next are those with
+ * collector time >= ns (docs/capture-format.md 15.5). A finalised version
+ * 2 file has a time index at its end, found without scanning (the last
+ * block, a genuine close block, and the genuine index block before it,
+ * both checked under the file's key): the reader binary-searches it for
+ * the first index entry that holds a record at or after ns and reads from
+ * there, skipping the records before ns in that entry's blocks. Without a
+ * usable index (version 1, no close record: crashed, still growing, or
+ * following) it reads on from where it is, skipping records until the
+ * first at or after ns: correct, only slower. Records after the landing
+ * point come as they are (collector time is in file order, up to the
+ * jitter between ingest threads), so a caller that must exclude every
+ * earlier record still filters. The stats count only what was read.
+ * @return 0, SLUICE_EIO, SLUICE_ENOMEM, SLUICE_EINVAL.
+ */
+SLUICE_API int sluice_capture_seek_time(sluice_capture *c, uint64_t ns);
+
+/** sluice_capture_seek_time() with flags: SLUICE_SEEK_KEEP_COLLECTOR. */
+SLUICE_API int sluice_capture_seek_time_ex(sluice_capture *c, uint64_t ns,
+                                           unsigned flags);
+
+/**
+ * An early end for a reader that wants only records before ns: once the
+ * index says every record from the read position on has collector time
+ * >= ns, sluice_capture_next() returns 1 (the end; nothing is then counted
+ * as torn). Without an index it changes nothing. Records at or after ns
+ * may still be returned before that point; the caller filters.
+ * @return 0, SLUICE_EIO, SLUICE_ENOMEM, SLUICE_EINVAL.
+ */
+SLUICE_API int sluice_capture_set_until(sluice_capture *c, uint64_t ns);
+
+/** 1 if the file has a usable time index (read from its end on the first
+ * call), 0 if not, or a negative SLUICE_E* code. */
+SLUICE_API int sluice_capture_has_index(sluice_capture *c);
+
+/** Bytes this reader has read from the file so far (the measure of a
+ * seek's saving; tests count bytes, not seconds). */
+SLUICE_API uint64_t sluice_capture_bytes_read(const sluice_capture *c);
 
 /** Copies the running totals into *out. */
 SLUICE_API void sluice_capture_get_stats(const sluice_capture *c,

@@ -39,6 +39,7 @@ REC_DROP = 0xF003
 REC_CLOSE = 0xF004
 REC_LIVE = 0xF005  # a rotated chunk's preamble: a live producer (section 16.2)
 REC_TRIGGER = 0xF007  # a flight-recorder trigger: where it fell (section 7.6)
+REC_INDEX = 0xF006  # the time index before the close block (section 15.5)
 REC_STATE = 0xF020  # the control plane's state (configuration, enabled types)
 STATE_TYPES = 0xF000
 STATE_FIXED = 16 + STATE_TYPES // 8

@@ -494,6 +494,12 @@ class Capture:
         for block_seq, recs, off in f.blocks(follow):
             f.stats.records += len(recs)
             for rt in recs:
+                # The time index (capture-format.md 15.5) is the file's
+                # structure, not data: skipped and not counted, as the C
+                # reader (and so sluice-dump) does.
+                if rt[0] == F.REC_INDEX:
+                    f.stats.records -= 1
+                    continue
                 r = self._make(rt, block_seq, off + rt[7], f.chunk)
                 if r.kind == "close":
                     self.closed_record = r

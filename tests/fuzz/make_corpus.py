@@ -244,6 +244,13 @@ def synthetic_capture(write_version=1, extra=b"", tail=b""):
                 "<QQQQQ", 1, 2, 6, 3, 0) + tail)]))
 
 
+def index_payload():
+    t = 1700000000000000000
+    return (struct.pack("<IIIIQ", 2, 40, 1, 0, 2) +
+            struct.pack("<QQQQII", 0x60, t, t + 9, 11, 1, 1) +
+            struct.pack("<QQQQII", 0x4B0, t + 10, t + 19, 10, 1, 0))
+
+
 def capture_seeds(build):
     example = read(os.path.join(FIXTURES, "capture-example.sluice"))
     damaged = bytearray(example)
@@ -261,6 +268,9 @@ def capture_seeds(build):
         "synthetic-drop": cap_ctrl() + synthetic_capture(),
         "synthetic-v2-follow": cap_ctrl(True, False, 150) + synthetic_capture(
             2, b"later", b"\1\2\3\4\5\6\7\x08"),
+        # A time index payload (capture-format.md 15.5, its worked
+        # example), control bit 2, checked against a first block at 0x60.
+        "index-payload": struct.pack("<BHB", 4, 0x60, 0) + index_payload(),
     }
     if build:
         seeds["collector-binary-text"] = cap_ctrl() + collector_capture(
