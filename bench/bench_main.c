@@ -7,7 +7,9 @@
  *   bench: producers=K events=N bytes=B seconds=S msgs_per_s=X mb_per_s=Y
  *          lost=L collector_cpu_s=C msgs_per_cpu_s=Z collector_rss_mb=R
  * (one line). The clock runs from starting the producers to the collector's
- * exit. Collector CPU time matters as much as wall time here: producers and
+ * exit. With --rotate-size the capture is a set of chunks
+ * (NAME.000001.sluice, ...): all of them are read back in chunk order as
+ * one stream, and the line adds chunks=N. Collector CPU time matters as much as wall time here: producers and
  * collector share the cores, so msgs per collector CPU-second is the
  * fairer figure on a small machine.
  *
@@ -51,7 +53,7 @@ static const char usage_text[] =
     "every event is on disk, verifies the capture, and prints one line:\n"
     "  bench: producers=K events=N bytes=B seconds=S msgs_per_s=X mb_per_s=Y\n"
     "         lost=L collector_cpu_s=C msgs_per_cpu_s=Z collector_rss_mb=R\n"
-    "         capture_bytes=D\n"
+    "         capture_bytes=D [chunks=N]\n"
     "\n"
     "Options:\n"
     "  --producers N     producer processes (default: 4)\n"
@@ -63,7 +65,10 @@ static const char usage_text[] =
     "  --compress C      collector block codec: none|lz4|zstd[:LEVEL]\n"
     "                    (default: collector's)\n"
     "  --dir DIR         where the capture is written (default: $TMPDIR or /tmp)\n"
-    "  --keep            keep the capture file (default: delete it)\n"
+    "  --rotate-size BYTES  the collector's --rotate-size (K/M/G suffixes;\n"
+    "                    65536..2^50): the capture is a set of chunks, all\n"
+    "                    verified as one stream; the line adds chunks=N\n"
+    "  --keep            keep the capture file or chunks (default: delete)\n"
     "  --bin-dir DIR     where sluice-collector and sluice-producer are\n"
     "                    (default: beside this program or its build siblings)\n"
     "  --json            print the result as one JSON object instead\n"
@@ -131,28 +136,66 @@ find_tool(const char *dir, const char *name, char *out, size_t cap)
     return SL_ENOENT;
 }
 
-/* Reads the capture back: events per producer in order, nothing missing. */
+static long long
+file_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    long long n = -1;
+
+    if (f == NULL)
+        return -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* Chunk n of the set whose --out is cap (which run_case makes end in
+ * ".sluice"): the collector's naming, NAME.000001.sluice, ... */
+static void
+chunk_path(const char *cap, uint64_t n, char *out, size_t len)
+{
+    size_t stem = strlen(cap) - strlen(".sluice");
+
+    snprintf(out, len, "%.*s.%06" PRIu64 ".sluice", (int)stem, cap, n);
+}
+
+/* The number of chunks on disk: 1, 2, ... until the first one missing. */
+static uint64_t
+count_chunks(const char *cap)
+{
+    char path[1300];
+    uint64_t n = 0;
+
+    for (;;) {
+        chunk_path(cap, n + 1, path, sizeof(path));
+        if (!file_exists(path))
+            return n;
+        n++;
+    }
+}
+
+/* Reads one file on, continuing each producer's sequence in next[] (so a
+ * set is checked across its chunks as one stream). want_chunk: the chunk
+ * number its header must carry (0: a single file, not checked). */
 static int
-verify_capture(const char *path, uint64_t producers, uint64_t count,
-               uint64_t *found, uint64_t *gaps, uint64_t *payload)
+verify_file(const char *path, uint64_t want_chunk, uint64_t *next,
+            uint64_t max_id, uint64_t *found, uint64_t *gaps,
+            uint64_t *payload)
 {
     sluice_capture *c;
     sluice_record rec;
     sluice_capture_stats st;
-    uint64_t *next;
-    uint64_t max_id = producers * 4 + 16;
     int rc;
 
-    *found = 0;
-    *gaps = 0;
-    *payload = 0;
     rc = sluice_capture_open(path, &c);
     if (rc != 0)
         return rc;
-    next = calloc(max_id + 1, sizeof(*next));
-    if (next == NULL) {
-        sluice_capture_close(c);
-        return SL_ENOMEM;
+    if (want_chunk != 0 && sluice_capture_get_info(c)->chunk != want_chunk) {
+        fprintf(stderr, "sluice-bench: %s: header says chunk %" PRIu64
+                ", expected %" PRIu64 "\n", path,
+                sluice_capture_get_info(c)->chunk, want_chunk);
+        (*gaps)++;
     }
     while ((rc = sluice_capture_next(c, &rec)) == 0) {
         if (rec.type >= 0xF000u)
@@ -168,15 +211,79 @@ verify_capture(const char *path, uint64_t producers, uint64_t count,
     sluice_capture_get_stats(c, &st);
     if (st.corrupt_blocks != 0 || st.torn_tail_bytes != 0)
         (*gaps) += st.corrupt_blocks + (st.torn_tail_bytes ? 1 : 0);
-    free(next);
     sluice_capture_close(c);
-    (void)count;
     return rc == 1 ? 0 : rc;
+}
+
+/* Reads the capture back: events per producer in order, nothing missing.
+ * chunks == 0: the single file cap; else chunks 1..chunks of its set, in
+ * order. On an error *bad names the file. */
+static int
+verify_capture(const char *cap, uint64_t chunks, uint64_t producers,
+               uint64_t *found, uint64_t *gaps, uint64_t *payload,
+               char *bad, size_t bad_len)
+{
+    uint64_t *next;
+    uint64_t max_id = producers * 4 + 16;
+    int rc = 0;
+
+    *found = 0;
+    *gaps = 0;
+    *payload = 0;
+    snprintf(bad, bad_len, "%s", cap);
+    next = calloc(max_id + 1, sizeof(*next));
+    if (next == NULL)
+        return SL_ENOMEM;
+    if (chunks == 0) {
+        rc = verify_file(cap, 0, next, max_id, found, gaps, payload);
+    } else {
+        for (uint64_t n = 1; n <= chunks && rc == 0; n++) {
+            chunk_path(cap, n, bad, bad_len);
+            rc = verify_file(bad, n, next, max_id, found, gaps, payload);
+        }
+    }
+    free(next);
+    return rc;
+}
+
+/* The capture's bytes on disk: the file, or every chunk of the set. */
+static long long
+capture_size(const char *cap, int rotated)
+{
+    char path[1300];
+    long long total = 0, n;
+
+    if (!rotated)
+        return file_size(cap);
+    for (uint64_t k = 1;; k++) {
+        chunk_path(cap, k, path, sizeof(path));
+        n = file_size(path);
+        if (n < 0)
+            return total;
+        total += n;
+    }
+}
+
+/* Deletes the capture: the file, or every chunk of the set. */
+static void
+remove_capture(const char *cap, uint64_t chunks)
+{
+    char path[1300];
+
+    if (chunks == 0) {
+        remove(cap);
+        return;
+    }
+    for (uint64_t k = 1; k <= chunks; k++) {
+        chunk_path(cap, k, path, sizeof(path));
+        remove(path);
+    }
 }
 
 typedef struct bench_cfg {
     const char *collector, *producer, *backend, *dir, *workers, *ring_mb;
     const char *compress; /* --compress, passed to the collector */
+    const char *rotate;   /* --rotate-size as given, for the collector */
     const char *workload; /* NULL = synthetic, else for sluice-producer */
     uint64_t producers, count, size;
     int keep, progress;
@@ -184,7 +291,8 @@ typedef struct bench_cfg {
 
 typedef struct bench_result {
     uint64_t producers, total, found, bytes, lost;
-    long long capture_bytes; /* the capture file's size on disk */
+    long long capture_bytes; /* the capture's size on disk (all chunks) */
+    uint64_t chunks;         /* chunks of a rotated set; 0: one file */
     double secs, cpu, rss_mb;
 } bench_result;
 
@@ -192,6 +300,7 @@ typedef struct bench_result {
 
 typedef struct progress {
     const char *cap;
+    int rotated;
     uint64_t producers, t0;
     atomic_uint_least64_t done;
     atomic_int stop;
@@ -199,20 +308,6 @@ typedef struct progress {
     sl_cond wake;
     sl_thread *thread;
 } progress;
-
-static long long
-file_size(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    long long n = -1;
-
-    if (f == NULL)
-        return -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        n = ftell(f);
-    fclose(f);
-    return n;
-}
 
 static void
 progress_main(void *arg)
@@ -226,7 +321,7 @@ progress_main(void *arg)
         (void)sl_cond_timedwait(&pr->wake, &pr->lock, 250000000u);
         if (atomic_load(&pr->stop))
             break;
-        bytes = file_size(pr->cap);
+        bytes = capture_size(pr->cap, pr->rotated);
         fprintf(stderr, "\rbench: %.1f s, %" PRIu64 "/%" PRIu64
                 " producers done, %.0f MB captured   ",
                 (double)(sl_os_mono_ns() - pr->t0) / 1e9,
@@ -241,9 +336,11 @@ progress_main(void *arg)
 }
 
 static void
-progress_start(progress *pr, const char *cap, uint64_t producers)
+progress_start(progress *pr, const char *cap, int rotated,
+               uint64_t producers)
 {
     pr->cap = cap;
+    pr->rotated = rotated;
     pr->producers = producers;
     pr->t0 = sl_os_mono_ns();
     atomic_init(&pr->done, 0);
@@ -275,7 +372,7 @@ progress_stop(progress *pr)
 static int
 run_case(const bench_cfg *cfg, bench_result *res)
 {
-    char cap[1200], pipe[128], out_path[1300], path[512];
+    char cap[1200], pipe[128], out_path[1300], path[512], bad[1300];
     char count_s[32], size_s[32], n_s[32], name[64];
     sl_proc *cproc, **procs;
     sl_proc_usage cu;
@@ -298,7 +395,7 @@ run_case(const bench_cfg *cfg, bench_result *res)
     snprintf(size_s, sizeof(size_s), "%" PRIu64, cfg->size);
 
     {
-        const char *cargv[22];
+        const char *cargv[24];
         int k = 0;
 
         cargv[k++] = cfg->collector;
@@ -326,6 +423,10 @@ run_case(const bench_cfg *cfg, bench_result *res)
             cargv[k++] = "--compress";
             cargv[k++] = cfg->compress;
         }
+        if (cfg->rotate) {
+            cargv[k++] = "--rotate-size";
+            cargv[k++] = cfg->rotate;
+        }
         cargv[k] = NULL;
         rc = sl_proc_spawn(cargv, out_path, &cproc);
         if (rc != 0) {
@@ -346,7 +447,7 @@ run_case(const bench_cfg *cfg, bench_result *res)
     }
     t0 = sl_os_mono_ns();
     if (cfg->progress)
-        progress_start(&pr, cap, producers);
+        progress_start(&pr, cap, cfg->rotate != NULL, producers);
     for (uint64_t i = 0; i < producers; i++) {
         const char *pargv[14];
 
@@ -407,18 +508,29 @@ run_case(const bench_cfg *cfg, bench_result *res)
     res->producers = producers;
     res->total = producers * cfg->count;
     res->bytes = res->total * cfg->size;
-    rc = verify_capture(cap, producers, cfg->count, &found, &gaps,
-                        &payload);
+    /* With rotation the set is chunks 1..N (no --keep is passed to the
+     * collector, so none is deleted); none at all is a runtime error. */
+    res->chunks = cfg->rotate != NULL ? count_chunks(cap) : 0;
+    if (cfg->rotate != NULL && res->chunks == 0) {
+        chunk_path(cap, 1, bad, sizeof(bad));
+        fprintf(stderr, "sluice-bench: the collector wrote no chunk %s\n",
+                bad);
+        rc = 0;
+        failed = 1;
+    } else {
+        rc = verify_capture(cap, res->chunks, producers, &found, &gaps,
+                            &payload, bad, sizeof(bad));
+    }
     if (cfg->workload != NULL)
         res->bytes = payload;
-    res->capture_bytes = file_size(cap);
+    res->capture_bytes = capture_size(cap, cfg->rotate != NULL);
     if (rc != 0) {
-        fprintf(stderr, "sluice-bench: cannot read %s: %s\n", cap,
+        fprintf(stderr, "sluice-bench: cannot read %s: %s\n", bad,
                 sl_strerror(rc));
         failed = 1;
     }
     if (!cfg->keep)
-        remove(cap);
+        remove_capture(cap, res->chunks);
     res->found = found;
     res->secs = (double)(t1 - t0) / 1e9;
     res->cpu = cu.cpu_seconds;
@@ -454,21 +566,27 @@ print_line(const bench_result *r, const bench_cfg *cfg, int json)
                ",\"collector_cpu_s\":%.3f,\"msgs_per_cpu_s\":%.0f,"
                "\"collector_rss_mb\":%.1f,\"size\":%" PRIu64
                ",\"backend\":\"%s\",\"workload\":\"%s\","
-               "\"capture_bytes\":%lld}\n",
+               "\"capture_bytes\":%lld,\"chunks\":%" PRIu64 "}\n",
                r->producers, r->found, r->bytes, r->secs, msgs_per_s(r),
                (double)r->bytes / r->secs / 1e6, r->lost, r->cpu,
                msgs_per_cpu_s(r), r->rss_mb, cfg->size, cfg->backend,
                cfg->workload != NULL ? cfg->workload : "synthetic",
-               r->capture_bytes);
-    else
+               r->capture_bytes, r->chunks);
+    else {
         printf("bench: producers=%" PRIu64 " events=%" PRIu64
                " bytes=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f "
                "mb_per_s=%.1f lost=%" PRIu64 " collector_cpu_s=%.3f "
                "msgs_per_cpu_s=%.0f collector_rss_mb=%.1f "
-               "capture_bytes=%lld\n",
+               "capture_bytes=%lld",
                r->producers, r->found, r->bytes, r->secs, msgs_per_s(r),
                (double)r->bytes / r->secs / 1e6, r->lost, r->cpu,
                msgs_per_cpu_s(r), r->rss_mb, r->capture_bytes);
+        /* A set adds its field after the single file's (as the dump's
+         * verify: line does), so parsers of the plain line still match. */
+        if (cfg->rotate != NULL)
+            printf(" chunks=%" PRIu64, r->chunks);
+        printf("\n");
+    }
     fflush(stdout);
 }
 
@@ -664,6 +782,17 @@ main(int argc, char **argv)
             cfg.ring_mb = v;
         else if (strcmp(a, "--compress") == 0)
             cfg.compress = v;
+        else if (strcmp(a, "--rotate-size") == 0) {
+            char why[256];
+            uint64_t bytes;
+
+            /* The collector's own limits, so a bad value is our usage
+             * error (exit 2) before anything starts. */
+            if (sl_cli_size(a, v, 65536u, 1ull << 50, &bytes, why,
+                            sizeof(why)) != 0)
+                usage_error("%s", why);
+            cfg.rotate = v;
+        }
         else if (strcmp(a, "--dir") == 0)
             cfg.dir = v;
         else if (strcmp(a, "--bin-dir") == 0)
