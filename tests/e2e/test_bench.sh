@@ -11,6 +11,14 @@ done
 "$BENCH" --producers 2 --count 1000 --json --dir "$WORK" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["events"]==2000 and d["lost"]==0, d'
 ls "$WORK"/*.sluice >/dev/null 2>&1 && fail "bench left its capture behind"
 rc=0; "$BENCH" --count x >/dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "bad --count should exit 2"
+# --rotate-size: the collector rotates, the bench checks the whole set
+# (sequence continuity across chunks), says how many chunks, and removes them.
+out=$("$BENCH" --producers 2 --count "$(scaled 40000)" --size 64 --rotate-size 64K --dir "$WORK" 2>"$WORK/err") || { cat "$WORK/err" >&2; fail "bench --rotate-size failed"; }
+grep -Eq " lost=0 .* chunks=([2-9]|[1-9][0-9]+)$" <<<"$out" || fail "bench --rotate-size: not several chunks, or lost events: $out"
+ls "$WORK"/*.sluice >/dev/null 2>&1 && fail "bench --rotate-size left chunks behind"
+"$BENCH" --producers 1 --count 100 --json --dir "$WORK" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["chunks"]==0, d' || fail "--json without rotation: chunks is not 0"
+rc=0; "$BENCH" --rotate-size 1X 2>"$WORK/err" >/dev/null || rc=$?
+[ "$rc" = 2 ] && grep -q -- "--rotate-size" "$WORK/err" || fail "a bad --rotate-size should exit 2 naming the option (rc=$rc: $(cat "$WORK/err"))"
 # --sweep: one table row per producer count; --svg draws it.
 out=$("$BENCH" --sweep 1,3 --total 3000 --size 32 --dir "$WORK" --svg "$WORK/sweep.svg" 2>"$WORK/err") || { cat "$WORK/err" >&2; fail "sweep failed"; }
 [ "$(grep -Ec '^ +[13] +3000 ' <<<"$out")" = 2 ] || fail "bad sweep table: $out"
